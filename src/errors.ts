@@ -1,0 +1,31 @@
+// Typed errors: each names what went wrong and where (file, node, operator, shape).
+
+export class AeqError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The file is missing, truncated or not an ONNX model, or an external data reference is bad. */
+export class ModelLoadError extends AeqError {}
+/** The graph uses operators this engine does not implement (listed by name and node). */
+export class UnsupportedOperatorError extends AeqError {
+  constructor(readonly ops: { opType: string; node: string }[]) {
+    super(`unsupported operator${ops.length > 1 ? 's' : ''}: ` +
+      ops.map((o) => `${o.opType} (node '${o.node}')`).join(', '));
+  }
+}
+/** Shapes do not fit an operator, or a tensor is larger than the engine can address. */
+export class ShapeError extends AeqError {}
+/** The caller's input does not match the model (name, rank, shape, dtype, file format). */
+export class InputError extends AeqError {}
+/** The WebGPU backend was required but is not available, or the device failed. */
+export class GpuUnavailableError extends AeqError {}
+/** Invalid option given to the API or CLI. */
+export class OptionError extends AeqError {}
+
+/** Prefix a node's identity onto an error raised while handling it. */
+export function nodeError(opType: string, name: string, msg: string): ShapeError {
+  return new ShapeError(`${opType} node '${name}': ${msg}`);
+}

@@ -1,0 +1,58 @@
+// One WebGPU device per process. Dawn's Node binding aborts the process if the object returned by
+// create() is garbage-collected while a device is alive, so it is pinned on globalThis for good.
+import { GpuUnavailableError } from '../../errors.js';
+
+export interface DeviceHandle {
+  device: GPUDevice;
+  adapterName: string;
+}
+
+const PIN = Symbol.for('aeq.dawn.navigator');
+let pending: Promise<DeviceHandle | { error: string }> | null = null;
+
+async function acquire(): Promise<DeviceHandle | { error: string }> {
+  let mod: typeof import('webgpu');
+  try {
+    mod = await import('webgpu');
+  } catch (e) {
+    return { error: `the 'webgpu' package (Dawn) could not be loaded: ${(e as Error).message}` };
+  }
+  Object.assign(globalThis, mod.globals);
+  const gpu = mod.create([]);
+  (globalThis as Record<symbol, unknown>)[PIN] = gpu;
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    return {
+      error: 'no WebGPU adapter found (on a machine without a GPU install a Vulkan driver: Mesa >= 24 lavapipe, ' +
+        'e.g. Debian bookworm-backports mesa-vulkan-drivers)',
+    };
+  }
+  const lim = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+      maxBufferSize: lim.maxBufferSize,
+      maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: lim.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+    },
+  });
+  (globalThis as Record<symbol, unknown>)[Symbol.for('aeq.dawn.device')] = device;
+  const info = adapter.info;
+  const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+  return { device, adapterName };
+}
+
+/** The process-wide device, or null with the reason when there is none. */
+export async function getDevice(): Promise<DeviceHandle | { error: string }> {
+  pending ??= acquire();
+  return pending;
+}
+
+export async function requireDevice(): Promise<DeviceHandle> {
+  const d = await getDevice();
+  if ('error' in d) throw new GpuUnavailableError(`WebGPU backend required but unavailable: ${d.error}`);
+  return d;
+}

@@ -1,0 +1,285 @@
+// The GPU runtime every kernel dispatches through: a pipeline cache keyed by kernel name (which
+// includes rank or other variant tags: shapes travel as uniforms, never baked into WGSL text),
+// a buffer pool, a ring of uniform slots, and one command encoder per batch of work so that a
+// whole forward or backward pass is recorded without any readback in between.
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { numel } from '../../graph/tensor.js';
+import { AeqError } from '../../errors.js';
+import { requireDevice } from './device.js';
+
+export interface GpuTensor {
+  shape: number[];
+  buffer: GPUBuffer;
+}
+
+/** Words of a uniform struct. Floats are bit-cast so everything is written as u32. */
+export class Uniforms {
+  private words: number[] = [];
+  private f32 = new Float32Array(1);
+  private u32 = new Uint32Array(this.f32.buffer);
+  u(...v: number[]): this {
+    for (const x of v) this.words.push(x >>> 0);
+    return this;
+  }
+  i(...v: number[]): this {
+    for (const x of v) this.words.push(x | 0);
+    return this;
+  }
+  f(...v: number[]): this {
+    for (const x of v) {
+      this.f32[0] = x;
+      this.words.push(this.u32[0]);
+    }
+    return this;
+  }
+  /** Pad to a multiple of 4 words, as WGSL vec4 arrays require. */
+  align4(): this {
+    while (this.words.length % 4) this.words.push(0);
+    return this;
+  }
+  /** An array<vec4<u32>, n> of `values`, padded with `fill`. */
+  vec4s(values: number[], n: number, fill = 0): this {
+    this.align4();
+    for (let k = 0; k < n * 4; k++) this.words.push((k < values.length ? values[k] : fill) >>> 0);
+    return this;
+  }
+  get data(): Uint32Array {
+    const w = this.words.slice();
+    while (w.length % 4) w.push(0);
+    if (w.length === 0) w.push(0, 0, 0, 0);
+    return Uint32Array.from(w);
+  }
+}
+
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
+const UNIFORM_RING_BYTES = 1 << 20;
+const MAX_GROUPS = 65535;
+
+export interface DispatchStats {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  bytesAllocated: number;
+  peakBytes: number;
+}
+
+export class Gpu {
+  readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesAllocated: 0, peakBytes: 0 };
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private free = new Map<number, GPUBuffer[]>();
+  private live = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private ring: GPUBuffer;
+  private ringHost = new Uint8Array(UNIFORM_RING_BYTES);
+  private ringUsed = 0;
+  private error: string | null = null;
+  private dumpDir = process.env.AEQ_DUMP_WGSL;
+
+  constructor(readonly device: GPUDevice, readonly adapterName: string) {
+    this.ring = device.createBuffer({
+      label: 'aeq.uniform-ring',
+      size: UNIFORM_RING_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.error ??= ev.error.message;
+    };
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.error ??= `device lost: ${info.message}`;
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** A cached compute pipeline. `key` names the kernel and its variant; it labels the pipeline. */
+  kernel(key: string, code: () => string, entryPoint = 'main'): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    const text = code();
+    if (this.dumpDir) {
+      if (this.dumpDir === '1') process.stderr.write(`// ---- aeq kernel ${key}\n${text}\n`);
+      else {
+        mkdirSync(this.dumpDir, { recursive: true });
+        writeFileSync(join(this.dumpDir, `${key.replace(/[^A-Za-z0-9_.-]/g, '_')}.wgsl`), text);
+      }
+    }
+    const module = this.device.createShaderModule({ label: key, code: text });
+    p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint } });
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  /** A pooled storage buffer for `n` float32 values. */
+  alloc(shape: number[], label = 'tensor'): GpuTensor {
+    const bytes = Math.max(16, Math.ceil((numel(shape) * 4) / 256) * 256);
+    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new AeqError(`tensor ${label} of shape [${shape.join('×')}] needs ${bytes} bytes, more than this ` +
+        `GPU's storage-buffer limit (${this.device.limits.maxStorageBufferBindingSize}); use a smaller batch`);
+    }
+    const list = this.free.get(bytes);
+    let buffer = list?.pop();
+    if (!buffer) {
+      buffer = this.device.createBuffer({
+        label,
+        size: bytes,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+      this.stats.bytesAllocated += bytes;
+    }
+    this.live += bytes;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.live);
+    return { shape, buffer };
+  }
+
+  release(t: GpuTensor): void {
+    const bytes = t.buffer.size;
+    this.live -= bytes;
+    let list = this.free.get(bytes);
+    if (!list) this.free.set(bytes, (list = []));
+    list.push(t.buffer);
+  }
+
+  /** Drop every pooled (free) buffer. */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+  }
+
+  upload(data: Float32Array, shape: number[], label = 'const'): GpuTensor {
+    const t = this.alloc(shape, label);
+    this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return t;
+  }
+
+  write(t: GpuTensor, data: Float32Array): void {
+    this.flush();
+    this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.pass) {
+      this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
+      this.pass = this.encoder.beginComputePass({ label: 'aeq.pass' });
+    }
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  /**
+   * Record one dispatch. Binding 0 is the uniform struct, bindings 1..n the storage buffers in
+   * order. `threads` is a flat thread count for 1-D kernels (split over x/y when it exceeds the
+   * per-dimension limit; use `linearId()` in WGSL) or explicit workgroup counts.
+   */
+  dispatch(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: GPUBuffer[], groups: [number, number?, number?]): void {
+    const u = uniforms.data;
+    if (this.ringUsed + UNIFORM_SLOT > UNIFORM_RING_BYTES) this.flush();
+    const offset = this.ringUsed;
+    this.ringHost.set(new Uint8Array(u.buffer, 0, Math.min(u.byteLength, UNIFORM_SLOT)), offset);
+    if (u.byteLength > UNIFORM_SLOT) throw new AeqError(`uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
+    this.ringUsed += UNIFORM_SLOT;
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset, size: u.byteLength } }];
+    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    let [x, y = 1, z = 1] = groups;
+    if (x === 0 || y === 0 || z === 0) return;
+    if (x > MAX_GROUPS) {
+      y *= Math.ceil(x / MAX_GROUPS);
+      x = MAX_GROUPS;
+      if (groups[1] !== undefined && groups[1] !== 1) throw new AeqError('dispatch too large in x with explicit y');
+    }
+    pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+  }
+
+  /** Workgroup count covering `n` threads of `wg` each (1-D; the runtime folds large counts into y). */
+  static groups1d(n: number, wg = 256): [number] {
+    return [Math.ceil(n / wg)];
+  }
+
+  copy(src: GpuTensor, dst: GpuTensor, bytes = numel(src.shape) * 4): void {
+    if (bytes === 0) return;
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
+    this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+  }
+
+  /** Submit everything recorded so far. */
+  flush(): void {
+    this.endPass();
+    if (this.ringUsed > 0) {
+      this.device.queue.writeBuffer(this.ring, 0, this.ringHost.buffer, 0, this.ringUsed);
+      this.ringUsed = 0;
+    }
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+      this.stats.submits++;
+    }
+    this.throwIfFailed();
+  }
+
+  throwIfFailed(): void {
+    if (this.error) {
+      const e = this.error;
+      this.error = null;
+      throw new AeqError(`WebGPU error: ${e}`);
+    }
+  }
+
+  /** Wait for all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfFailed();
+  }
+
+  async read(t: GpuTensor): Promise<Float32Array> {
+    const bytes = numel(t.shape) * 4;
+    const out = new Float32Array(numel(t.shape));
+    if (bytes === 0) return out;
+    const staging = this.device.createBuffer({ label: 'aeq.readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
+    this.encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.flush();
+    this.stats.readbacks++;
+    await staging.mapAsync(GPUMapMode.READ);
+    out.set(new Float32Array(staging.getMappedRange()));
+    staging.unmap();
+    staging.destroy();
+    this.throwIfFailed();
+    return out;
+  }
+}
+
+let shared: Promise<Gpu> | null = null;
+
+/** The process-wide Gpu runtime (throws GpuUnavailableError when there is no adapter). */
+export function getGpu(): Promise<Gpu> {
+  shared ??= requireDevice().then((d) => new Gpu(d.device, d.adapterName));
+  shared.catch(() => { shared = null; });
+  return shared;
+}
+
+/** WGSL helpers shared by every kernel source. Prepended to each shader. */
+export const WGSL_COMMON = /* wgsl */ `
+// Flat thread id for 1-D dispatches folded over x/y by the runtime (workgroup size WG).
+fn linear_id(gid: vec3u, nwg: vec3u, wg: u32) -> u32 {
+  return gid.x + gid.y * nwg.x * wg;
+}
+`;

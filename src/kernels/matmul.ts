@@ -1,0 +1,3 @@
+import type { OpTable } from './op.js';
+
+export const ops: OpTable = {};
