@@ -12,8 +12,15 @@ export class ModelLoadError extends AeqError {}
 /** The graph uses operators this engine does not implement (listed by name and node). */
 export class UnsupportedOperatorError extends AeqError {
   constructor(readonly ops: { opType: string; node: string }[]) {
-    super(`unsupported operator${ops.length > 1 ? 's' : ''}: ` +
-      ops.map((o) => `${o.opType} (node '${o.node}')`).join(', '));
+    super(UnsupportedOperatorError.describe(ops));
+  }
+
+  static describe(ops: { opType: string; node: string }[]): string {
+    const byOp = new Map<string, string[]>();
+    for (const o of ops) byOp.set(o.opType, [...(byOp.get(o.opType) ?? []), o.node]);
+    const parts = [...byOp].map(([op, nodes]) =>
+      `${op} (${nodes.length > 1 ? 'nodes' : 'node'} ${nodes.slice(0, 3).map((n) => `'${n}'`).join(', ')}${nodes.length > 3 ? `, … ${nodes.length - 3} more` : ''})`);
+    return `unsupported operator${byOp.size > 1 ? 's' : ''}: ${parts.join('; ')}`;
   }
 }
 /** Shapes do not fit an operator, or a tensor is larger than the engine can address. */

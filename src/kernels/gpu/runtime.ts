@@ -120,9 +120,11 @@ export class Gpu {
   /** A pooled storage buffer for `n` float32 values. */
   alloc(shape: number[], label = 'tensor'): GpuTensor {
     const bytes = Math.max(16, Math.ceil((numel(shape) * 4) / 256) * 256);
-    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+    // A buffer may exceed the binding limit (kernels such as MatMul bind slices of it); dispatch
+    // rejects any single binding that is still too large.
+    if (bytes > this.device.limits.maxBufferSize) {
       throw new AeqError(`tensor ${label} of shape [${shape.join('×')}] needs ${bytes} bytes, more than this ` +
-        `GPU's storage-buffer limit (${this.device.limits.maxStorageBufferBindingSize}); use a smaller batch`);
+        `GPU's buffer limit (${this.device.limits.maxBufferSize}); use a smaller batch`);
     }
     const list = this.free.get(bytes);
     let buffer = list?.pop();
@@ -180,9 +182,11 @@ export class Gpu {
   /**
    * Record one dispatch. Binding 0 is the uniform struct, bindings 1..n the storage buffers in
    * order. `threads` is a flat thread count for 1-D kernels (split over x/y when it exceeds the
-   * per-dimension limit; use `linearId()` in WGSL) or explicit workgroup counts.
+   * per-dimension limit; use `linearId()` in WGSL) or explicit workgroup counts. A binding is a
+   * whole buffer or a `{buffer, offset, size}` slice (offset a multiple of
+   * minStorageBufferOffsetAlignment), for buffers larger than maxStorageBufferBindingSize.
    */
-  dispatch(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: GPUBuffer[], groups: [number, number?, number?]): void {
+  dispatch(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: (GPUBuffer | GPUBufferBinding)[], groups: [number, number?, number?]): void {
     const u = uniforms.data;
     if (this.ringUsed + UNIFORM_SLOT > UNIFORM_RING_BYTES) this.flush();
     const offset = this.ringUsed;
@@ -190,7 +194,16 @@ export class Gpu {
     if (u.byteLength > UNIFORM_SLOT) throw new AeqError(`uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
     this.ringUsed += UNIFORM_SLOT;
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset, size: u.byteLength } }];
-    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    buffers.forEach((b, i) => {
+      const resource: GPUBufferBinding = 'buffer' in b ? b : { buffer: b };
+      const size = resource.size ?? resource.buffer.size - (resource.offset ?? 0);
+      if (size > maxBinding) {
+        throw new AeqError(`kernel ${pipeline.label}: binding ${i + 1} (${resource.buffer.label}) is ${size} bytes, more ` +
+          `than this GPU's storage-buffer binding limit (${maxBinding}); use a smaller batch`);
+      }
+      entries.push({ binding: i + 1, resource });
+    });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.computePass();
     pass.setPipeline(pipeline);

@@ -1,0 +1,53 @@
+// `aeq info <model.onnx>`: what the model is and whether aeq can run it.
+import { loadModel } from '../io/onnx.js';
+import { planGraph, unsupportedOps } from '../graph/plan.js';
+import { defaultLayer } from '../graph/layers.js';
+import { fmtShape, numel, isFloatDType } from '../graph/tensor.js';
+import { parse } from './args.js';
+import { OptionError } from '../errors.js';
+
+export async function infoCommand(argv: string[]): Promise<number> {
+  const { positionals } = parse(argv, { batch: { type: 'string' } }, 'info');
+  if (positionals.length !== 1) throw new OptionError('usage: aeq info <model.onnx>');
+  const model = loadModel(positionals[0]);
+  const g = model.graph;
+  const lines: string[] = [];
+  lines.push(`model     ${model.source}`);
+  lines.push(`producer  ${model.producer || '?'} · IR v${model.irVersion} · opset ${model.opset}`);
+  for (const i of g.inputs) lines.push(`input     ${i.name} ${i.dtype} ${fmtShape((i.shape ?? ['?']).map((d) => d ?? '?'))}`);
+  for (const o of g.outputs) lines.push(`output    ${o.name} ${o.dtype} ${fmtShape((o.shape ?? ['?']).map((d) => d ?? '?'))}`);
+  let params = 0;
+  for (const c of g.initializers.values()) if (isFloatDType(c.dtype)) params += numel(c.dims);
+  lines.push(`params    ${params.toLocaleString('en-US')}`);
+  const hist = new Map<string, number>();
+  for (const n of g.nodes) hist.set(n.opType, (hist.get(n.opType) ?? 0) + 1);
+  lines.push(`ops       ${[...hist].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}×${v}`).join(' ')}`);
+  const bad = unsupportedOps(model);
+  if (bad.length) {
+    const byOp = new Map<string, string[]>();
+    for (const b of bad) byOp.set(b.opType, [...(byOp.get(b.opType) ?? []), b.node]);
+    lines.push(`unsupported ${byOp.size} operator type(s), ${bad.length} node(s):`);
+    for (const [op, nodes] of byOp) {
+      const shown = nodes.slice(0, 4).map((n) => `'${n}'`).join(', ');
+      lines.push(`  ${op} ×${nodes.length}: ${shown}${nodes.length > 4 ? `, … (${nodes.length - 4} more)` : ''}`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+    return 1;
+  }
+  lines.push('unsupported none');
+  // Plan at batch 1 (symbolic dims bound to 1) to report shapes and the default layer.
+  const shapes = Object.fromEntries(g.inputs.map((i) => [i.name, (i.shape ?? []).map((d) => (typeof d === 'number' ? d : 1))]));
+  try {
+    const plan = planGraph(model, shapes);
+    lines.push(`kernels   ${plan.steps.length} steps (${plan.foldedNodes.length} nodes folded at plan time)`);
+    for (const o of plan.outputs) lines.push(`out shape ${o.name} ${fmtShape(o.shape)} at batch 1`);
+    const layer = defaultLayer(plan);
+    lines.push(`layer     ${layer ? `${layer} ${fmtShape(plan.shapes.get(layer)!)} (default attribution layer)` : 'none found (give --layer)'}`);
+  } catch (e) {
+    lines.push(`plan      failed: ${(e as Error).message}`);
+    process.stdout.write(lines.join('\n') + '\n');
+    return 1;
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

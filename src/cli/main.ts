@@ -1,0 +1,41 @@
+// The `aeq` command line. Every failure ends as one line on stderr and a non-zero exit code.
+import { AeqError } from '../errors.js';
+import { infoCommand } from './info.js';
+import { runCommand } from './run.js';
+
+const USAGE = `usage: aeq <command> [options]
+
+commands:
+  info <model.onnx>                          inputs, outputs, ops, parameters, unsupported ops, default layer
+  run <model.onnx> --input [name=]x.npy …    forward pass; writes every output to --out DIR as .npy
+      [--backend webgpu|cpu|auto] --out DIR
+
+environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
+generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  info: infoCommand,
+  run: runCommand,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return cmd ? 0 : 2;
+  }
+  const fn = COMMANDS[cmd];
+  if (!fn) {
+    process.stderr.write(`aeq: unknown command '${cmd}'\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await fn(rest);
+  } catch (e) {
+    const err = e as Error;
+    if (process.env.AEQ_DEBUG === '1') process.stderr.write(`${err.stack}\n`);
+    const line = (err instanceof AeqError ? err.message : `internal error: ${err.message}`).split('\n')[0];
+    process.stderr.write(`aeq: ${line}\n`);
+    return err instanceof AeqError ? 1 : 3;
+  }
+}

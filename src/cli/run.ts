@@ -1,0 +1,49 @@
+// `aeq run <model.onnx> --input [name=]file.npy … --out DIR`: forward pass, every output to .npy.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Session, type BackendName } from '../runtime/session.js';
+import { readNpy, writeNpy } from '../io/npy.js';
+import { parse } from './args.js';
+import { OptionError, InputError } from '../errors.js';
+import type { CpuTensor } from '../kernels/op.js';
+
+/** Output names become file names: anything outside [A-Za-z0-9._-] is replaced by '_'. */
+export function safeFileName(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9._-]/g, '_');
+  return s === '' || s === '.' || s === '..' ? `_${s}` : s;
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    input: { type: 'string', multiple: true, short: 'i' },
+    backend: { type: 'string', default: 'auto' },
+    out: { type: 'string', short: 'o' },
+  }, 'run');
+  if (positionals.length !== 1) throw new OptionError('usage: aeq run <model.onnx> --input [name=]file.npy … [--backend webgpu|cpu] --out DIR');
+  const outDir = values.out as string | undefined;
+  if (!outDir) throw new OptionError('run: --out DIR is required');
+  const session = await Session.create(positionals[0], { backend: values.backend as BackendName | 'auto' });
+  const names = session.inputNames;
+  const feeds: Record<string, CpuTensor> = {};
+  const given = (values.input as string[] | undefined) ?? [];
+  if (given.length === 0) throw new OptionError(`run: give --input for ${names.map((n) => `'${n}'`).join(', ')}`);
+  for (const [k, spec] of given.entries()) {
+    const eq = spec.indexOf('=');
+    const name = eq > 0 && !spec.slice(0, eq).includes('/') ? spec.slice(0, eq) : names[k];
+    const file = eq > 0 && !spec.slice(0, eq).includes('/') ? spec.slice(eq + 1) : spec;
+    if (name === undefined) throw new InputError(`run: more --input files than the model has inputs (${names.length})`);
+    if (!names.includes(name)) throw new InputError(`run: the model has no input named '${name}' (inputs: ${names.join(', ')})`);
+    const a = readNpy(file);
+    feeds[name] = { shape: a.shape, data: a.data };
+  }
+  for (const n of names) if (!feeds[n]) throw new InputError(`run: missing --input for '${n}'`);
+  const outs = await session.run(feeds);
+  mkdirSync(outDir, { recursive: true });
+  for (const [name, t] of Object.entries(outs)) {
+    const file = join(outDir, `${safeFileName(name)}.npy`);
+    writeNpy(file, t.shape, t.data);
+    process.stdout.write(`${file}  [${t.shape.join('×')}]\n`);
+  }
+  process.stderr.write(`backend: ${session.backend}${session.gpu ? ` (${session.gpu.adapterName})` : ''}\n`);
+  return 0;
+}

@@ -1,0 +1,182 @@
+// Planning: bind input shapes, infer every shape, fold constant shape arithmetic, and produce the
+// static list of kernel steps with tensor lifetimes. Runs before any buffer is allocated, so an
+// oversized or inconsistent graph is refused without touching the device.
+import { AeqError, InputError, ShapeError, UnsupportedOperatorError } from '../errors.js';
+import type { Model, Node } from './ir.js';
+import { MAX_ELEMENTS, numel, fmtShape, isFloatDType, type Const, type DType, type Shape } from './tensor.js';
+import { topoSort } from './toposort.js';
+import { opFor } from '../kernels/registry.js';
+import type { OpSpec } from '../kernels/op.js';
+
+export interface Step {
+  node: Node;
+  spec: OpSpec;
+  params: unknown;
+  outShapes: Shape[];
+  /** Aligned with node.inputs: the runtime tensor name, or undefined (omitted/static input). */
+  inputs: (string | undefined)[];
+  alias?: number;
+}
+
+export interface Plan {
+  model: Model;
+  inputs: { name: string; shape: Shape }[];
+  outputs: { name: string; shape: Shape }[];
+  steps: Step[];
+  shapes: Map<string, Shape>;
+  /** Every constant known at plan time (initializers and folded values). */
+  consts: Map<string, Const>;
+  /** Float constants that kernels read at run time (weights, biases). */
+  weights: Set<string>;
+  /** Step index producing each runtime tensor (-1 for graph inputs). */
+  producer: Map<string, number>;
+  /** Folded (never run) nodes, for `info`. */
+  foldedNodes: Node[];
+}
+
+/** Every node whose operator is not implemented, listed up front. */
+export function unsupportedOps(model: Model): { opType: string; node: string }[] {
+  return model.graph.nodes
+    .filter((n) => !opFor(n.opType, n.domain))
+    .map((n) => ({ opType: n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType, node: n.name }));
+}
+
+/** Check a declared shape never exceeds what the engine can index, before anything is allocated. */
+export function checkSize(name: string, shape: readonly number[], where: string): void {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > MAX_ELEMENTS) {
+    throw new ShapeError(`${where}: tensor '${name}' of shape ${fmtShape(shape)} has ${n} elements, more than the 2^31-1 this engine supports`);
+  }
+}
+
+/** Resolve the input shapes: user-given shapes checked against the declared ones, or declared static shapes. */
+export function bindInputs(model: Model, given: Record<string, Shape>): Record<string, Shape> {
+  const src = model.source;
+  const out: Record<string, Shape> = {};
+  const names = new Set(model.graph.inputs.map((i) => i.name));
+  for (const k of Object.keys(given)) {
+    if (!names.has(k)) throw new InputError(`${src}: the model has no input named '${k}' (inputs: ${[...names].join(', ')})`);
+  }
+  for (const inp of model.graph.inputs) {
+    if (!isFloatDType(inp.dtype)) {
+      throw new InputError(`${src}: input '${inp.name}' has element type ${inp.dtype}; only floating-point inputs are supported`);
+    }
+    const decl = inp.shape;
+    const g = given[inp.name];
+    if (!g) {
+      if (!decl || decl.some((d) => typeof d !== 'number')) {
+        throw new InputError(`${src}: input '${inp.name}' has a dynamic shape ${fmtShape((decl ?? ['?']).map((d) => d ?? '?'))}; give its shape`);
+      }
+      checkSize(inp.name, decl as number[], src);
+      out[inp.name] = decl as number[];
+      continue;
+    }
+    if (decl) {
+      if (decl.length !== g.length) {
+        throw new InputError(`${src}: input '${inp.name}' expects rank ${decl.length} ${fmtShape(decl.map((d) => d ?? '?'))}, got rank ${g.length} ${fmtShape(g)}`);
+      }
+      decl.forEach((d, i) => {
+        if (typeof d === 'number' && d !== g[i]) {
+          throw new InputError(`${src}: input '${inp.name}' expects shape ${fmtShape(decl.map((x) => x ?? '?'))}, got ${fmtShape(g)} (dimension ${i} must be ${d})`);
+        }
+      });
+    }
+    if (g.some((d) => !Number.isInteger(d) || d < 1)) throw new InputError(`${src}: input '${inp.name}' has an invalid shape ${fmtShape(g)}`);
+    checkSize(inp.name, g, src);
+    out[inp.name] = g;
+  }
+  return out;
+}
+
+export function planGraph(model: Model, given: Record<string, Shape>): Plan {
+  const src = model.source;
+  const bad = unsupportedOps(model);
+  if (bad.length) throw new UnsupportedOperatorError(bad);
+  const inputShapes = bindInputs(model, given);
+  const g = model.graph;
+  const shapes = new Map<string, Shape>();
+  const dtypes = new Map<string, DType>();
+  const consts = new Map<string, Const>();
+  for (const [name, c] of g.initializers) {
+    checkSize(name, c.dims, src);
+    consts.set(name, c);
+    shapes.set(name, c.dims);
+    dtypes.set(name, c.dtype);
+  }
+  const producer = new Map<string, number>();
+  for (const [name, s] of Object.entries(inputShapes)) {
+    shapes.set(name, s);
+    dtypes.set(name, 'float32');
+    consts.delete(name);
+    producer.set(name, -1);
+  }
+  const steps: Step[] = [];
+  const foldedNodes: Node[] = [];
+  const weights = new Set<string>();
+  for (const node of topoSort(g, src)) {
+    const spec = opFor(node.opType, node.domain)!;
+    const inShapes = node.inputs.map((t) => (t ? shapes.get(t) : undefined));
+    const inConsts = node.inputs.map((t) => (t ? consts.get(t) : undefined));
+    let prep;
+    try {
+      prep = spec.prepare({ node, opset: model.opset, shapes: inShapes, consts: inConsts, dtypes: node.inputs.map((t) => (t ? dtypes.get(t) : undefined)) });
+    } catch (e) {
+      const msg = (e as Error).message;
+      const named = msg.includes(`'${node.name}'`) ? msg : `${node.opType} node '${node.name}': ${msg}`;
+      throw e instanceof AeqError ? Object.assign(e, { message: `${src}: ${named}` }) : new ShapeError(`${src}: ${named}`);
+    }
+    prep.shapes.forEach((s, i) => {
+      const o = node.outputs[i];
+      if (!o) return;
+      checkSize(o, s, `${src}: ${node.opType} node '${node.name}'`);
+      shapes.set(o, s);
+      dtypes.set(o, prep.folded?.[i]?.dtype ?? prep.dtypes?.[i] ?? 'float32');
+    });
+    if (prep.folded) {
+      prep.folded.forEach((c, i) => node.outputs[i] && consts.set(node.outputs[i], c));
+      foldedNodes.push(node);
+      continue;
+    }
+    const statics = new Set(prep.staticInputs ?? []);
+    const inputs = node.inputs.map((t, i) => (t && !statics.has(i) ? t : undefined));
+    for (const t of inputs) {
+      if (!t) continue;
+      const c = consts.get(t);
+      if (c) {
+        if (!isFloatDType(c.dtype)) {
+          throw new ShapeError(`${src}: ${node.opType} node '${node.name}' reads the ${c.dtype} constant '${t}' at run time; only float tensors can flow through kernels`);
+        }
+      } else if (!producer.has(t)) {
+        throw new ShapeError(`${src}: ${node.opType} node '${node.name}' reads '${t}' before it is computed`);
+      }
+    }
+    // A node whose runtime inputs are all constants is evaluated now on the CPU reference.
+    if (inputs.every((t) => !t || consts.has(t)) && inputs.some((t) => t)) {
+      const vals = inputs.map((t) => (t ? { shape: shapes.get(t)!, data: Float32Array.from(consts.get(t)!.data) } : undefined));
+      const outs = prep.alias !== undefined ? [vals[prep.alias]!.data] : spec.cpu(prep.params, vals, prep.shapes);
+      outs.forEach((data, i) => node.outputs[i] && consts.set(node.outputs[i], { dtype: 'float32', dims: prep.shapes[i], data }));
+      foldedNodes.push(node);
+      continue;
+    }
+    node.outputs.forEach((o) => o && producer.set(o, steps.length));
+    steps.push({ node, spec, params: prep.params, outShapes: prep.shapes, inputs, alias: prep.alias });
+  }
+  for (const s of steps) for (const t of s.inputs) if (t && consts.has(t)) weights.add(t);
+  const outputs = g.outputs.map((o) => {
+    const s = shapes.get(o.name);
+    if (!s) throw new ShapeError(`${src}: graph output '${o.name}' is never computed`);
+    return { name: o.name, shape: s };
+  });
+  return {
+    model,
+    inputs: Object.entries(inputShapes).map(([name, shape]) => ({ name, shape })),
+    outputs, steps, shapes, consts, weights, producer, foldedNodes,
+  };
+}
+
+/** The element count of every runtime tensor in the plan. */
+export function planBytes(plan: Plan): number {
+  let n = 0;
+  for (const s of plan.steps) for (const sh of s.outShapes) n += numel(sh) * 4;
+  return n;
+}

@@ -1,0 +1,139 @@
+// Runs a Plan on either backend. The GPU path records every step into one command stream, with
+// buffers released right after their last reader is recorded (the pool reuses them for later
+// steps) and no readback until the caller asks for a result.
+import type { Plan } from '../graph/plan.js';
+import type { Shape } from '../graph/tensor.js';
+import { numel } from '../graph/tensor.js';
+import type { CpuTensor } from '../kernels/op.js';
+import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
+import { InputError } from '../errors.js';
+
+export interface RunOptions {
+  /** Tensors to keep alive after the run besides the graph outputs ('all' keeps every activation). */
+  keep?: Set<string> | 'all';
+}
+
+function checkFeeds(plan: Plan, feeds: Record<string, CpuTensor>): void {
+  for (const inp of plan.inputs) {
+    const f = feeds[inp.name];
+    if (!f) throw new InputError(`${plan.model.source}: missing input '${inp.name}'`);
+    if (f.data.length !== numel(inp.shape)) {
+      throw new InputError(`${plan.model.source}: input '${inp.name}' has ${f.data.length} values, expected ${numel(inp.shape)} for shape [${inp.shape.join('×')}]`);
+    }
+  }
+}
+
+/** Index of the last step reading each storage root; aliases share their source's storage. */
+export function lifetimes(plan: Plan): { root: Map<string, string>; lastUse: Map<string, number> } {
+  const root = new Map<string, string>();
+  const lastUse = new Map<string, number>();
+  const rootOf = (t: string) => root.get(t) ?? t;
+  plan.steps.forEach((s, i) => {
+    for (const t of s.inputs) if (t) lastUse.set(rootOf(t), i);
+    if (s.alias !== undefined) {
+      const src = s.inputs[s.alias]!;
+      root.set(s.node.outputs[0], rootOf(src));
+    }
+  });
+  return { root, lastUse };
+}
+
+export function runCpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOptions = {}): Map<string, CpuTensor> {
+  checkFeeds(plan, feeds);
+  const env = new Map<string, CpuTensor>();
+  for (const inp of plan.inputs) env.set(inp.name, { shape: inp.shape, data: feeds[inp.name].data });
+  const get = (t: string): CpuTensor => {
+    const v = env.get(t);
+    if (v) return v;
+    const c = plan.consts.get(t);
+    if (!c) throw new Error(`internal: tensor '${t}' unavailable`);
+    const ct = { shape: c.dims, data: c.data instanceof Float32Array ? c.data : Float32Array.from(c.data) };
+    env.set(t, ct);
+    return ct;
+  };
+  const { root, lastUse } = lifetimes(plan);
+  const keep = opts.keep;
+  const outputs = new Set(plan.outputs.map((o) => o.name));
+  plan.steps.forEach((s, i) => {
+    const ins = s.inputs.map((t) => (t ? get(t) : undefined));
+    if (s.alias !== undefined) {
+      env.set(s.node.outputs[0], { shape: s.outShapes[0], data: ins[s.alias]!.data });
+    } else {
+      const outs = s.spec.cpu(s.params, ins, s.outShapes);
+      s.node.outputs.forEach((o, k) => o && env.set(o, { shape: s.outShapes[k], data: outs[k] }));
+    }
+    // Drop dead activations so large models fit in memory.
+    if (keep !== 'all') {
+      for (const t of s.inputs) {
+        if (!t || plan.consts.has(t) || outputs.has(t) || keep?.has(t)) continue;
+        if (lastUse.get(root.get(t) ?? t) === i) env.delete(t);
+      }
+    }
+  });
+  const res = new Map<string, CpuTensor>();
+  for (const o of plan.outputs) res.set(o.name, get(o.name));
+  if (keep === 'all') for (const [k, v] of env) res.set(k, v);
+  else if (keep) for (const k of keep) res.set(k, get(k));
+  return res;
+}
+
+export class GpuExecutor {
+  constructor(private g: Gpu, private plan: Plan, private weights: Map<string, GpuTensor>) {}
+
+  private weight(t: string): GpuTensor {
+    let w = this.weights.get(t);
+    if (!w) {
+      const c = this.plan.consts.get(t)!;
+      const data = c.data instanceof Float32Array ? c.data : Float32Array.from(c.data);
+      w = this.g.upload(data, c.dims, `weight:${t}`);
+      this.weights.set(t, w);
+    }
+    return w;
+  }
+
+  /** Record the whole forward pass. Returned tensors (outputs + kept) belong to the caller. */
+  run(feeds: Record<string, GpuTensor>, opts: RunOptions = {}): Map<string, GpuTensor> {
+    const { g, plan } = this;
+    const env = new Map<string, GpuTensor>();
+    for (const inp of plan.inputs) env.set(inp.name, feeds[inp.name]);
+    const { root, lastUse } = lifetimes(plan);
+    const keep = opts.keep;
+    const pinned = new Set<string>(plan.outputs.map((o) => root.get(o.name) ?? o.name));
+    if (keep === 'all') plan.steps.forEach((s) => s.node.outputs.forEach((o) => o && pinned.add(root.get(o) ?? o)));
+    else if (keep) for (const k of keep) pinned.add(root.get(k) ?? k);
+    for (const inp of plan.inputs) pinned.add(inp.name); // owned by the caller
+    const get = (t: string): GpuTensor => env.get(t) ?? (plan.consts.has(t) ? this.weight(t) : (() => { throw new Error(`internal: tensor '${t}' unavailable`); })());
+    plan.steps.forEach((s, i) => {
+      const ins = s.inputs.map((t) => (t ? get(t) : undefined));
+      if (s.alias !== undefined) {
+        env.set(s.node.outputs[0], { shape: s.outShapes[0], buffer: ins[s.alias]!.buffer });
+      } else {
+        const outs = s.outShapes.map((sh, k) => g.alloc(sh, s.node.outputs[k] || `${s.node.name}:${k}`));
+        s.spec.gpu(g, s.params, ins, outs);
+        s.node.outputs.forEach((o, k) => {
+          if (o) env.set(o, outs[k]);
+          else g.release(outs[k]);
+        });
+      }
+      for (const t of new Set(s.inputs)) {
+        if (!t || plan.consts.has(t)) continue;
+        const r = root.get(t) ?? t;
+        if (lastUse.get(r) === i && !pinned.has(r)) g.release(env.get(r)!);
+      }
+      // Outputs nobody reads (e.g. an unused second output) are released at once.
+      for (const o of s.node.outputs) {
+        if (o && !lastUse.has(o) && !pinned.has(o) && s.alias === undefined) g.release(env.get(o)!);
+      }
+    });
+    const res = new Map<string, GpuTensor>();
+    const want = new Set<string>(plan.outputs.map((o) => o.name));
+    if (keep === 'all') for (const k of env.keys()) want.add(k);
+    else if (keep) for (const k of keep) want.add(k);
+    for (const k of want) res.set(k, get(k));
+    return res;
+  }
+}
+
+export function shapeKey(shapes: Record<string, Shape>): string {
+  return Object.entries(shapes).map(([k, v]) => `${k}:${v.join('x')}`).join(';');
+}

@@ -1,0 +1,113 @@
+// A loaded model bound to a backend: plans are cached per input shape, weights are uploaded once.
+import { loadModel, parseModel } from '../io/onnx.js';
+import type { Model } from '../graph/ir.js';
+import { planGraph, unsupportedOps, type Plan } from '../graph/plan.js';
+import type { Shape } from '../graph/tensor.js';
+import type { CpuTensor } from '../kernels/op.js';
+import { getGpu, type Gpu, type GpuTensor } from '../kernels/gpu/runtime.js';
+import { GpuExecutor, runCpu, shapeKey, type RunOptions } from './executor.js';
+import { GpuUnavailableError, OptionError, UnsupportedOperatorError } from '../errors.js';
+
+export type BackendName = 'webgpu' | 'cpu';
+export interface SessionOptions {
+  /** 'auto' (default) uses WebGPU when an adapter exists and says once when it falls back. */
+  backend?: BackendName | 'auto';
+}
+
+let warnedFallback = false;
+
+/** Pick the backend: 'auto' falls back to the CPU with one notice unless AEQ_REQUIRE_GPU=1. */
+export async function resolveBackend(want: BackendName | 'auto' = 'auto'): Promise<{ backend: BackendName; gpu?: Gpu }> {
+  if (want !== 'webgpu' && want !== 'cpu' && want !== 'auto') throw new OptionError(`unknown backend '${want}' (use webgpu, cpu or auto)`);
+  if (want === 'cpu') return { backend: 'cpu' };
+  try {
+    return { backend: 'webgpu', gpu: await getGpu() };
+  } catch (e) {
+    if (want === 'webgpu' || process.env.AEQ_REQUIRE_GPU === '1') {
+      throw e instanceof GpuUnavailableError ? e : new GpuUnavailableError(`WebGPU backend required but failed: ${(e as Error).message}`);
+    }
+    if (!warnedFallback) {
+      warnedFallback = true;
+      process.stderr.write(`aeq: ${(e as Error).message}; falling back to the CPU reference backend\n`);
+    }
+    return { backend: 'cpu' };
+  }
+}
+
+export class Session {
+  private plans = new Map<string, Plan>();
+  private weights = new Map<string, GpuTensor>();
+
+  private constructor(readonly model: Model, readonly backend: BackendName, readonly gpu?: Gpu) {}
+
+  static async create(src: string | Uint8Array | Model, opts: SessionOptions = {}): Promise<Session> {
+    const model = typeof src === 'string' ? loadModel(src) : src instanceof Uint8Array ? parseModel(src, '<bytes>', null) : src;
+    const bad = unsupportedOps(model);
+    if (bad.length) throw new UnsupportedOperatorError(bad);
+    const { backend, gpu } = await resolveBackend(opts.backend);
+    return new Session(model, backend, gpu);
+  }
+
+  get inputNames(): string[] {
+    return this.model.graph.inputs.map((i) => i.name);
+  }
+
+  get outputNames(): string[] {
+    return this.model.graph.outputs.map((o) => o.name);
+  }
+
+  plan(shapes: Record<string, Shape>): Plan {
+    const key = shapeKey(shapes);
+    let p = this.plans.get(key);
+    if (!p) {
+      p = planGraph(this.model, shapes);
+      this.plans.set(key, p);
+    }
+    return p;
+  }
+
+  /** Run forward; returns graph outputs (and kept tensors) on the host. */
+  async run(feeds: Record<string, CpuTensor>, opts: RunOptions = {}): Promise<Record<string, CpuTensor>> {
+    const shapes = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.shape]));
+    const plan = this.plan(shapes);
+    if (this.backend === 'cpu') return Object.fromEntries(runCpu(plan, feeds, opts));
+    const g = this.gpu!;
+    const dev = this.runOnGpu(plan, feeds, opts);
+    const out: Record<string, CpuTensor> = {};
+    const owned = new Set(Object.values(dev.inputs).map((t) => t.buffer));
+    for (const [k, t] of dev.results) out[k] = { shape: t.shape, data: await g.read(t) };
+    this.releaseAll(dev.results, dev.inputs, owned);
+    return out;
+  }
+
+  /** Record the forward pass on the GPU, leaving results on the device (the caller releases them). */
+  runOnGpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOptions = {}): { inputs: Record<string, GpuTensor>; results: Map<string, GpuTensor> } {
+    const g = this.gpu!;
+    const inputs: Record<string, GpuTensor> = {};
+    for (const inp of plan.inputs) {
+      const f = feeds[inp.name];
+      if (!f) continue;
+      inputs[inp.name] = g.upload(f.data, inp.shape, `input:${inp.name}`);
+    }
+    const exec = new GpuExecutor(g, plan, this.weights);
+    return { inputs, results: exec.run(inputs, opts) };
+  }
+
+  /** Release device tensors from runOnGpu (weights are kept). */
+  releaseAll(results: Map<string, GpuTensor>, inputs: Record<string, GpuTensor>, _owned?: Set<GPUBuffer>): void {
+    const g = this.gpu!;
+    const weightBufs = new Set([...this.weights.values()].map((w) => w.buffer));
+    const seen = new Set<GPUBuffer>();
+    for (const t of [...results.values(), ...Object.values(inputs)]) {
+      if (weightBufs.has(t.buffer) || seen.has(t.buffer)) continue;
+      seen.add(t.buffer);
+      g.release(t);
+    }
+  }
+
+  dispose(): void {
+    if (this.gpu) for (const w of this.weights.values()) this.gpu.release(w);
+    this.weights.clear();
+    this.plans.clear();
+  }
+}

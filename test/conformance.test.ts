@@ -1,0 +1,54 @@
+// ONNX's official operator conformance tests, on both backends, for every case that uses only
+// supported operators on float32 data. The list of what runs and what does not (with the reason)
+// is printed, and written to test/conformance-cases.txt by `AEQ_WRITE_CASES=1`.
+import { writeFileSync } from 'node:fs';
+import { describe, it, expect } from 'vitest';
+import { discover } from './helpers/conformance.js';
+import { Session } from '../src/runtime/session.js';
+import { numel } from '../src/graph/tensor.js';
+
+const verdicts = discover();
+const runnable = verdicts.filter((v) => v.run).map((v) => (v as { c: import('./helpers/conformance.js').Case }).c);
+const notRun = verdicts.filter((v) => !v.run) as { name: string; why: string }[];
+
+if (process.env.AEQ_WRITE_CASES === '1') {
+  writeFileSync(new URL('./conformance-cases.txt', import.meta.url),
+    `# ONNX conformance cases (libonnx-testdata): ${runnable.length} run on both backends, ${notRun.length} not run\n` +
+    runnable.map((c) => `RUN  ${c.name}`).join('\n') + '\n' + notRun.map((v) => `---  ${v.name}: ${v.why}`).join('\n') + '\n');
+}
+
+// ONNX's backend test default tolerances.
+const RTOL = 1e-3;
+const ATOL = 1e-5;
+
+describe.each(['cpu', 'webgpu'] as const)('ONNX conformance (%s)', (backend) => {
+  it('has cases to run', () => {
+    expect(runnable.length).toBeGreaterThan(100);
+  });
+  it.each(runnable.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const s = await Session.create(c.model, { backend });
+    try {
+      for (const set of c.sets) {
+        const feeds = Object.fromEntries(c.model.graph.inputs.map((inp, i) => [inp.name, {
+          shape: set.inputs[i].dims, data: Float32Array.from(set.inputs[i].data),
+        }]));
+        const outs = await s.run(feeds);
+        c.model.graph.outputs.forEach((o, i) => {
+          const want = set.outputs[i];
+          const got = outs[o.name];
+          expect(got.shape).toEqual(want.dims);
+          expect(got.data.length).toBe(numel(want.dims));
+          let worst = 0;
+          for (let k = 0; k < got.data.length; k++) {
+            const w = want.data[k], g = got.data[k];
+            const bad = Number.isNaN(w) ? !Number.isNaN(g) : !(Math.abs(g - w) <= ATOL + RTOL * Math.abs(w)) && g !== w;
+            if (bad) worst = Math.max(worst, Math.abs(g - w) || Infinity);
+          }
+          expect(worst, `${c.name} output '${o.name}' max error`).toBe(0);
+        });
+      }
+    } finally {
+      s.dispose();
+    }
+  });
+});

@@ -1,0 +1,59 @@
+// Discovery of ONNX's official operator conformance cases (Debian's libonnx-testdata).
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel, loadTensorProto } from '../../src/io/onnx.js';
+import { opFor } from '../../src/kernels/registry.js';
+import type { Const } from '../../src/graph/tensor.js';
+import type { Model } from '../../src/graph/ir.js';
+
+export const CONFORMANCE_DIR = process.env.AEQ_ONNX_TESTDATA ?? '/usr/share/libonnx-testdata/data/node';
+
+export interface Case {
+  name: string;
+  dir: string;
+  model: Model;
+  sets: { inputs: Const[]; outputs: Const[] }[];
+}
+
+export type Verdict = { run: true; c: Case } | { run: false; name: string; why: string };
+
+/**
+ * Variants of supported operators that aeq deliberately does not implement, each with its reason.
+ * Everything else that uses only supported ops on float32 data must pass.
+ */
+export const OUT_OF_SCOPE: [RegExp, string][] = [];
+
+function readSets(dir: string) {
+  return readdirSync(dir).filter((d) => d.startsWith('test_data_set_')).sort().map((d) => {
+    const files = readdirSync(join(dir, d));
+    const pick = (prefix: string) => files.filter((f) => f.startsWith(prefix) && f.endsWith('.pb'))
+      .sort((a, b) => Number(a.replace(/\D/g, '')) - Number(b.replace(/\D/g, '')))
+      .map((f) => loadTensorProto(join(dir, d, f)));
+    return { inputs: pick('input_'), outputs: pick('output_') };
+  });
+}
+
+export function discover(): Verdict[] {
+  if (!existsSync(CONFORMANCE_DIR)) throw new Error(`ONNX conformance data not found at ${CONFORMANCE_DIR}: install Debian's libonnx-testdata (or set AEQ_ONNX_TESTDATA)`);
+  const out: Verdict[] = [];
+  for (const name of readdirSync(CONFORMANCE_DIR).filter((n) => n.startsWith('test_')).sort()) {
+    const dir = join(CONFORMANCE_DIR, name);
+    let model: Model;
+    try {
+      model = loadModel(join(dir, 'model.onnx'));
+    } catch (e) {
+      out.push({ run: false, name, why: `model not loadable: ${(e as Error).message}` });
+      continue;
+    }
+    const ops = [...new Set(model.graph.nodes.map((n) => n.opType))];
+    const unsupported = ops.filter((o) => !opFor(o));
+    if (unsupported.length) { out.push({ run: false, name, why: `unsupported op ${unsupported.join(',')}` }); continue; }
+    if (model.graph.nodes.some((n) => n.domain && n.domain !== 'ai.onnx')) { out.push({ run: false, name, why: 'non-default domain' }); continue; }
+    const nonFloat = [...model.graph.inputs, ...model.graph.outputs].filter((v) => v.dtype !== 'float32');
+    if (nonFloat.length) { out.push({ run: false, name, why: `non-float32 data (${nonFloat.map((v) => `${v.name}:${v.dtype}`).join(', ')})` }); continue; }
+    const scope = OUT_OF_SCOPE.find(([re]) => re.test(name));
+    if (scope) { out.push({ run: false, name, why: `out of scope: ${scope[1]}` }); continue; }
+    out.push({ run: true, c: { name, dir, model, sets: readSets(dir) } });
+  }
+  return out;
+}
