@@ -191,9 +191,11 @@ export class Gpu {
     if (this.ringUsed + UNIFORM_SLOT > UNIFORM_RING_BYTES) this.flush();
     const offset = this.ringUsed;
     this.ringHost.set(new Uint8Array(u.buffer, 0, Math.min(u.byteLength, UNIFORM_SLOT)), offset);
+    // The whole slot is bound, so a shader's struct may be longer than the words given (zeros).
+    this.ringHost.fill(0, offset + Math.min(u.byteLength, UNIFORM_SLOT), offset + UNIFORM_SLOT);
     if (u.byteLength > UNIFORM_SLOT) throw new AeqError(`uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
     this.ringUsed += UNIFORM_SLOT;
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset, size: u.byteLength } }];
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset, size: UNIFORM_SLOT } }];
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
     buffers.forEach((b, i) => {
       const resource: GPUBufferBinding = 'buffer' in b ? b : { buffer: b };

@@ -1,0 +1,172 @@
+// Helpers of the backward walks and of attribution stage one, on both backends (shaders/attribution.wgsl).
+import src from '../../shaders/attribution.wgsl';
+import { numel } from '../graph/tensor.js';
+import type { CpuTensor } from './op.js';
+import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from './gpu/runtime.js';
+
+export type SumMode = 'sum' | 'pos' | 'neg' | 'nonzero';
+const SUM_MODE: Record<SumMode, number> = { sum: 0, pos: 1, neg: 2, nonzero: 3 };
+
+// ---------------------------------------------------------------- CPU reference
+export const cpuAttr = {
+  accumulate(acc: CpuTensor, v: CpuTensor): CpuTensor {
+    for (let i = 0; i < acc.data.length; i++) acc.data[i] += v.data[i];
+    return acc;
+  },
+  expand(x: CpuTensor, t: number): CpuTensor {
+    if (t === 1) return x;
+    const per = numel(x.shape) / x.shape[0];
+    const out = new Float32Array(x.data.length * t);
+    for (let b = 0; b < x.shape[0] * t; b++) out.set(x.data.subarray(Math.floor(b / t) * per, Math.floor(b / t) * per + per), b * per);
+    return { shape: [x.shape[0] * t, ...x.shape.slice(1)], data: out };
+  },
+  oneHot(targets: number[], classes: number): CpuTensor {
+    const out = new Float32Array(targets.length * classes);
+    targets.forEach((t, b) => { out[b * classes + t] = 1; });
+    return { shape: [targets.length, classes], data: out };
+  },
+  channelMean(x: CpuTensor): CpuTensor {
+    const [b, c] = x.shape;
+    const hw = numel(x.shape) / (b * c);
+    const out = new Float32Array(b * c);
+    for (let i = 0; i < b * c; i++) {
+      let s = 0;
+      for (let k = 0; k < hw; k++) s += x.data[i * hw + k];
+      out[i] = s / hw;
+    }
+    return { shape: [b, c], data: out };
+  },
+  scaleChannels(x: CpuTensor, alpha: CpuTensor): CpuTensor {
+    const hw = numel(x.shape) / (x.shape[0] * x.shape[1]);
+    const out = new Float32Array(x.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = x.data[i] * alpha.data[Math.floor(i / hw)];
+    return { shape: x.shape, data: out };
+  },
+  sampleSum(x: CpuTensor, mode: SumMode = 'sum'): Float32Array {
+    const b = x.shape[0];
+    const per = numel(x.shape) / b;
+    const out = new Float32Array(b);
+    for (let s = 0; s < b; s++) {
+      let acc = 0;
+      for (let k = 0; k < per; k++) {
+        const v = x.data[s * per + k];
+        acc += mode === 'sum' ? v : mode === 'pos' ? Math.max(v, 0) : mode === 'neg' ? Math.min(v, 0) : v !== 0 ? 1 : 0;
+      }
+      out[s] = acc;
+    }
+    return out;
+  },
+  divAbsSample(x: CpuTensor, sums: Float32Array): CpuTensor {
+    const per = numel(x.shape) / x.shape[0];
+    const out = new Float32Array(x.data.length);
+    for (let i = 0; i < out.length; i++) {
+      const d = Math.abs(sums[Math.floor(i / per)]);
+      out[i] = d !== 0 ? x.data[i] / d : 0;
+    }
+    return { shape: x.shape, data: out };
+  },
+  cam(a: CpuTensor, alpha: CpuTensor): CpuTensor {
+    const [b, c, h, w] = a.shape;
+    const hw = h * w;
+    const out = new Float32Array(b * hw);
+    for (let s = 0; s < b; s++) for (let p = 0; p < hw; p++) {
+      let acc = 0;
+      for (let k = 0; k < c; k++) acc += alpha.data[s * c + k] * a.data[(s * c + k) * hw + p];
+      out[s * hw + p] = Math.max(acc, 0);
+    }
+    return { shape: [b, 1, h, w], data: out };
+  },
+  resizeBilinear(x: CpuTensor, oh: number, ow: number): CpuTensor {
+    const [b, c, h, w] = x.shape;
+    const out = new Float32Array(b * c * oh * ow);
+    for (let pl = 0; pl < b * c; pl++) for (let oy = 0; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) {
+      const sy = Math.max((oy + 0.5) * h / oh - 0.5, 0);
+      const sx = Math.max((ox + 0.5) * w / ow - 0.5, 0);
+      const y0 = Math.min(Math.floor(sy), h - 1), x0 = Math.min(Math.floor(sx), w - 1);
+      const y1 = Math.min(y0 + 1, h - 1), x1 = Math.min(x0 + 1, w - 1);
+      const fy = sy - y0, fx = sx - x0;
+      const at = (yy: number, xx: number) => x.data[pl * h * w + yy * w + xx];
+      const top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx;
+      const bot = at(y1, x0) * (1 - fx) + at(y1, x1) * fx;
+      out[(pl * oh + oy) * ow + ox] = top * (1 - fy) + bot * fy;
+    }
+    return { shape: [b, c, oh, ow], data: out };
+  },
+  channelSum(x: CpuTensor): CpuTensor {
+    const [b, c] = x.shape;
+    const hw = numel(x.shape) / (b * c);
+    const out = new Float32Array(b * hw);
+    for (let s = 0; s < b; s++) for (let k = 0; k < c; k++) for (let p = 0; p < hw; p++) out[s * hw + p] += x.data[(s * c + k) * hw + p];
+    return { shape: [b, 1, ...x.shape.slice(2)], data: out };
+  },
+};
+
+// ---------------------------------------------------------------- GPU
+function pipe(g: Gpu, entry: string): GPUComputePipeline {
+  return g.kernel(`attr.${entry}`, () => WGSL_COMMON + src, entry);
+}
+
+function run1d(g: Gpu, entry: string, n: number, u: number[], out: GpuTensor, ins: GpuTensor[], wg = 256): void {
+  g.dispatch(pipe(g, entry), new Uniforms().u(n, ...u), [out.buffer, ...ins.map((t) => t.buffer)], Gpu.groups1d(n, wg));
+}
+
+export const gpuAttr = {
+  accumulate(g: Gpu, acc: GpuTensor, v: GpuTensor): GpuTensor {
+    run1d(g, 'accumulate', numel(acc.shape), [], acc, [v]);
+    return acc;
+  },
+  expand(g: Gpu, x: GpuTensor, t: number): GpuTensor {
+    const shape = [x.shape[0] * t, ...x.shape.slice(1)];
+    const out = g.alloc(shape, 'expand');
+    run1d(g, 'expand', numel(shape), [numel(x.shape) / x.shape[0], t], out, [x]);
+    return out;
+  },
+  oneHot(g: Gpu, targets: number[], classes: number): GpuTensor {
+    const tg = g.upload(Float32Array.from(targets), [targets.length], 'targets');
+    const out = g.alloc([targets.length, classes], 'seed');
+    run1d(g, 'one_hot', targets.length * classes, [classes], out, [tg]);
+    g.release(tg);
+    return out;
+  },
+  channelMean(g: Gpu, x: GpuTensor): GpuTensor {
+    const [b, c] = x.shape;
+    const out = g.alloc([b, c], 'alpha');
+    run1d(g, 'channel_mean', b * c, [numel(x.shape) / (b * c)], out, [x], 64);
+    return out;
+  },
+  scaleChannels(g: Gpu, x: GpuTensor, alpha: GpuTensor): GpuTensor {
+    const out = g.alloc(x.shape, 'scaled');
+    run1d(g, 'scale_channels', numel(x.shape), [numel(x.shape) / (x.shape[0] * x.shape[1])], out, [x, alpha]);
+    return out;
+  },
+  sampleSum(g: Gpu, x: GpuTensor, mode: SumMode = 'sum'): GpuTensor {
+    const b = x.shape[0];
+    const out = g.alloc([b], 'sample-sum');
+    g.dispatch(pipe(g, 'sample_sum'), new Uniforms().u(b, numel(x.shape) / b, 0, SUM_MODE[mode]), [out.buffer, x.buffer], [b]);
+    return out;
+  },
+  divAbsSample(g: Gpu, x: GpuTensor, sums: GpuTensor): GpuTensor {
+    const out = g.alloc(x.shape, 'normalised');
+    run1d(g, 'div_abs_sample', numel(x.shape), [numel(x.shape) / x.shape[0]], out, [x, sums]);
+    return out;
+  },
+  cam(g: Gpu, a: GpuTensor, alpha: GpuTensor): GpuTensor {
+    const [b, c, h, w] = a.shape;
+    const out = g.alloc([b, 1, h, w], 'cam');
+    run1d(g, 'cam', b * h * w, [h * w, c], out, [a, alpha], 64);
+    return out;
+  },
+  resizeBilinear(g: Gpu, x: GpuTensor, oh: number, ow: number): GpuTensor {
+    const [b, c, h, w] = x.shape;
+    const out = g.alloc([b, c, oh, ow], 'resized');
+    run1d(g, 'resize_bilinear', b * c * oh * ow, [h, w, oh, ow], out, [x]);
+    return out;
+  },
+  channelSum(g: Gpu, x: GpuTensor): GpuTensor {
+    const [b, c] = x.shape;
+    const hw = numel(x.shape) / (b * c);
+    const out = g.alloc([b, 1, ...x.shape.slice(2)], 'channel-sum');
+    run1d(g, 'channel_sum', b * hw, [hw, c], out, [x]);
+    return out;
+  },
+};

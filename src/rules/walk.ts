@@ -1,0 +1,87 @@
+// The generic backward walk: visits a backward plan's steps in reverse topological order, applies
+// the op's rule, and sums what arrives at a tensor from several consumers (forks). Backend-generic:
+// the CPU and GPU walks differ only in how tensors are added, copied and freed.
+import type { Plan, Step } from '../graph/plan.js';
+import type { BackwardPlan } from '../graph/backward.js';
+import type { Rule, RuleCtx, RuleTable, AeOptions } from './rule.js';
+import { AeqError } from '../errors.js';
+
+export interface WalkBackend<T> {
+  /** acc += v, returning the accumulated tensor (may be acc itself); v is consumed. */
+  add(acc: T, v: T): T;
+  clone(t: T): T;
+  release(t: T): void;
+  /** Storage identity, to detect views that share a buffer. */
+  storage(t: T): unknown;
+  /** Forward value of a tensor (activation expanded to the backward batch, or a weight). */
+  forward(name: string): T;
+  /** Apply a rule on this backend. */
+  apply(rule: Rule, ctx: RuleCtx<T>, r: T): (T | undefined)[];
+}
+
+export interface WalkSetup {
+  plan: Plan;
+  bp: BackwardPlan;
+  table: RuleTable;
+  opts: AeOptions;
+  batch: number;
+  modelInput: string;
+  /** Per-step facts: first convolution (zB rule) and main operand of residual Adds. */
+  firstConv: Set<Step>;
+  mainOperand: Map<Step, number>;
+  /** Tensors that receive the result (kept, not consumed further). */
+  collect: Set<string>;
+}
+
+/** Run the walk from `seedName` (its signal `seed`, owned by the walk); returns the collected signals. */
+export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed: T): Map<string, T> {
+  const pending = new Map<string, T>([[seedName, seed]]);
+  const onWalk = (t: string | undefined): t is string => !!t && !s.plan.consts.has(t) && (s.bp.consumers.has(t) || s.collect.has(t));
+  for (const step of s.bp.steps) {
+    const out = step.node.outputs[0];
+    const r = pending.get(out);
+    if (r === undefined) continue;
+    if (!s.collect.has(out)) pending.delete(out);
+    const rule = s.table[step.node.opType];
+    if (!rule) throw new AeqError(`no backward rule for ${step.node.opType} (node '${step.node.name}')`);
+    const ctx: RuleCtx<T> = {
+      plan: s.plan,
+      step,
+      input: (i) => (step.inputs[i] ? be.forward(step.inputs[i]!) : undefined),
+      output: (i = 0) => be.forward(step.node.outputs[i]),
+      modelInput: () => be.forward(s.modelInput),
+      firstConv: s.firstConv.has(step),
+      mainOperand: s.mainOperand.get(step),
+      opts: s.opts,
+      batch: s.batch,
+    };
+    const res = be.apply(rule, ctx, r);
+    const rStore = be.storage(r);
+    let rUsed = s.collect.has(out);
+    const seen = new Set<unknown>();
+    res.forEach((v, i) => {
+      if (v === undefined) return;
+      const name = step.inputs[i];
+      const mine = be.storage(v) === rStore;
+      if (!onWalk(name)) {
+        if (!mine && !seen.has(be.storage(v))) be.release(v);
+        return;
+      }
+      // A buffer handed to two inputs (or still held as r) must not be accumulated into twice.
+      if (seen.has(be.storage(v)) || (mine && rUsed)) v = be.clone(v);
+      else if (mine) rUsed = true;
+      seen.add(be.storage(v));
+      const prev = pending.get(name);
+      pending.set(name, prev === undefined ? v : be.add(prev, v));
+    });
+    if (!rUsed) be.release(r);
+  }
+  const out = new Map<string, T>();
+  for (const c of s.collect) {
+    const v = pending.get(c);
+    if (v !== undefined) out.set(c, v);
+    pending.delete(c);
+  }
+  for (const v of pending.values()) be.release(v);
+  return out;
+}
