@@ -14,6 +14,13 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   if (i < u.n) { out[i] = out[i] + x[i]; }
 }
 
+// out *= f0  (n elements)
+@compute @workgroup_size(256)
+fn scale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, 256u);
+  if (i < u.n) { out[i] = out[i] * bitcast<f32>(u.a); }
+}
+
 // out[b] = x[b / T]: repeat each sample T times (a = elements per sample, b = T).
 @compute @workgroup_size(256)
 fn expand(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

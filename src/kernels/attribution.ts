@@ -13,6 +13,10 @@ export const cpuAttr = {
     for (let i = 0; i < acc.data.length; i++) acc.data[i] += v.data[i];
     return acc;
   },
+  scale(x: CpuTensor, f: number): CpuTensor {
+    for (let i = 0; i < x.data.length; i++) x.data[i] *= f;
+    return x;
+  },
   expand(x: CpuTensor, t: number): CpuTensor {
     if (t === 1) return x;
     const per = numel(x.shape) / x.shape[0];
@@ -114,6 +118,10 @@ export const gpuAttr = {
   accumulate(g: Gpu, acc: GpuTensor, v: GpuTensor): GpuTensor {
     run1d(g, 'accumulate', numel(acc.shape), [], acc, [v]);
     return acc;
+  },
+  scale(g: Gpu, x: GpuTensor, f: number): GpuTensor {
+    g.dispatch(pipe(g, 'scale'), new Uniforms().u(numel(x.shape)).f(f), [x.buffer], Gpu.groups1d(numel(x.shape)));
+    return x;
   },
   expand(g: Gpu, x: GpuTensor, t: number): GpuTensor {
     const shape = [x.shape[0] * t, ...x.shape.slice(1)];

@@ -10,6 +10,8 @@ export interface WalkBackend<T> {
   /** acc += v, returning the accumulated tensor (may be acc itself); v is consumed. */
   add(acc: T, v: T): T;
   clone(t: T): T;
+  /** t *= f in place. */
+  scale(t: T, f: number): T;
   release(t: T): void;
   /** Storage identity, to detect views that share a buffer. */
   storage(t: T): unknown;
@@ -29,6 +31,8 @@ export interface WalkSetup {
   /** Per-step facts: first convolution (zB rule) and main operand of residual Adds. */
   firstConv: Set<Step>;
   mainOperand: Map<Step, number>;
+  /** Relevance arriving at these tensors is multiplied by the factor (residual forks, spec §2.7). */
+  scaleAt: Map<string, number>;
   /** Tensors that receive the result (kept, not consumed further). */
   collect: Set<string>;
 }
@@ -39,8 +43,10 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
   const onWalk = (t: string | undefined): t is string => !!t && !s.plan.consts.has(t) && (s.bp.consumers.has(t) || s.collect.has(t));
   for (const step of s.bp.steps) {
     const out = step.node.outputs[0];
-    const r = pending.get(out);
+    let r = pending.get(out);
     if (r === undefined) continue;
+    const f = s.scaleAt.get(out);
+    if (f !== undefined) r = be.scale(r, f);
     if (!s.collect.has(out)) pending.delete(out);
     const rule = s.table[step.node.opType];
     if (!rule) throw new AeqError(`no backward rule for ${step.node.opType} (node '${step.node.name}')`);
@@ -79,7 +85,8 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
   const out = new Map<string, T>();
   for (const c of s.collect) {
     const v = pending.get(c);
-    if (v !== undefined) out.set(c, v);
+    const f = s.scaleAt.get(c);
+    if (v !== undefined) out.set(c, f !== undefined ? be.scale(v, f) : v);
     pending.delete(c);
   }
   for (const v of pending.values()) be.release(v);

@@ -80,7 +80,8 @@ export function runCpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOp
 export class GpuExecutor {
   constructor(private g: Gpu, private plan: Plan, private weights: Map<string, GpuTensor>) {}
 
-  private weight(t: string): GpuTensor {
+  /** The device copy of a constant, uploaded on first use and kept for the session's life. */
+  weight(t: string): GpuTensor {
     let w = this.weights.get(t);
     if (!w) {
       const c = this.plan.consts.get(t)!;

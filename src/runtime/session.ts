@@ -93,6 +93,12 @@ export class Session {
     return { inputs, results: exec.run(inputs, opts) };
   }
 
+  /** The device copy of a constant of the plan (weights stay uploaded for the session's life). */
+  weightTensor(plan: Plan, name: string): GpuTensor {
+    if (!plan.consts.has(name)) throw new Error(`internal: '${name}' is neither kept nor a constant`);
+    return new GpuExecutor(this.gpu!, plan, this.weights).weight(name);
+  }
+
   /** Release device tensors from runOnGpu (weights are kept). */
   releaseAll(results: Map<string, GpuTensor>, inputs: Record<string, GpuTensor>, _owned?: Set<GPUBuffer>): void {
     const g = this.gpu!;

@@ -1,0 +1,171 @@
+// The library's front door, shaped like Captum's attribute(inputs, target): load a model once,
+// then explain batches of N inputs × T targets in one forward and one N·T backward pass.
+import { Session, type BackendName } from '../runtime/session.js';
+import type { Model } from '../graph/ir.js';
+import type { Plan } from '../graph/plan.js';
+import { defaultLayer } from '../graph/layers.js';
+import { runCpu } from '../runtime/executor.js';
+import { numel } from '../graph/tensor.js';
+import type { CpuTensor } from '../kernels/op.js';
+import type { GpuTensor } from '../kernels/gpu/runtime.js';
+import { attributionPlan, gradientPlan } from '../graph/backward.js';
+import { DEFAULT_AE, type AeOptions, type ResidualMode } from '../rules/rule.js';
+import { cpuBackend, gpuBackend } from './backend.js';
+import { logitTensor, runPipeline, type Method } from './pipeline.js';
+import { AeqError, InputError, OptionError } from '../errors.js';
+
+export type Target = 'top' | number | number[] | { top: number };
+
+export interface ExplainOptions {
+  method?: Method;
+  target?: Target;
+  ratio?: number;
+  layer?: string;
+  terms?: Partial<Pick<AeOptions, 'contrib' | 'shift' | 'activated' | 'inactivated'>>;
+  residual?: ResidualMode;
+}
+
+export interface Explanation {
+  method: Method;
+  /** N×classes logits of the forward pass. */
+  logits: CpuTensor;
+  /** targets[n] = the T classes explained for input n. */
+  targets: number[][];
+  /** (N·T)×C×H×W input attribution, ordered sample-major (AE only). */
+  attribution?: CpuTensor;
+  /** (N·T)×H×W channel-summed heatmaps (AE) or upsampled Grad-CAM maps. */
+  heatmaps: CpuTensor;
+  /** The explained layer (tensor name). */
+  layer: string;
+}
+
+function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOptions } {
+  const method = o.method ?? 'ae';
+  if (method !== 'ae' && method !== 'gradcam') throw new OptionError(`unknown method '${method}' (use ae or gradcam)`);
+  const ratio = o.ratio ?? DEFAULT_AE.ratio;
+  if (typeof ratio !== 'number' || !Number.isFinite(ratio)) throw new OptionError(`ratio must be a finite number, got '${ratio}'`);
+  const residual = o.residual ?? DEFAULT_AE.residual;
+  if (residual !== 'main' && residual !== 'proportional') throw new OptionError(`residual must be 'main' or 'proportional', got '${residual}'`);
+  return { method, opts: { ...DEFAULT_AE, ...o.terms, ratio, residual } };
+}
+
+function topK(row: Float32Array, k: number): number[] {
+  return Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+}
+
+export function resolveTargets(target: Target, logits: CpuTensor): number[][] {
+  const n = logits.shape[0];
+  const classes = numel(logits.shape) / n;
+  const row = (i: number) => logits.data.subarray(i * classes, (i + 1) * classes);
+  const check = (c: number) => {
+    if (!Number.isInteger(c) || c < 0 || c >= classes) throw new OptionError(`target ${c} is out of range: the model has ${classes} classes (0–${classes - 1})`);
+    return c;
+  };
+  if (target === 'top') return Array.from({ length: n }, (_, i) => topK(row(i), 1));
+  if (typeof target === 'number') return Array.from({ length: n }, () => [check(target)]);
+  if (Array.isArray(target)) {
+    if (!target.length) throw new OptionError('target list is empty');
+    target.forEach(check);
+    return Array.from({ length: n }, () => [...target]);
+  }
+  if (typeof target === 'object' && target && Number.isInteger(target.top) && target.top >= 1) {
+    if (target.top > classes) throw new OptionError(`top ${target.top} exceeds the model's ${classes} classes`);
+    return Array.from({ length: n }, (_, i) => topK(row(i), target.top));
+  }
+  throw new OptionError(`invalid target ${JSON.stringify(target)} (use 'top', a class index, a list of indices or { top: k })`);
+}
+
+export class Explainer {
+  private constructor(readonly session: Session) {}
+
+  static async create(src: string | Uint8Array | Model, opts: { backend?: BackendName | 'auto' } = {}): Promise<Explainer> {
+    return new Explainer(await Session.create(src, opts));
+  }
+
+  get backend(): BackendName {
+    return this.session.backend;
+  }
+
+  /** Input shape expected for a batch of n (dynamic batch bound to n). */
+  inputShape(n = 1): number[] {
+    const inp = this.session.model.graph.inputs[0];
+    return (inp.shape ?? []).map((d, i) => (typeof d === 'number' ? (i === 0 ? n : d) : i === 0 ? n : NaN));
+  }
+
+  /** The layer explained by default (spec §1.3) for inputs of this shape. */
+  layerFor(shape: number[], layer?: string): { plan: Plan; layer: string } {
+    const names = this.session.inputNames;
+    if (names.length !== 1) throw new InputError(`explaining models with ${names.length} inputs is not supported (one image input expected)`);
+    if (shape.length !== 4) throw new InputError(`expected an N×C×H×W input, got shape [${shape.join('×')}]`);
+    const plan = this.session.plan({ [names[0]]: shape });
+    const chosen = layer ?? defaultLayer(plan);
+    if (!chosen) throw new OptionError('no default layer found (no 4-D Relu/Clip/Concat/Add output before the classifier); give one with --layer');
+    const s = plan.shapes.get(chosen);
+    if (!s || plan.consts.has(chosen) || !plan.producer.has(chosen) || plan.producer.get(chosen)! < 0) {
+      const near = [...plan.shapes.keys()].filter((k) => plan.producer.has(k) && plan.shapes.get(k)!.length === 4).slice(-5);
+      throw new OptionError(`unknown layer '${chosen}' (4-D tensors of this model include: ${near.map((k) => `'${k}'`).join(', ')}, …; see aeq info)`);
+    }
+    if (s.length !== 4) throw new OptionError(`layer '${chosen}' has shape [${s.join('×')}]; a 4-D N×C×H×W tensor is needed`);
+    return { plan, layer: chosen };
+  }
+
+  async explain(input: CpuTensor, o: ExplainOptions = {}): Promise<Explanation> {
+    const { method, opts } = resolveOptions(o);
+    const { plan, layer } = this.layerFor(input.shape, o.layer);
+    const name = this.session.inputNames[0];
+    const logit = logitTensor(plan);
+    const gp = gradientPlan(plan, layer, logit);
+    const keep = new Set<string>([layer, logit, ...gp.needs]);
+    if (method === 'ae') for (const t of attributionPlan(plan, layer).needs) keep.add(t);
+    for (const t of [...keep]) if (plan.consts.has(t)) keep.delete(t);
+    const target = o.target ?? 'top';
+
+    if (this.session.backend === 'cpu') {
+      const fwd = runCpu(plan, { [name]: input }, { keep });
+      const logits = fwd.get(logit)!;
+      const targets = resolveTargets(target, logits);
+      const get = (t: string): CpuTensor => {
+        const v = fwd.get(t);
+        if (v) return v;
+        const c = plan.consts.get(t);
+        if (!c) throw new Error(`internal: forward value '${t}' not kept`);
+        return { shape: c.dims, data: c.data instanceof Float32Array ? c.data : Float32Array.from(c.data) };
+      };
+      const r = runPipeline(cpuBackend(), { plan, method, layer, logit, targets, opts, forward: get });
+      return this.finish(method, logits, targets, layer, r.heatmap, r.attribution);
+    }
+
+    const g = this.session.gpu!;
+    const dev = this.session.runOnGpu(plan, { [name]: input }, { keep });
+    try {
+      const logitsDev = dev.results.get(logit)!;
+      const logits = { shape: logitsDev.shape, data: await g.read(logitsDev) };
+      const targets = resolveTargets(target, logits);
+      const get = (t: string): GpuTensor => dev.results.get(t) ?? dev.inputs[t] ?? this.session.weightTensor(plan, t);
+      const be = gpuBackend(g);
+      const r = runPipeline(be, { plan, method, layer, logit, targets, opts, forward: get });
+      const heat = await be.read(r.heatmap);
+      const attr = r.attribution ? await be.read(r.attribution) : undefined;
+      be.release(r.heatmap);
+      be.release(r.alpha);
+      if (r.attribution) be.release(r.attribution);
+      return this.finish(method, logits, targets, layer, heat, attr);
+    } finally {
+      this.session.releaseAll(dev.results, dev.inputs);
+    }
+  }
+
+  private finish(method: Method, logits: CpuTensor, targets: number[][], layer: string, heat: CpuTensor, attribution?: CpuTensor): Explanation {
+    const [b, , h, w] = heat.shape;
+    const heatmaps = { shape: [b, h, w], data: heat.data };
+    for (const v of [heatmaps.data, attribution?.data]) {
+      if (v && !v.every(Number.isFinite)) throw new AeqError(`internal: non-finite values in the ${method} result (layer '${layer}')`);
+    }
+    const n = logits.shape[0];
+    return { method, logits: { shape: [n, numel(logits.shape) / n], data: logits.data }, targets, attribution, heatmaps, layer };
+  }
+
+  dispose(): void {
+    this.session.dispose();
+  }
+}

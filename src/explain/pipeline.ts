@@ -1,0 +1,116 @@
+// The explanation pipeline, written once for both backends:
+//   forward (keeping what the walks read) → targets → gradient of the logit to the layer →
+//   Grad-CAM weights α → Grad-CAM map, or R0 = A ⊙ α normalised and the AE walk to the input.
+import type { Plan, Step } from '../graph/plan.js';
+import { attributionPlan, gradientPlan } from '../graph/backward.js';
+import type { CpuTensor } from '../kernels/op.js';
+import { walk, type WalkSetup } from '../rules/walk.js';
+import { GRADIENT, AE } from '../rules/tables.js';
+import { firstConvs, residualAdds } from '../rules/topology.js';
+import type { AeOptions } from '../rules/rule.js';
+import type { AttrBackend } from './backend.js';
+import { AeqError } from '../errors.js';
+
+export type Method = 'ae' | 'gradcam';
+
+export interface PipelineRequest<T> {
+  plan: Plan;
+  method: Method;
+  layer: string;
+  logit: string;
+  /** Targets per sample (the same count T for every sample). */
+  targets: number[][];
+  opts: AeOptions;
+  /** Forward values (activations at the forward batch N, and weights). */
+  forward: (name: string) => T;
+}
+
+export interface PipelineResult<T> {
+  /** (N·T)×C×H×W input attribution (AE only). */
+  attribution?: T;
+  /** (N·T)×1×H×W heatmaps at the model input's resolution. */
+  heatmap: T;
+  /** (N·T)×C Grad-CAM channel weights. */
+  alpha: T;
+  /** Per-layer relevance sums for diagnostics, when asked. */
+}
+
+/** The tensor holding the pre-softmax logits: the graph output, or the input of a final Softmax/Sigmoid. */
+export function logitTensor(plan: Plan): string {
+  let name = plan.outputs[0].name;
+  for (;;) {
+    const i = plan.producer.get(name);
+    const s = i === undefined || i < 0 ? undefined : plan.steps[i];
+    if (!s || !['Softmax', 'LogSoftmax', 'Sigmoid', 'Identity', 'Dropout'].includes(s.node.opType)) return name;
+    name = s.inputs[0]!;
+  }
+}
+
+export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): PipelineResult<T> {
+  const { plan, layer } = req;
+  const n = req.targets.length;
+  const t = req.targets[0].length;
+  const batch = n * t;
+  const flat = req.targets.flat();
+  const inputName = plan.inputs[0].name;
+  const inShape = plan.shapes.get(inputName)!;
+
+  // Forward values expanded to the backward batch, made once per tensor.
+  const expanded = new Map<string, T>();
+  const fwd = (name: string): T => {
+    if (plan.consts.has(name) || t === 1) return req.forward(name);
+    let v = expanded.get(name);
+    if (!v) expanded.set(name, (v = be.expand(req.forward(name), t)));
+    return v;
+  };
+  const walkBackend = {
+    add: be.add, clone: be.clone, release: be.release, storage: be.storage, scale: be.scale,
+    forward: fwd, apply: be.apply,
+  };
+  const residual = residualAdds(plan);
+  const base = {
+    plan, opts: req.opts, batch, modelInput: inputName,
+    firstConv: firstConvs(plan),
+    mainOperand: new Map<Step, number>([...residual].map(([s, r]) => [s, r.main])),
+  };
+
+  // Stage one: gradient of the chosen logit at the layer.
+  const gp = gradientPlan(plan, layer, req.logit);
+  const logitShape = [batch, ...plan.shapes.get(req.logit)!.slice(1)];
+  const classes = logitShape.slice(1).reduce((a, b) => a * b, 1);
+  const seed = be.oneHot(flat, classes, logitShape);
+  const gsetup: WalkSetup = { ...base, bp: gp, table: GRADIENT, scaleAt: new Map(), collect: new Set([layer]) };
+  const grads = walk(gsetup, walkBackend, req.logit, seed);
+  const dA = grads.get(layer);
+  if (!dA) throw new AeqError(`the gradient of '${req.logit}' does not reach layer '${layer}'`);
+  const alpha = be.channelMean(dA);
+  be.release(dA);
+  const A = fwd(layer);
+
+  let result: PipelineResult<T>;
+  if (req.method === 'gradcam') {
+    const cam = be.cam(A, alpha);
+    const heatmap = be.resizeBilinear(cam, inShape[2], inShape[3]);
+    be.release(cam);
+    result = { heatmap, alpha };
+  } else {
+    const r0raw = be.scaleChannels(A, alpha);
+    const sums = be.sampleSum(r0raw);
+    const r0 = be.divAbsSample(r0raw, sums);
+    be.release(r0raw);
+    be.release(sums);
+    const ap = attributionPlan(plan, layer);
+    const onWalk = new Set(ap.steps);
+    const scaleAt = new Map<string, number>();
+    if (req.opts.residual === 'main') for (const [s, r] of residual) if (onWalk.has(s)) scaleAt.set(r.fork, 2);
+    const asetup: WalkSetup = { ...base, bp: ap, table: AE, scaleAt, collect: new Set([inputName]) };
+    const rel = walk(asetup, walkBackend, layer, r0);
+    const attribution = rel.get(inputName);
+    if (!attribution) throw new AeqError(`no relevance reached the model input from layer '${layer}'`);
+    result = { attribution, heatmap: be.channelSum(attribution), alpha };
+  }
+  if (t !== 1) for (const v of expanded.values()) be.release(v);
+  return result;
+}
+
+export type { CpuTensor };
