@@ -2,6 +2,7 @@
 import { AeqError } from '../errors.js';
 import { infoCommand } from './info.js';
 import { runCommand } from './run.js';
+import { explainCommand } from './explain.js';
 
 const USAGE = `usage: aeq <command> [options]
 
@@ -9,6 +10,11 @@ commands:
   info <model.onnx>                          inputs, outputs, ops, parameters, unsupported ops, default layer
   run <model.onnx> --input [name=]x.npy …    forward pass; writes every output to --out DIR as .npy
       [--backend webgpu|cpu|auto] --out DIR
+  explain <model.onnx> <inputs…>            attribution heatmaps for images (PNG/JPEG) or .npy tensors
+      [--method ae|gradcam] [--target top|N|N,M] [--top K] [--ratio R] [--layer NAME]
+      [--residual main|proportional] [--no-shift] [--no-contrib] [--no-activated] [--no-inactivated]
+      [--preset imagenet|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
+      [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy]
 
 environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
 generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
@@ -16,6 +22,7 @@ generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   info: infoCommand,
   run: runCommand,
+  explain: explainCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

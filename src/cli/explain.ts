@@ -1,0 +1,175 @@
+// `aeq explain <model.onnx> <inputs…>`: heatmaps (and overlays, and .npy arrays) per input and target.
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { Explainer, type ExplainOptions, type Target } from '../explain/explainer.js';
+import { readImage, preprocess, type PreprocessOptions, type PresetName, PRESETS, type RgbImage, type CropInfo } from '../io/image.js';
+import { readNpy, writeNpy } from '../io/npy.js';
+import { heatmapPng, overlayPng } from '../io/heatmap.js';
+import { parse, numberOpt } from './args.js';
+import { Progress } from './progress.js';
+import { InputError, OptionError } from '../errors.js';
+import type { BackendName } from '../runtime/session.js';
+import { safeFileName } from './run.js';
+
+interface Item {
+  stem: string;
+  /** C×H×W of this input. */
+  shape: number[];
+  data: Float32Array;
+  image?: RgbImage;
+  crop?: CropInfo;
+}
+
+const OPTIONS = {
+  method: { type: 'string', default: 'ae' },
+  target: { type: 'string', default: 'top' },
+  top: { type: 'string' },
+  ratio: { type: 'string' },
+  layer: { type: 'string' },
+  residual: { type: 'string' },
+  'no-shift': { type: 'boolean' },
+  'no-contrib': { type: 'boolean' },
+  'no-activated': { type: 'boolean' },
+  'no-inactivated': { type: 'boolean' },
+  backend: { type: 'string', default: 'auto' },
+  batch: { type: 'string' },
+  out: { type: 'string', short: 'o', default: 'out' },
+  'save-npy': { type: 'boolean' },
+  preset: { type: 'string' },
+  mean: { type: 'string' },
+  std: { type: 'string' },
+  bgr: { type: 'boolean' },
+  scale: { type: 'string' },
+  labels: { type: 'string' },
+} as const;
+
+function numList(v: string | undefined, name: string): number[] | undefined {
+  if (v === undefined) return undefined;
+  const xs = v.split(',').map((s) => numberOpt(s, name, NaN));
+  if (xs.length !== 3) throw new OptionError(`${name} needs 3 comma-separated numbers, got '${v}'`);
+  return xs;
+}
+
+function parseTarget(t: string, top: string | undefined): Target {
+  if (top !== undefined) {
+    const k = numberOpt(top, '--top', 1);
+    if (!Number.isInteger(k) || k < 1) throw new OptionError(`--top must be a positive integer, got '${top}'`);
+    return { top: k };
+  }
+  if (t === 'top') return 'top';
+  const xs = t.split(',').map((s) => {
+    const n = Number(s);
+    if (s.trim() === '' || !Number.isInteger(n)) throw new OptionError(`--target must be 'top', a class index or a comma-separated list, got '${t}'`);
+    return n;
+  });
+  return xs.length === 1 ? xs[0] : xs;
+}
+
+export async function explainCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, OPTIONS as never, 'explain');
+  const str = (k: string) => v[k] as string | undefined;
+  if (positionals.length < 2) throw new OptionError('usage: aeq explain <model.onnx> <image.png|image.jpg|tensor.npy>… [options]');
+  const [modelPath, ...inputs] = positionals;
+  const method = str('method') as 'ae' | 'gradcam';
+  if (method !== 'ae' && method !== 'gradcam') throw new OptionError(`--method must be ae or gradcam, got '${method}'`);
+  const opts: ExplainOptions = {
+    method,
+    target: parseTarget(str('target')!, str('top')),
+    ratio: numberOpt(str('ratio'), '--ratio', 2),
+    layer: str('layer'),
+    residual: str('residual') as ExplainOptions['residual'],
+    terms: { shift: !v['no-shift'], contrib: !v['no-contrib'], activated: !v['no-activated'], inactivated: !v['no-inactivated'] },
+  };
+  if (opts.residual !== undefined && opts.residual !== 'main' && opts.residual !== 'proportional') {
+    throw new OptionError(`--residual must be main or proportional, got '${opts.residual}'`);
+  }
+  const batch = numberOpt(str('batch'), '--batch', 4);
+  if (!Number.isInteger(batch) || batch < 1) throw new OptionError(`--batch must be a positive integer, got '${str('batch')}'`);
+  const preset = str('preset');
+  if (preset !== undefined && !(preset in PRESETS)) throw new OptionError(`unknown --preset '${preset}' (use ${Object.keys(PRESETS).join(', ')})`);
+  const labelsPath = str('labels');
+  let labels: string[] | undefined;
+  if (labelsPath) {
+    if (!existsSync(labelsPath)) throw new InputError(`${labelsPath}: labels file not found`);
+    labels = readFileSync(labelsPath, 'utf8').split(/\r?\n/).filter((l, i, a) => l.length || i < a.length - 1);
+  }
+
+  const explainer = await Explainer.create(modelPath, { backend: str('backend') as BackendName | 'auto' });
+  const shape = explainer.inputShape(1);
+  if (shape.length !== 4) throw new InputError(`${modelPath}: expected an N×C×H×W image input, the model's input has rank ${shape.length}`);
+  const pre: PreprocessOptions = {
+    preset: preset as PresetName | undefined,
+    mean: numList(str('mean'), '--mean'),
+    std: numList(str('std'), '--std'),
+    bgr: v.bgr ? true : undefined,
+    scale: str('scale') !== undefined ? numberOpt(str('scale'), '--scale', 1) : undefined,
+  };
+  if (Number.isFinite(shape[2]) && Number.isFinite(shape[3])) pre.size = [shape[2], shape[3]];
+
+  // Load every input up front so a bad file fails before any work.
+  const items: Item[] = [];
+  for (const file of inputs) {
+    const ext = extname(file).toLowerCase();
+    const stem = safeFileName(basename(file, extname(file)));
+    if (ext === '.npy') {
+      const a = readNpy(file);
+      const s = a.shape.length === 3 ? [1, ...a.shape] : a.shape;
+      if (s.length !== 4 || s.slice(1).some((d, i) => Number.isFinite(shape[i + 1]) && d !== shape[i + 1])) {
+        throw new InputError(`${file}: tensor of shape [${a.shape.join('×')}] does not fit the model input [${shape.map((d) => (Number.isFinite(d) ? d : '?')).join('×')}] (N×C×H×W, already preprocessed)`);
+      }
+      const per = s[1] * s[2] * s[3];
+      for (let n = 0; n < s[0]; n++) items.push({ stem: s[0] > 1 ? `${stem}-${n}` : stem, shape: s.slice(1), data: a.data.slice(n * per, (n + 1) * per) });
+    } else {
+      if (!pre.size) throw new InputError(`${modelPath}: the input's height and width are dynamic; give preprocessed .npy tensors instead of images`);
+      // Images are recognised by content; the extension only names the output files.
+      const img = readImage(file);
+      const b = preprocess([img], pre);
+      items.push({ stem, shape: b.shape.slice(1), data: b.data, image: img, crop: b.crops[0] });
+    }
+  }
+  const outDir = str('out')!;
+  mkdirSync(outDir, { recursive: true });
+  const progress = new Progress(items.length, 'explain');
+  let done = 0;
+  for (let i = 0; i < items.length; i += batch) {
+    const chunk = items.slice(i, i + batch);
+    const per = chunk[0].data.length;
+    const odd = chunk.find((it) => it.shape.join() !== chunk[0].shape.join());
+    if (odd) throw new InputError(`${odd.stem}: shape [${odd.shape.join('×')}] differs from [${chunk[0].shape.join('×')}] in the same batch; use --batch 1`);
+    const data = new Float32Array(per * chunk.length);
+    chunk.forEach((it, k) => data.set(it.data, k * per));
+    const ex = await explainer.explain({ shape: [chunk.length, ...chunk[0].shape], data }, opts);
+    const [, hh, ww] = ex.heatmaps.shape;
+    const t = ex.targets[0].length;
+    chunk.forEach((it, k) => {
+      const classes = ex.logits.shape[1];
+      const row = ex.logits.data.subarray(k * classes, (k + 1) * classes);
+      const pred = row.indexOf(Math.max(...row));
+      const mx = Math.max(...row);
+      const z = row.reduce((a, x) => a + Math.exp(x - mx), 0);
+      for (let j = 0; j < t; j++) {
+        const cls = ex.targets[k][j];
+        const b = k * t + j;
+        const map = ex.heatmaps.data.subarray(b * hh * ww, (b + 1) * hh * ww);
+        const base = join(outDir, `${it.stem}__c${cls}`);
+        writeFileSync(`${base}.png`, heatmapPng(map, hh, ww));
+        if (it.image && it.crop) writeFileSync(`${base}.overlay.png`, overlayPng(it.image, map, hh, ww, it.crop));
+        if (v['save-npy']) {
+          writeNpy(`${base}.heatmap.npy`, [hh, ww], map.slice());
+          if (ex.attribution) {
+            const [, ac, ah, aw] = ex.attribution.shape;
+            writeNpy(`${base}.attribution.npy`, [ac, ah, aw], ex.attribution.data.slice(b * ac * ah * aw, (b + 1) * ac * ah * aw));
+          }
+        }
+      }
+      const name = (i: number) => (labels?.[i] !== undefined ? `${i} ${labels[i]}` : `${i}`);
+      process.stdout.write(`${it.stem}: predicted ${name(pred)} (p=${(1 / z).toFixed(3)}, logit ${row[pred].toFixed(3)}); explained ${ex.targets[k].map(name).join(', ')} with ${method} at ${ex.layer}\n`);
+    });
+    done += chunk.length;
+    progress.update(done);
+  }
+  progress.done();
+  process.stderr.write(`wrote ${outDir}/ (backend ${explainer.backend})\n`);
+  explainer.dispose();
+  return 0;
+}
