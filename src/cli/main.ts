@@ -3,6 +3,7 @@ import { AeqError } from '../errors.js';
 import { infoCommand } from './info.js';
 import { runCommand } from './run.js';
 import { explainCommand } from './explain.js';
+import { verifyCommand } from './verify.js';
 
 const USAGE = `usage: aeq <command> [options]
 
@@ -15,6 +16,7 @@ commands:
       [--residual main|proportional] [--no-shift] [--no-contrib] [--no-activated] [--no-inactivated]
       [--preset imagenet|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
       [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy]
+  verify <model.onnx> [inputs…] [--tol 1e-4] GPU vs CPU per tensor: forward, gradient and AE walks
 
 environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
 generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
@@ -23,6 +25,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   info: infoCommand,
   run: runCommand,
   explain: explainCommand,
+  verify: verifyCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -23,6 +23,15 @@ export interface ExplainOptions {
   layer?: string;
   terms?: Partial<Pick<AeOptions, 'contrib' | 'shift' | 'activated' | 'inactivated'>>;
   residual?: ResidualMode;
+  /** Diagnostics: also return every intermediate signal of both walks (used by `aeq verify`). */
+  trace?: boolean;
+}
+
+export interface TraceEntry {
+  walk: 'gradient' | 'ae';
+  /** The tensor whose incoming signal this is. */
+  name: string;
+  value: CpuTensor;
 }
 
 export interface Explanation {
@@ -37,6 +46,8 @@ export interface Explanation {
   heatmaps: CpuTensor;
   /** The explained layer (tensor name). */
   layer: string;
+  /** With `trace`: the signal at every tensor of both walks, in visiting order. */
+  trace?: TraceEntry[];
 }
 
 function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOptions } {
@@ -131,8 +142,9 @@ export class Explainer {
         if (!c) throw new Error(`internal: forward value '${t}' not kept`);
         return { shape: c.dims, data: c.data instanceof Float32Array ? c.data : Float32Array.from(c.data) };
       };
-      const r = runPipeline(cpuBackend(), { plan, method, layer, logit, targets, opts, forward: get });
-      return this.finish(method, logits, targets, layer, r.heatmap, r.attribution);
+      const trace = o.trace ? [] as TraceEntry[] : undefined;
+      const r = runPipeline(cpuBackend(), { plan, method, layer, logit, targets, opts, forward: get, trace });
+      return { ...this.finish(method, logits, targets, layer, r.heatmap, r.attribution), trace };
     }
 
     const g = this.session.gpu!;
@@ -143,13 +155,22 @@ export class Explainer {
       const targets = resolveTargets(target, logits);
       const get = (t: string): GpuTensor => dev.results.get(t) ?? dev.inputs[t] ?? this.session.weightTensor(plan, t);
       const be = gpuBackend(g);
-      const r = runPipeline(be, { plan, method, layer, logit, targets, opts, forward: get });
+      const devTrace = o.trace ? [] as { walk: 'gradient' | 'ae'; name: string; value: GpuTensor }[] : undefined;
+      const r = runPipeline(be, { plan, method, layer, logit, targets, opts, forward: get, trace: devTrace });
       const heat = await be.read(r.heatmap);
+      let trace: TraceEntry[] | undefined;
+      if (devTrace) {
+        trace = [];
+        for (const e of devTrace) {
+          trace.push({ walk: e.walk, name: e.name, value: await be.read(e.value) });
+          be.release(e.value);
+        }
+      }
       const attr = r.attribution ? await be.read(r.attribution) : undefined;
       be.release(r.heatmap);
       be.release(r.alpha);
       if (r.attribution) be.release(r.attribution);
-      return this.finish(method, logits, targets, layer, heat, attr);
+      return { ...this.finish(method, logits, targets, layer, heat, attr), trace };
     } finally {
       this.session.releaseAll(dev.results, dev.inputs);
     }

@@ -23,6 +23,8 @@ export interface PipelineRequest<T> {
   opts: AeOptions;
   /** Forward values (activations at the forward batch N, and weights). */
   forward: (name: string) => T;
+  /** When set, receives a copy of every intermediate signal (for `aeq verify`). */
+  trace?: { walk: 'gradient' | 'ae'; name: string; value: T }[];
 }
 
 export interface PipelineResult<T> {
@@ -79,7 +81,8 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   const logitShape = [batch, ...plan.shapes.get(req.logit)!.slice(1)];
   const classes = logitShape.slice(1).reduce((a, b) => a * b, 1);
   const seed = be.oneHot(flat, classes, logitShape);
-  const gsetup: WalkSetup = { ...base, bp: gp, table: GRADIENT, scaleAt: new Map(), collect: new Set([layer]) };
+  const tracer = (w: 'gradient' | 'ae') => (req.trace ? (name: string, v: unknown) => req.trace!.push({ walk: w, name, value: be.clone(v as T) }) : undefined);
+  const gsetup: WalkSetup = { ...base, bp: gp, table: GRADIENT, scaleAt: new Map(), collect: new Set([layer]), trace: tracer('gradient') };
   const grads = walk(gsetup, walkBackend, req.logit, seed);
   const dA = grads.get(layer);
   if (!dA) throw new AeqError(`the gradient of '${req.logit}' does not reach layer '${layer}'`);
@@ -103,7 +106,7 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
     const onWalk = new Set(ap.steps);
     const scaleAt = new Map<string, number>();
     if (req.opts.residual === 'main') for (const [s, r] of residual) if (onWalk.has(s)) scaleAt.set(r.fork, 2);
-    const asetup: WalkSetup = { ...base, bp: ap, table: AE, scaleAt, collect: new Set([inputName]) };
+    const asetup: WalkSetup = { ...base, bp: ap, table: AE, scaleAt, collect: new Set([inputName]), trace: tracer('ae') };
     const rel = walk(asetup, walkBackend, layer, r0);
     const attribution = rel.get(inputName);
     if (!attribution) throw new AeqError(`no relevance reached the model input from layer '${layer}'`);

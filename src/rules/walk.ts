@@ -33,6 +33,8 @@ export interface WalkSetup {
   mainOperand: Map<Step, number>;
   /** Relevance arriving at these tensors is multiplied by the factor (residual forks, spec §2.7). */
   scaleAt: Map<string, number>;
+  /** Called with each tensor's complete signal before it is consumed (diagnostics; must copy). */
+  trace?: (name: string, value: unknown) => void;
   /** Tensors that receive the result (kept, not consumed further). */
   collect: Set<string>;
 }
@@ -47,6 +49,7 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
     if (r === undefined) continue;
     const f = s.scaleAt.get(out);
     if (f !== undefined) r = be.scale(r, f);
+    s.trace?.(out, r);
     if (!s.collect.has(out)) pending.delete(out);
     const rule = s.table[step.node.opType];
     if (!rule) throw new AeqError(`no backward rule for ${step.node.opType} (node '${step.node.name}')`);
@@ -86,7 +89,10 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
   for (const c of s.collect) {
     const v = pending.get(c);
     const f = s.scaleAt.get(c);
-    if (v !== undefined) out.set(c, f !== undefined ? be.scale(v, f) : v);
+    if (v !== undefined) {
+      out.set(c, f !== undefined ? be.scale(v, f) : v);
+      s.trace?.(c, out.get(c));
+    }
     pending.delete(c);
   }
   for (const v of pending.values()) be.release(v);

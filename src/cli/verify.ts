@@ -1,0 +1,106 @@
+// `aeq verify <model.onnx> [inputs…]`: forward, gradient and AE on both backends, compared tensor
+// by tensor. Users run it to trust a new model on a new driver; exit code 1 above tolerance.
+import { Explainer, type ExplainOptions, type TraceEntry } from '../explain/explainer.js';
+import { runCpu } from '../runtime/executor.js';
+import { readImage, preprocess } from '../io/image.js';
+import { readNpy } from '../io/npy.js';
+import { parse, numberOpt } from './args.js';
+import { fmtShape } from '../graph/tensor.js';
+import { OptionError, InputError } from '../errors.js';
+import type { CpuTensor } from '../kernels/op.js';
+
+export function compare(a: Float32Array, b: Float32Array): { maxAbs: number; relL2: number } {
+  let m = 0, num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) return { maxAbs: Infinity, relL2: Infinity };
+    m = Math.max(m, Math.abs(d));
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  return { maxAbs: m, relL2: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0 };
+}
+
+function seededInput(shape: number[], seed = 7): CpuTensor {
+  let s = seed >>> 0;
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = (s / 4294967296) * 2 - 1;
+  }
+  return { shape, data };
+}
+
+export async function verifyCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, {
+    ratio: { type: 'string' }, target: { type: 'string' }, layer: { type: 'string' }, residual: { type: 'string' },
+    tol: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' },
+  }, 'verify');
+  if (positionals.length < 1) throw new OptionError('usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4]');
+  const [modelPath, ...inputs] = positionals;
+  const tol = numberOpt(v.tol as string | undefined, '--tol', 1e-4);
+  const gpu = await Explainer.create(modelPath, { backend: 'webgpu' });
+  const cpu = await Explainer.create(modelPath, { backend: 'cpu' });
+  const shape = gpu.inputShape(Number(v.batch ?? 1));
+  let input: CpuTensor;
+  if (inputs.length === 0) {
+    if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${modelPath}: dynamic input size; give an input file`);
+    input = seededInput(shape);
+  } else if (inputs[0].endsWith('.npy')) {
+    const a = readNpy(inputs[0]);
+    input = { shape: a.shape.length === 3 ? [1, ...a.shape] : a.shape, data: a.data };
+  } else {
+    const b = preprocess(inputs.map(readImage), { preset: v.preset as never, size: [shape[2], shape[3]] });
+    input = { shape: b.shape, data: b.data };
+  }
+  const target = v.target === undefined ? 'top' : Number(v.target);
+  if (target !== 'top' && !Number.isInteger(target)) throw new OptionError(`--target must be 'top' or a class index, got '${v.target}'`);
+  const rows: [string, string, string, number, number][] = [];
+
+  // Forward: every tensor of the plan.
+  const { plan } = gpu.layerFor(input.shape, v.layer as string | undefined);
+  const name = gpu.session.inputNames[0];
+  const ref = runCpu(plan, { [name]: input }, { keep: 'all' });
+  const dev = gpu.session.runOnGpu(plan, { [name]: input }, { keep: 'all' });
+  for (const s of plan.steps) {
+    const o = s.node.outputs[0];
+    const a = dev.results.get(o), b = ref.get(o);
+    if (!a || !b) continue;
+    const d = compare(await gpu.session.gpu!.read(a), b.data);
+    rows.push(['forward', o, fmtShape(b.shape), d.maxAbs, d.relL2]);
+  }
+  gpu.session.releaseAll(dev.results, dev.inputs);
+
+  const base: ExplainOptions = {
+    target, layer: v.layer as string | undefined, trace: true,
+    ratio: numberOpt(v.ratio as string | undefined, '--ratio', 2), residual: v.residual as ExplainOptions['residual'],
+  };
+  for (const method of ['gradcam', 'ae'] as const) {
+    const [g, c] = [await gpu.explain(input, { ...base, method }), await cpu.explain(input, { ...base, method })];
+    const byName = new Map<string, TraceEntry>(c.trace!.map((e) => [`${e.walk}:${e.name}`, e]));
+    if (method === 'ae') {
+      for (const e of g.trace!) {
+        const r = byName.get(`${e.walk}:${e.name}`);
+        if (!r) continue;
+        const d = compare(e.value.data, r.value.data);
+        rows.push([e.walk, e.name, fmtShape(r.value.shape), d.maxAbs, d.relL2]);
+      }
+    }
+    const d = compare(g.heatmaps.data, c.heatmaps.data);
+    rows.push([method, 'heatmap', fmtShape(c.heatmaps.shape), d.maxAbs, d.relL2]);
+  }
+  const w = Math.min(60, Math.max(...rows.map((r) => r[1].length)));
+  process.stdout.write(`verify ${modelPath} on ${gpu.session.gpu!.adapterName}: GPU vs CPU, tolerance relative L2 ≤ ${tol}\n`);
+  process.stdout.write(`${'pass'.padEnd(9)}${'tensor'.padEnd(w + 2)}${'shape'.padEnd(18)}${'max |Δ|'.padStart(11)}${'rel L2'.padStart(11)}\n`);
+  let bad = 0;
+  for (const [walk, t, sh, m, r] of rows) {
+    const ok = r <= tol;
+    if (!ok) bad++;
+    process.stdout.write(`${walk.padEnd(9)}${(t.length > w ? '…' + t.slice(-w + 1) : t).padEnd(w + 2)}${sh.padEnd(18)}${m.toExponential(2).padStart(11)}${r.toExponential(2).padStart(11)}${ok ? '' : '  FAIL'}\n`);
+  }
+  process.stdout.write(`${rows.length - bad}/${rows.length} tensors within tolerance\n`);
+  gpu.dispose();
+  cpu.dispose();
+  if (bad) throw new InputError(`verify: ${bad} tensor(s) differ between GPU and CPU beyond relative L2 ${tol}`);
+  return 0;
+}
