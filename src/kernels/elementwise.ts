@@ -1,9 +1,11 @@
 // Element-wise binary, comparison, logical, Where and variadic (Sum/Mean/Max/Min) operators with
 // numpy multidirectional broadcasting (opset ≥ 7 semantics). Constants fold with their dtypes
 // (integer Div truncates toward zero, comparisons give bool); runtime tensors are float32, so a
-// comparison there yields 0/1 floats. One kernel source serves every op: a "flat" variant when
-// each operand is the full output, a scalar or a contiguous block of it (per-channel bias), and a
-// strided variant per (coalesced) rank otherwise.
+// comparison there yields 0/1 floats. One kernel source serves every op, in three index variants
+// (part of the pipeline key, e.g. `binary.add.r3`): "same" when every operand is the whole output,
+// "flat" when each is the output, a scalar or one contiguous block of it (per-channel bias), and a
+// strided variant per (coalesced) rank otherwise. A constant scalar operand travels in the
+// uniforms (key suffix `.k<index>`), so int64 exponents and the like never reach a buffer.
 import src from '../../shaders/elementwise.wgsl';
 import type { Const, DType, Shape } from '../graph/tensor.js';
 import { fmtShape, numel } from '../graph/tensor.js';
@@ -59,14 +61,16 @@ export function recordElementwise(g: Gpu, name: string, expr: string, operands: 
   const kIndex = operands.findIndex(isScalar);
   const blocks = operands.map((o) => (isScalar(o) ? [1, 1] as [number, number] : blockOf(o.shape, out.shape)));
   const flat = blocks.every((b) => b !== null);
-  const u = new Uniforms().u(n).f(kIndex >= 0 ? (operands[kIndex] as { scalar: number }).scalar : 0, scale).u(0);
+  const u = new Uniforms().u(n).f(kIndex >= 0 ? (operands[kIndex] as { scalar: number }).scalar : 0, scale).u(0, 0x7fc00000, 0x7f800000, 0, 0);
   let variant: string;
   let rank = 1;
   if (flat) {
     const blk: number[] = [];
     for (let j = 0; j < 3; j++) blk.push(...(blocks[j] ?? [1, 1]), 0, 0);
     u.vec4s(blk, 3).vec4s([], 2).vec4s([], 6);
-    variant = 'flat';
+    // Every tensor operand is the whole output: no index arithmetic at all.
+    const same = tensors.every((t) => blocks[t.j]![0] === 1 && blocks[t.j]![1] === n);
+    variant = same ? 'same' : 'flat';
   } else {
     const st = operands.map((o) => (isScalar(o) ? out.shape.map(() => 0) : broadcastStrides(o.shape, out.shape)));
     const c = coalesce(out.shape, st);
@@ -89,7 +93,7 @@ export function recordElementwise(g: Gpu, name: string, expr: string, operands: 
     bindings.push(`@group(0) @binding(${tensors.length + 1}) var<storage, read_write> y: array<f32>;`);
     const loads = operands.map((o, j) => (isScalar(o) ? `let a${j} = u.k;` : `let a${j} = x${j}[o.${'xyz'[j]}];`));
     return assemble(sections, ['header'], {
-      BINDINGS: bindings.join('\n'), RANK: rank, OFFSETS: flat ? 'offsets_flat' : 'offsets_strided',
+      BINDINGS: bindings.join('\n'), RANK: rank, OFFSETS: `offsets_${flat ? variant : 'strided'}`,
       LOADS: loads.join('\n  '), EXPR: expr,
     });
   });

@@ -89,8 +89,8 @@ export function hasInput(ctx: PrepareCtx, i: number): boolean {
   return i < ctx.node.inputs.length && ctx.node.inputs[i] !== '' && ctx.shapes[i] !== undefined;
 }
 
-/** The integer values of a plan-time constant input (shape, axes, pads, …), or an error naming it. */
-export function constInts(ctx: PrepareCtx, i: number, what: string): number[] {
+/** The values of a plan-time constant input (shape, axes, pads, …), or an error naming it. */
+export function constValues(ctx: PrepareCtx, i: number, what: string): number[] {
   const c = ctx.consts[i];
   if (!c) {
     throw nodeError(ctx.node.opType, ctx.node.name,

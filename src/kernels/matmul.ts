@@ -176,39 +176,35 @@ function cpu(p: MatmulParams, inputs: (CpuTensor | undefined)[]): Float32Array[]
 
 const sections = parseSections(src);
 
-type BMode = 'nn_vec' | 'nt_vec' | 'scalar';
+type Mode = 'nn_vec' | 'nt_vec' | 'scalar';
 
 interface Variant {
-  aVec: boolean;
-  bMode: BMode;
+  mode: Mode;
   tm: number;
-  kTail: boolean;
   wgx: number;
   wgy: number;
 }
 
 function chooseVariant(p: MatmulParams, rowsInChunk: number): Variant {
+  // Vectorized loads need A contiguous along k and K, hence every k chunk start, a multiple of 4.
   const aVec = p.sak === 1 && p.sam % 4 === 0 && p.K % 4 === 0;
-  let bMode: BMode = 'scalar';
-  if (p.sbk === 1 && p.sbn % 4 === 0 && p.K % 4 === 0) bMode = 'nt_vec';
-  else if (p.sbn === 1 && p.sbk % 4 === 0 && p.N % 4 === 0) bMode = 'nn_vec';
-  // One row per thread only for M = 1 (GEMV, memory-bound); otherwise 4×4 register tiles,
-  // 8×8 threads per workgroup when there are enough rows (best measured on lavapipe).
-  const tm = p.M <= 1 ? 1 : 4;
-  const rowGroups = Math.ceil(rowsInChunk / tm);
-  const wgy = rowGroups >= 8 ? 8 : rowGroups >= 4 ? 4 : rowGroups >= 2 ? 2 : 1;
-  return { aVec, bMode, tm, kTail: p.K % 4 !== 0, wgx: 64 / wgy, wgy };
+  let mode: Mode = 'scalar';
+  if (aVec && p.sbk === 1 && p.sbn % 4 === 0) mode = 'nt_vec';
+  else if (aVec && p.sbn === 1 && p.sbk % 4 === 0 && p.N % 4 === 0) mode = 'nn_vec';
+  // One row per thread only for M = 1 (GEMV, memory-bound); otherwise 4×4 register tiles in 8×8
+  // workgroups (best measured on lavapipe; rows past M exit early as whole SIMD groups).
+  const tm = rowsInChunk <= 1 ? 1 : 4;
+  const wgy = tm === 1 ? 1 : 8;
+  return { mode, tm, wgx: 64 / wgy, wgy };
 }
 
 function pipeline(g: Gpu, v: Variant, hasC: boolean): GPUComputePipeline {
-  const key = `matmul.${v.bMode}.a${v.aVec ? 'vec' : 'scalar'}.tm${v.tm}${v.kTail ? '.ktail' : ''}${hasC ? '.bias' : ''}.wg${v.wgx}x${v.wgy}`;
+  const key = `matmul.${v.mode}.tm${v.tm}${hasC ? '.bias' : ''}`;
+  const vec = v.mode !== 'scalar';
   return g.kernel(key, () => assemble(sections,
-    ['common', v.aVec ? 'a_vec' : 'a_scalar', `b_${v.bMode}`, hasC ? 'c_some' : 'c_none', 'store', `main_tm${v.tm}`],
-    {
-      A_T: v.aVec ? 'vec4f' : 'f32',
-      B_T: v.bMode === 'scalar' ? 'f32' : 'vec4f',
-      KTAIL: v.kTail ? 'true' : 'false', WGX: v.wgx, WGY: v.wgy,
-    }));
+    ['common', ...(vec ? ['a_vec', `b_${v.mode}`] : []), hasC ? 'c_some' : 'c_none', 'store',
+      `main_${vec ? 'vec' : 'scalar'}_tm${v.tm}`],
+    { A_T: vec ? 'vec4f' : 'f32', B_T: vec ? 'vec4f' : 'f32', WGX: v.wgx, WGY: v.wgy }));
 }
 
 /** Work region of one dispatch: rows [m0,m1), cols [n0,n1), reduction [k0,k1), batches [b0,b0+nb). */

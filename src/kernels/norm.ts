@@ -1,3 +1,113 @@
-import type { OpTable } from './op.js';
+// BatchNormalization (inference form, opsets 7–15) and LRN (across channels).
+import src from '../../shaders/norm.wgsl';
+import { attrFloat, attrInt } from '../graph/ir.js';
+import { fmtShape, numel } from '../graph/tensor.js';
+import { nodeError } from '../errors.js';
+import { Gpu, Uniforms } from './gpu/runtime.js';
+import type { OpTable, PrepareCtx } from './op.js';
+import { assemble, parseSections } from './wgsl_sections.js';
 
-export const ops: OpTable = {};
+const sections = parseSections(src);
+
+export interface BatchNormParams {
+  total: number;
+  C: number;
+  inner: number;
+  /** spatial = 0 (opsets < 9): parameters cover every non-batch element, C·inner of them. */
+  perActivation: boolean;
+  eps: number;
+}
+
+function prepareBatchNorm(ctx: PrepareCtx) {
+  const { node, opset } = ctx;
+  const fail = (msg: string) => nodeError(node.opType, node.name, msg);
+  const x = ctx.shapes[0];
+  if (!x || x.length < 2) throw fail(`input X must be N×C×…, got ${x ? fmtShape(x) : 'nothing'}`);
+  if (attrInt(node, 'training_mode', 0) !== 0) {
+    throw fail('training_mode=1 is not supported (inference only: running mean and variance are used)');
+  }
+  if (node.outputs.slice(1).some((o) => o !== '')) {
+    throw fail('the training outputs (running/saved mean and variance) are not supported (inference only)');
+  }
+  const perActivation = opset < 9 && attrInt(node, 'spatial', 1) === 0;
+  const C = x[1];
+  const inner = numel(x.slice(2));
+  const want = perActivation ? C * inner : C;
+  const names = ['scale', 'B', 'mean', 'var'];
+  for (let k = 1; k <= 4; k++) {
+    const s = ctx.shapes[k];
+    if (!s) throw fail(`input ${names[k - 1]} is required`);
+    if (numel(s) !== want) {
+      throw fail(`${names[k - 1]} ${fmtShape(s)} must have ${want} elements ` +
+        `(${perActivation ? 'one per activation, spatial=0' : 'one per channel'}) for X ${fmtShape(x)}`);
+    }
+  }
+  const p: BatchNormParams = { total: numel(x), C, inner, perActivation, eps: attrFloat(node, 'epsilon', 1e-5) };
+  return { shapes: [x], params: p };
+}
+
+export interface LrnParams {
+  total: number;
+  C: number;
+  inner: number;
+  size: number;
+  alpha: number;
+  beta: number;
+  bias: number;
+}
+
+function prepareLrn(ctx: PrepareCtx) {
+  const { node } = ctx;
+  const fail = (msg: string) => nodeError(node.opType, node.name, msg);
+  const x = ctx.shapes[0];
+  if (!x || x.length < 3) throw fail(`input X must be N×C×spatial…, got ${x ? fmtShape(x) : 'nothing'}`);
+  const size = attrInt(node, 'size');
+  if (!Number.isInteger(size) || size < 1) throw fail(`size must be a positive integer, got ${size}`);
+  const p: LrnParams = {
+    total: numel(x), C: x[1], inner: numel(x.slice(2)), size,
+    alpha: attrFloat(node, 'alpha', 1e-4), beta: attrFloat(node, 'beta', 0.75), bias: attrFloat(node, 'bias', 1),
+  };
+  return { shapes: [x], params: p };
+}
+
+export const ops: OpTable = {
+  BatchNormalization: {
+    prepare: prepareBatchNorm,
+    cpu(p: BatchNormParams, inputs) {
+      const [x, scale, b, mean, v] = inputs.map((t) => t!.data);
+      const y = new Float32Array(p.total);
+      for (let i = 0; i < p.total; i++) {
+        const c = p.perActivation ? i % (p.C * p.inner) : Math.floor(i / p.inner) % p.C;
+        y[i] = ((x[i] - mean[c]) * scale[c]) / Math.sqrt(v[c] + Math.fround(p.eps)) + b[c];
+      }
+      return [y];
+    },
+    gpu(g, p: BatchNormParams, inputs, outputs) {
+      const pipe = g.kernel('norm.batchnorm', () => assemble(sections, ['batchnorm']));
+      const u = new Uniforms().u(p.total, p.C, p.inner, p.perActivation ? 1 : 0).f(p.eps);
+      g.dispatch(pipe, u, [...inputs.slice(0, 5).map((t) => t!.buffer), outputs[0].buffer], Gpu.groups1d(p.total, 64));
+    },
+  },
+  LRN: {
+    prepare: prepareLrn,
+    cpu(p: LrnParams, inputs) {
+      const x = inputs[0]!.data;
+      const y = new Float32Array(p.total);
+      const before = Math.floor((p.size - 1) / 2), after = Math.ceil((p.size - 1) / 2);
+      for (let i = 0; i < p.total; i++) {
+        const c = Math.floor(i / p.inner) % p.C;
+        const base = i - c * p.inner;
+        let s = 0;
+        for (let k = Math.max(0, c - before); k <= Math.min(p.C - 1, c + after); k++) s += x[base + k * p.inner] ** 2;
+        y[i] = x[i] / (p.bias + (p.alpha / p.size) * s) ** p.beta;
+      }
+      return [y];
+    },
+    gpu(g, p: LrnParams, inputs, outputs) {
+      const pipe = g.kernel('norm.lrn', () => assemble(sections, ['lrn']));
+      const u = new Uniforms().u(p.total, p.C, p.inner, p.size).f(p.alpha, p.beta, p.bias);
+      g.dispatch(pipe, u, [inputs[0]!.buffer, outputs[0].buffer], Gpu.groups1d(p.total, 64));
+    },
+  },
+};
+

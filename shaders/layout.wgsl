@@ -1,0 +1,98 @@
+// Data movement. Assembled per variant: {{RANK}} is the (coalesced) rank, part of the pipeline key.
+
+//#section strided
+// y[obase + Σ c_d·ost_d] = x[ibase + Σ c_d·ist_d] over the index space `shape`: Transpose (permuted
+// strides), Slice (scaled, possibly negative strides), Expand/Tile (zero strides), Concat and
+// Gather (a strided block of the output per input / per run of indices).
+struct U {
+  n: u32,
+  ibase: i32,
+  obase: u32,
+  _pad: u32,
+  shape: array<vec4<u32>, 3>,
+  ist: array<vec4<i32>, 3>,
+  ost: array<vec4<u32>, 3>,
+}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+const RANK: i32 = {{RANK}};
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, 256u);
+  if (i >= u.n) { return; }
+  var rem = i;
+  var io = u.ibase;
+  var oo = u.obase;
+  for (var d: i32 = RANK - 1; d >= 0; d--) {
+    let q = u32(d) / 4u;
+    let r = u32(d) % 4u;
+    let dim = u.shape[q][r];
+    let c = rem % dim;
+    rem = rem / dim;
+    io += i32(c) * u.ist[q][r];
+    oo += c * u.ost[q][r];
+  }
+  y[oo] = x[u32(io)];
+}
+
+//#section pad
+// Pad with negative pads cropping: input coordinate = output coordinate − begin, then mapped by
+// the mode when it falls outside the input.
+struct U {
+  n: u32,
+  value: f32,
+  _p0: u32,
+  _p1: u32,
+  oshape: array<vec4<u32>, 2>,
+  ishape: array<vec4<i32>, 2>,
+  begin: array<vec4<i32>, 2>,
+  ist: array<vec4<i32>, 2>,
+}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+const RANK: i32 = {{RANK}};
+const CONSTANT: bool = {{CONSTANT}};
+
+// Mirror without repeating the edge, period 2(n−1), as numpy's 'reflect'.
+fn reflect_index(k: i32, n: i32) -> i32 {
+  if (n == 1) { return 0; }
+  let p = 2 * (n - 1);
+  var m = k % p;
+  if (m < 0) { m += p; }
+  return select(m, p - m, m >= n);
+}
+
+fn map_index(k: i32, n: i32) -> i32 {
+  {{MAP}}
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, 256u);
+  if (i >= u.n) { return; }
+  var rem = i;
+  var io = 0;
+  for (var d: i32 = RANK - 1; d >= 0; d--) {
+    let q = u32(d) / 4u;
+    let r = u32(d) % 4u;
+    let dim = u.oshape[q][r];
+    let c = i32(rem % dim);
+    rem = rem / dim;
+    let n = u.ishape[q][r];
+    var k = c - u.begin[q][r];
+    if (k < 0 || k >= n) {
+      if (CONSTANT) {
+        y[i] = u.value;
+        return;
+      }
+      k = map_index(k, n);
+    }
+    io += k * u.ist[q][r];
+  }
+  y[i] = x[u32(io)];
+}
