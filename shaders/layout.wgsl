@@ -57,6 +57,7 @@ struct U {
 
 const RANK: i32 = {{RANK}};
 const CONSTANT: bool = {{CONSTANT}};
+{{VALUE_DECL}}
 
 // Mirror without repeating the edge, period 2(n−1), as numpy's 'reflect'.
 fn reflect_index(k: i32, n: i32) -> i32 {
@@ -87,7 +88,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     var k = c - u.begin[q][r];
     if (k < 0 || k >= n) {
       if (CONSTANT) {
-        y[i] = u.value;
+        y[i] = {{VALUE}};
         return;
       }
       k = map_index(k, n);

@@ -3,7 +3,7 @@
 // is printed, and written to test/conformance-cases.txt by `AEQ_WRITE_CASES=1`.
 import { writeFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
-import { discover } from './helpers/conformance.js';
+import { discover, bindConstInputs } from './helpers/conformance.js';
 import { Session } from '../src/runtime/session.js';
 import { numel } from '../src/graph/tensor.js';
 
@@ -26,12 +26,10 @@ describe.each(['cpu', 'webgpu'] as const)('ONNX conformance (%s)', (backend) => 
     expect(runnable.length).toBeGreaterThan(100);
   });
   it.each(runnable.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    const s = await Session.create(c.model, { backend });
-    try {
-      for (const set of c.sets) {
-        const feeds = Object.fromEntries(c.model.graph.inputs.map((inp, i) => [inp.name, {
-          shape: set.inputs[i].dims, data: Float32Array.from(set.inputs[i].data),
-        }]));
+    for (const set of c.sets) {
+      const { model, feeds } = bindConstInputs(c, set);
+      const s = await Session.create(model, { backend });
+      try {
         const outs = await s.run(feeds);
         c.model.graph.outputs.forEach((o, i) => {
           const want = set.outputs[i];
@@ -46,9 +44,9 @@ describe.each(['cpu', 'webgpu'] as const)('ONNX conformance (%s)', (backend) => 
           }
           expect(worst, `${c.name} output '${o.name}' max error`).toBe(0);
         });
+      } finally {
+        s.dispose();
       }
-    } finally {
-      s.dispose();
     }
   });
 });

@@ -81,7 +81,7 @@ export function bindInputs(model: Model, given: Record<string, Shape>): Record<s
         }
       });
     }
-    if (g.some((d) => !Number.isInteger(d) || d < 1)) throw new InputError(`${src}: input '${inp.name}' has an invalid shape ${fmtShape(g)}`);
+    if (g.some((d) => !Number.isInteger(d) || d < 0)) throw new InputError(`${src}: input '${inp.name}' has an invalid shape ${fmtShape(g)}`);
     checkSize(inp.name, g, src);
     out[inp.name] = g;
   }
@@ -143,8 +143,13 @@ export function planGraph(model: Model, given: Record<string, Shape>): Plan {
       if (!t) continue;
       const c = consts.get(t);
       if (c) {
+        // Integer and bool constants read by kernels (exponents, conditions, indices) travel as
+        // float32, which is exact only below 2^24.
         if (!isFloatDType(c.dtype)) {
-          throw new ShapeError(`${src}: ${node.opType} node '${node.name}' reads the ${c.dtype} constant '${t}' at run time; only float tensors can flow through kernels`);
+          const big = c.data.find((v) => Math.abs(v) > 2 ** 24);
+          if (big !== undefined) {
+            throw new ShapeError(`${src}: ${node.opType} node '${node.name}' reads the ${c.dtype} constant '${t}' at run time; its value ${big} cannot be represented exactly in float32`);
+          }
         }
       } else if (!producer.has(t)) {
         throw new ShapeError(`${src}: ${node.opType} node '${node.name}' reads '${t}' before it is computed`);

@@ -284,6 +284,8 @@ type PadMode = 'constant' | 'reflect' | 'edge' | 'wrap';
 interface PadParams {
   mode: PadMode;
   value: number;
+  /** constant_value arrives at run time (input 2) instead of as a plan-time constant. */
+  valueAtRunTime?: boolean;
   inShape: Shape;
   outShape: Shape;
   begin: number[];
@@ -339,6 +341,7 @@ function preparePad(ctx: PrepareCtx): Prepared<PadParams> {
   if (!(mode in PAD_MAP)) throw fail(`mode '${mode}' is not one of constant, reflect, edge, wrap`);
   let pads: number[];
   let value = 0;
+  let valueAtRunTime = false;
   let axes = Array.from({ length: r }, (_, d) => d);
   const statics: number[] = [];
   if (ctx.opset < 11) {
@@ -348,7 +351,11 @@ function preparePad(ctx: PrepareCtx): Prepared<PadParams> {
     if (!hasInput(ctx, 1)) throw fail('input pads is required');
     pads = constValues(ctx, 1, 'pads');
     statics.push(1);
-    if (hasInput(ctx, 2)) {
+    if (hasInput(ctx, 2) && !ctx.consts[2]) {
+      const vs = ctx.shapes[2]!;
+      if (numel(vs) !== 1) throw fail(`constant_value must be a scalar, got shape ${fmtShape(vs)}`);
+      valueAtRunTime = true;
+    } else if (hasInput(ctx, 2)) {
       const v = constValues(ctx, 2, 'constant_value');
       if (v.length !== 1) throw fail(`constant_value must be a scalar, got ${v.length} values`);
       value = v[0];
@@ -375,7 +382,7 @@ function preparePad(ctx: PrepareCtx): Prepared<PadParams> {
     });
   }
   const inputDtype = ctx.consts[0]?.dtype ?? 'float32';
-  const params: PadParams = { mode, value: castNumber(value, inputDtype), inShape: s, outShape: out, begin };
+  const params: PadParams = { mode, value: castNumber(value, inputDtype), inShape: s, outShape: out, begin, valueAtRunTime };
   if (allConst(ctx)) {
     const c = ctx.consts[0]!;
     const data = runPad(params, c.data, arrayLike(c.data, numel(out)));
@@ -388,7 +395,8 @@ function preparePad(ctx: PrepareCtx): Prepared<PadParams> {
 const padSpec: OpSpec<PadParams> = {
   prepare: preparePad,
   cpu(p, inputs, outShapes) {
-    return [runPad(p, inputs[0]!.data, new Float32Array(numel(outShapes[0]))) as Float32Array];
+    const q = p.valueAtRunTime ? { ...p, value: inputs[2]!.data[0] } : p;
+    return [runPad(q, inputs[0]!.data, new Float32Array(numel(outShapes[0]))) as Float32Array];
   },
   gpu(g, p, inputs, outputs) {
     const n = numel(p.outShape);
@@ -396,9 +404,16 @@ const padSpec: OpSpec<PadParams> = {
     const r = p.outShape.length;
     const u = new Uniforms().u(n).f(p.value).u(0, 0)
       .vec4s(p.outShape, 2, 1).vec4s(p.inShape, 2, 1).vec4s(p.begin.map((v) => v | 0), 2).vec4s(stridesOf(p.inShape), 2);
-    const pipeline = g.kernel(`pad.${p.mode}.r${r}`, () =>
-      assemble(sections, ['pad'], { RANK: r, CONSTANT: p.mode === 'constant' ? 'true' : 'false', MAP: PAD_MAP[p.mode] }));
-    g.dispatch(pipeline, u, [inputs[0]!.buffer, outputs[0].buffer], Gpu.groups1d(n));
+    const dyn = p.mode === 'constant' && !!p.valueAtRunTime;
+    const pipeline = g.kernel(`pad.${p.mode}${dyn ? '.value-input' : ''}.r${r}`, () =>
+      assemble(sections, ['pad'], {
+        RANK: r, CONSTANT: p.mode === 'constant' ? 'true' : 'false', MAP: PAD_MAP[p.mode],
+        VALUE_DECL: dyn ? '@group(0) @binding(3) var<storage, read> value_in: array<f32>;' : '',
+        VALUE: dyn ? 'value_in[0]' : 'u.value',
+      }));
+    const bufs = [inputs[0]!.buffer, outputs[0].buffer];
+    if (dyn) bufs.push(inputs[2]!.buffer);
+    g.dispatch(pipeline, u, bufs, Gpu.groups1d(n));
   },
 };
 
