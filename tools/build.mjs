@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const entries = ['src/cli/main.ts', 'src/index.ts', 'bench/forward.ts', 'bench/explain.ts']
+const entries = ['src/cli/main.ts', 'src/index.ts', 'bench/forward.ts', 'bench/explain.ts', 'bench/conv.ts']
   .filter((p) => existsSync(join(root, p)));
 await build({
   absWorkingDir: root,

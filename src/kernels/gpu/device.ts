@@ -28,7 +28,10 @@ async function acquire(): Promise<DeviceHandle | { error: string }> {
     };
   }
   const lim = adapter.limits;
+  // Subgroups let the convolution kernels share one load of uniform weights across lanes.
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
   const device = await adapter.requestDevice({
+    requiredFeatures,
     requiredLimits: {
       maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
       maxBufferSize: lim.maxBufferSize,
