@@ -1,6 +1,561 @@
 // Layout and structural ops. Views (Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout, Cast)
 // pass the signal back reshaped to their input, for the gradient and for AE alike (spec §2.1).
-import type { Rule, RuleTable } from './rule.js';
+// Data movement runs backwards on the forward kernels with derived parameters: Transpose by the
+// inverse permutation, Slice and Concat by the reversed strided copy, Pad's crop by a Pad with
+// negated begins. Element-wise Add/Sub/Mul/Div reduce over broadcast axes (shaders/ae_layout.wgsl).
+//
+// The backward batch may hold T signals per forward sample (several targets); the walker expands
+// every runtime tensor along axis 0. That commutes with an op only if the op keeps samples apart,
+// so an op that moves data across the batch axis is refused when T > 1 (it is exact when T = 1).
+import src from '../../shaders/ae_layout.wgsl';
+import type { Rule, RuleCtx, RuleTable } from './rule.js';
+import type { CpuTensor } from '../kernels/op.js';
+import { ops as layoutOps, type Copy } from '../kernels/layout.js';
+import { attrInt, attrInts } from '../graph/ir.js';
+import { fmtShape, numel, stridesOf, type Shape } from '../graph/tensor.js';
+import { broadcastStrides, coalesce, forEachOffset } from '../kernels/fold.js';
+import { assemble, parseSections } from '../kernels/wgsl_sections.js';
+import { Gpu, Uniforms, type GpuTensor } from '../kernels/gpu/runtime.js';
+import { gpuAttr } from '../kernels/attribution.js';
+import { nodeError } from '../errors.js';
+
+type AnyCtx = RuleCtx<unknown>;
+type Sig = { shape: Shape };
+
+const sections = parseSections(src);
+const MAX_REDUCE_RANK = 8;
+const MAX_COPY_RANK = 12;
+
+/** A kernel of shaders/ae_layout.wgsl; `rank` templates the strided ones (part of the key). */
+function pipe(g: Gpu, name: string, rank?: number): GPUComputePipeline {
+  const key = `ae_layout.${name}${rank === undefined ? '' : `.r${rank}`}`;
+  return g.kernel(key, () => assemble(sections, [name], rank === undefined ? {} : { RANK: rank }));
+}
+
+const fail = (ctx: AnyCtx, msg: string) => nodeError(ctx.step.node.opType, ctx.step.node.name, msg);
+
+/** Signals per forward sample in the backward batch (T targets per sample). */
+function perSample(ctx: AnyCtx, r: Sig): number {
+  const n = ctx.plan.shapes.get(ctx.step.node.outputs[0])?.[0];
+  return n && r.shape.length ? r.shape[0] / n : 1;
+}
+
+/** A tensor's shape in the backward batch: runtime tensors have T times the forward batch. */
+function backShape(ctx: AnyCtx, name: string, t: number): Shape {
+  const s = ctx.plan.shapes.get(name)!;
+  return t === 1 || ctx.plan.consts.has(name) ? s : [s[0] * t, ...s.slice(1)];
+}
+
+function keepsSamples(ctx: AnyCtx, t: number, ok: boolean, what: string): void {
+  if (t !== 1 && !ok) {
+    throw fail(ctx, `${what}: it mixes samples along the batch axis, which is not supported with several targets per sample; explain one target at a time`);
+  }
+}
+
+const isRuntime = (ctx: AnyCtx, i: number): boolean => !!ctx.step.inputs[i] && !ctx.plan.consts.has(ctx.step.inputs[i]!);
+const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+// ---------------------------------------------------------------- strided copies
+
+function copyOf(shape: Shape, ist: number[], ost: number[], ibase = 0, obase = 0): Copy {
+  const c = coalesce(shape, [ist, ost]);
+  return { input: 0, shape: c.shape, ist: c.strides[0], ost: c.strides[1], ibase, obase };
+}
+
+/** The copy run backwards: it reads where the forward one wrote and writes where it read. */
+const reverseCopy = (c: Copy): Copy => ({ input: 0, shape: c.shape, ist: c.ost, ost: c.ist, ibase: c.obase, obase: c.ibase });
+
+/** Copies into a fresh zero tensor of `shape`. */
+function copiesCpu(copies: Copy[], r: CpuTensor, shape: Shape): CpuTensor {
+  return { shape, data: layoutOps.Slice.cpu({ copies }, [r], [shape])[0] };
+}
+
+/** Copies into a fresh tensor of `shape`; `zero` clears it first (when the copies do not cover it). */
+function copiesGpu(g: Gpu, copies: Copy[], r: GpuTensor, shape: Shape, zero: boolean, label: string): GpuTensor {
+  const out = g.alloc(shape, label);
+  if (zero) fillZero(g, out);
+  layoutOps.Slice.gpu(g, { copies }, [r], [out]);
+  return out;
+}
+
+function fillZero(g: Gpu, t: GpuTensor): void {
+  const n = numel(t.shape);
+  if (n) g.dispatch(pipe(g, 'fill'), new Uniforms().u(n), [t.buffer], Gpu.groups1d(n));
+}
+
+/** y += the copy (repeated Gather indices go to separate copies). */
+function recordAddCopy(g: Gpu, c: Copy, x: GpuTensor, y: GpuTensor): void {
+  const n = numel(c.shape);
+  if (n === 0) return;
+  const rank = c.shape.length;
+  if (rank > MAX_COPY_RANK) throw new Error(`internal: strided copy of rank ${rank} exceeds ${MAX_COPY_RANK}`);
+  const u = new Uniforms().u(n).i(c.ibase).u(c.obase, 0)
+    .vec4s(c.shape, 3, 1).vec4s(c.ist.map((v) => v | 0), 3).vec4s(c.ost, 3);
+  g.dispatch(pipe(g, 'strided_add', rank), u, [x.buffer, y.buffer], Gpu.groups1d(n));
+}
+
+/** A rule that moves data only: the same copies on both backends. */
+function copyRule(plan: (ctx: AnyCtx, r: Sig) => { shape: Shape; copies: Copy[]; zero: boolean }, label: string): Rule {
+  return {
+    cpu(ctx, r) {
+      const p = plan(ctx, r);
+      return [copiesCpu(p.copies, r, p.shape)];
+    },
+    gpu(g, ctx, r) {
+      const p = plan(ctx, r);
+      return [copiesGpu(g, p.copies, r, p.shape, p.zero, label)];
+    },
+  };
+}
+
+/** The op's forward params at the backward batch (prepared again when T > 1). */
+function forwardParams<P>(ctx: AnyCtx, t: number): { params: P; shape: Shape } {
+  if (t === 1) return { params: ctx.step.params as P, shape: ctx.step.outShapes[0] };
+  const { node } = ctx.step;
+  const p = ctx.step.spec.prepare({
+    node,
+    opset: ctx.plan.model.opset,
+    shapes: node.inputs.map((n) => (n ? backShape(ctx, n, t) : undefined)),
+    consts: node.inputs.map((n) => (n ? ctx.plan.consts.get(n) : undefined)),
+    dtypes: node.inputs.map((n) => (n ? ctx.plan.consts.get(n)?.dtype ?? 'float32' : undefined)),
+  });
+  return { params: p.params as P, shape: p.shapes[0] };
+}
+
+// ---------------------------------------------------------------- Transpose
+
+/** Transpose back by the inverse permutation (gradient and AE, spec §2.1). */
+function transposePlan(ctx: AnyCtx, r: Sig): { shape: Shape; copies: Copy[]; zero: boolean } {
+  const t = perSample(ctx, r);
+  const shape = backShape(ctx, ctx.step.inputs[0]!, t);
+  const rank = shape.length;
+  const perm = attrInts(ctx.step.node, 'perm') ?? Array.from({ length: rank }, (_, d) => rank - 1 - d);
+  keepsSamples(ctx, t, perm[0] === 0, `perm [${perm.join(',')}] moves the batch axis`);
+  const rs = stridesOf(r.shape);
+  // Input axis perm[k] is output axis k.
+  const ist = new Array<number>(rank);
+  perm.forEach((p, k) => { ist[p] = rs[k]; });
+  return { shape, copies: [copyOf(shape, ist, stridesOf(shape))], zero: false };
+}
+
+export const transposeBack = copyRule(transposePlan, 'back.transpose');
+
+// ---------------------------------------------------------------- Slice
+
+/** Scatter back into zeros of the input shape: the forward copy reversed. */
+function slicePlan(ctx: AnyCtx, r: Sig): { shape: Shape; copies: Copy[]; zero: boolean } {
+  const t = perSample(ctx, r);
+  const shape = backShape(ctx, ctx.step.inputs[0]!, t);
+  const fwd = forwardParams<{ copies: Copy[] }>(ctx, t);
+  if (t !== 1) {
+    const first = fwd.params.copies[0];
+    const ok = sameShape(fwd.shape, r.shape) && (!first || first.ibase < numel(shape) / shape[0]);
+    keepsSamples(ctx, t, ok, `the slice of input ${fmtShape(shape)} selects along the batch axis`);
+  }
+  return { shape, copies: fwd.params.copies.map(reverseCopy), zero: true };
+}
+
+export const sliceBack = copyRule(slicePlan, 'back.slice');
+
+// ---------------------------------------------------------------- Concat
+
+interface ConcatPart { index: number; shape: Shape; block: number; offset: number }
+
+/** Where each input lies in the output, seen as [outer, total] rows. */
+function concatParts(ctx: AnyCtx, r: Sig): { parts: ConcatPart[]; total: number } {
+  const { node } = ctx.step;
+  const t = perSample(ctx, r);
+  const rank = r.shape.length;
+  const a = attrInt(ctx.step.node, 'axis');
+  const axis = a < 0 ? a + rank : a;
+  keepsSamples(ctx, t, axis !== 0, 'concatenation along axis 0');
+  const inner = numel(r.shape.slice(axis + 1));
+  const parts: ConcatPart[] = [];
+  let offset = 0;
+  node.inputs.forEach((name, index) => {
+    if (!name) return;
+    const shape = backShape(ctx, name, t);
+    const block = shape[axis] * inner;
+    parts.push({ index, shape, block, offset });
+    offset += block;
+  });
+  return { parts: parts.filter((p) => isRuntime(ctx, p.index)), total: r.shape[axis] * inner };
+}
+
+const partCopy = (p: ConcatPart, total: number): Copy =>
+  copyOf([numel(p.shape) / Math.max(p.block, 1), p.block], [total, 1], [p.block, 1], p.offset);
+
+/** Gradient: split dy back to each runtime input. */
+export const concatGrad: Rule = {
+  cpu(ctx, r) {
+    const { parts, total } = concatParts(ctx, r);
+    const res: (CpuTensor | undefined)[] = [];
+    for (const p of parts) res[p.index] = copiesCpu([partCopy(p, total)], r, p.shape);
+    return res;
+  },
+  gpu(g, ctx, r) {
+    const { parts, total } = concatParts(ctx, r);
+    const res: (GpuTensor | undefined)[] = [];
+    for (const p of parts) res[p.index] = copiesGpu(g, [partCopy(p, total)], r, p.shape, false, 'grad.concat');
+    return res;
+  },
+};
+
+/** AE (spec §2.8): split R back, each part masked by [x_i ≠ 0]. */
+export const concatAe: Rule = {
+  cpu(ctx, r) {
+    const { parts, total } = concatParts(ctx, r);
+    const res: (CpuTensor | undefined)[] = [];
+    for (const p of parts) {
+      const x = ctx.input(p.index)!.data;
+      const out = new Float32Array(numel(p.shape));
+      for (let j = 0; j < out.length; j++) {
+        const row = Math.floor(j / p.block);
+        out[j] = x[j] !== 0 ? r.data[row * total + p.offset + (j - row * p.block)] : 0;
+      }
+      res[p.index] = { shape: p.shape, data: out };
+    }
+    return res;
+  },
+  gpu(g, ctx, r) {
+    const { parts, total } = concatParts(ctx, r);
+    const res: (GpuTensor | undefined)[] = [];
+    for (const p of parts) {
+      const out = g.alloc(p.shape, 'ae.concat');
+      const n = numel(p.shape);
+      if (n) {
+        g.dispatch(pipe(g, 'concat_mask'), new Uniforms().u(n, p.block, total, p.offset),
+          [r.buffer, ctx.input(p.index)!.buffer, out.buffer], Gpu.groups1d(n));
+      }
+      res[p.index] = out;
+    }
+    return res;
+  },
+};
+
+// ---------------------------------------------------------------- Pad
+
+type PadMode = 'constant' | 'reflect' | 'edge' | 'wrap';
+interface PadGeom { mode: PadMode; inShape: Shape; outShape: Shape; begin: number[] }
+
+function padGeom(ctx: AnyCtx, r: Sig): PadGeom {
+  const p = ctx.step.params as PadGeom;
+  const t = perSample(ctx, r);
+  keepsSamples(ctx, t, p.begin[0] === 0 && p.inShape[0] === p.outShape[0], 'padding along axis 0');
+  const inShape = t === 1 ? p.inShape : [p.inShape[0] * t, ...p.inShape.slice(1)];
+  return { mode: p.mode, inShape, outShape: r.shape, begin: p.begin };
+}
+
+/** The crop back to the unpadded region is itself a constant Pad, with the begins negated. */
+const cropParams = (p: PadGeom) => ({ mode: 'constant', value: 0, inShape: p.outShape, outShape: p.inShape, begin: p.begin.map((b) => -b) });
+
+/** AE (any mode, spec §2.1) and the gradient of a constant Pad: crop to the unpadded region. */
+export const padCrop: Rule = {
+  cpu(ctx, r) {
+    const p = padGeom(ctx, r);
+    return [{ shape: p.inShape, data: layoutOps.Pad.cpu(cropParams(p), [r], [p.inShape])[0] }];
+  },
+  gpu(g, ctx, r) {
+    const p = padGeom(ctx, r);
+    const out = g.alloc(p.inShape, 'back.pad');
+    layoutOps.Pad.gpu(g, cropParams(p), [r], [out]);
+    return [out];
+  },
+};
+
+const PAD_MODE_ID: Record<Exclude<PadMode, 'constant'>, number> = { reflect: 1, edge: 2, wrap: 3 };
+
+/** Source index of padded coordinate k along an axis of length n (-1: the constant). */
+function padSource(mode: PadMode, k: number, n: number): number {
+  if (k >= 0 && k < n) return k;
+  switch (mode) {
+    case 'constant': return -1;
+    case 'edge': return Math.min(Math.max(k, 0), n - 1);
+    case 'wrap': return ((k % n) + n) % n;
+    case 'reflect': {
+      if (n === 1) return 0;
+      const q = 2 * (n - 1);
+      const m = ((k % q) + q) % q;
+      return m >= n ? q - m : m;
+    }
+  }
+}
+
+/** Gradient of Pad: every padded position sends dy to the element it copied (mirrored, edge, wrapped). */
+export const padGrad: Rule = {
+  cpu(ctx, r) {
+    const p = padGeom(ctx, r);
+    if (p.mode === 'constant') return padCrop.cpu(ctx, r);
+    const rank = p.inShape.length;
+    const ist = stridesOf(p.inShape);
+    const acc = new Float64Array(numel(p.inShape));
+    const c = new Array<number>(rank).fill(0);
+    for (let i = 0; i < r.data.length; i++) {
+      let o = 0;
+      for (let d = 0; d < rank; d++) o += padSource(p.mode, c[d] - p.begin[d], p.inShape[d]) * ist[d];
+      acc[o] += r.data[i];
+      for (let d = rank - 1; d >= 0; d--) {
+        if (++c[d] < p.outShape[d]) break;
+        c[d] = 0;
+      }
+    }
+    return [{ shape: p.inShape, data: Float32Array.from(acc) }];
+  },
+  gpu(g, ctx, r) {
+    const p = padGeom(ctx, r);
+    if (p.mode === 'constant') return padCrop.gpu(g, ctx, r);
+    // The map is a product of per-axis maps: fold one padded axis at a time.
+    let cur = r;
+    for (let d = 0; d < p.inShape.length; d++) {
+      if (cur.shape[d] === p.inShape[d] && p.begin[d] === 0) continue;
+      const shape = cur.shape.map((v, k) => (k === d ? p.inShape[d] : v));
+      const next = g.alloc(shape, 'grad.pad');
+      const n = numel(shape);
+      if (n) {
+        const u = new Uniforms().u(n, p.inShape[d], cur.shape[d], numel(shape.slice(d + 1))).i(p.begin[d]).u(PAD_MODE_ID[p.mode]);
+        g.dispatch(pipe(g, 'pad_fold'), u, [cur.buffer, next.buffer], Gpu.groups1d(n));
+      }
+      if (cur !== r) g.release(cur);
+      cur = next;
+    }
+    return [cur];
+  },
+};
+
+// ---------------------------------------------------------------- Gather
+
+function gatherGeom(ctx: AnyCtx, r: Sig) {
+  const { node } = ctx.step;
+  const t = perSample(ctx, r);
+  const shape = backShape(ctx, ctx.step.inputs[0]!, t);
+  const a = attrInt(node, 'axis', 0);
+  const axis = a < 0 ? a + shape.length : a;
+  keepsSamples(ctx, t, axis !== 0, 'gathering along axis 0');
+  const dim = shape[axis];
+  const ic = ctx.plan.consts.get(node.inputs[1]);
+  if (!ic) throw fail(ctx, 'the gradient needs constant indices');
+  const idx = Array.from(ic.data, (v) => (v < 0 ? v + dim : v));
+  return { shape, dim, idx, outer: numel(shape.slice(0, axis)), inner: numel(shape.slice(axis + 1)) };
+}
+
+/** Gradient: scatter-add dy back to the gathered positions (indices may repeat). */
+export const gatherGrad: Rule = {
+  cpu(ctx, r) {
+    const { shape, dim, idx, outer, inner } = gatherGeom(ctx, r);
+    const out = new Float64Array(numel(shape));
+    const J = idx.length;
+    for (let o = 0; o < outer; o++) for (let j = 0; j < J; j++) for (let i = 0; i < inner; i++) {
+      out[(o * dim + idx[j]) * inner + i] += r.data[(o * J + j) * inner + i];
+    }
+    return [{ shape, data: Float32Array.from(out) }];
+  },
+  gpu(g, ctx, r) {
+    const { shape, dim, idx, outer, inner } = gatherGeom(ctx, r);
+    const out = g.alloc(shape, 'grad.gather');
+    fillZero(g, out);
+    const J = idx.length;
+    // Runs of indices with a constant non-zero step write distinct elements: one dispatch each.
+    for (let j = 0; j < J;) {
+      const step = j + 1 < J ? idx[j + 1] - idx[j] : 1;
+      let len = 1;
+      if (step !== 0) while (j + len < J && idx[j + len] - idx[j + len - 1] === step) len++;
+      recordAddCopy(g, copyOf([outer, len, inner], [J * inner, inner, 1], [dim * inner, step * inner, 1], j * inner, idx[j] * inner), r, out);
+      j += len;
+    }
+    return [out];
+  },
+};
+
+// ---------------------------------------------------------------- element-wise binary ops
+
+interface Operand {
+  runtime: boolean;
+  shape: Shape;
+  /** A constant scalar read from the plan (it travels in the forward kernel's uniforms). */
+  scalar?: number;
+}
+
+function operands(ctx: AnyCtx, r: Sig): [Operand, Operand] {
+  const t = perSample(ctx, r);
+  const outN = ctx.step.outShapes[0][0];
+  return [0, 1].map((i) => {
+    const name = ctx.step.node.inputs[i];
+    const runtime = isRuntime(ctx, i);
+    const planShape = ctx.plan.shapes.get(name)!;
+    if (runtime) {
+      keepsSamples(ctx, t, planShape.length === r.shape.length && planShape[0] === outN,
+        `operand ${i} ${fmtShape(planShape)} is broadcast along the batch axis`);
+    }
+    const c = ctx.step.inputs[i] ? undefined : ctx.plan.consts.get(name);
+    return { runtime, shape: runtime ? backShape(ctx, name, t) : planShape, scalar: c && c.data.length === 1 ? Math.fround(c.data[0]) : undefined };
+  }) as [Operand, Operand];
+}
+
+/** What multiplies dy before the reduction: nothing, the other operand, or 1 / the other operand. */
+interface Factor<T> { mode: 0 | 1 | 2; other?: T; scale: number }
+
+/** The factor for operand i of a gradient rule (Sub's second operand is negated). */
+function gradFactor<T>(ctx: RuleCtx<T>, ops: [Operand, Operand], i: number): Factor<T> {
+  const op = ctx.step.node.opType;
+  const j = 1 - i;
+  if (op === 'Add') return { mode: 0, scale: 1 };
+  if (op === 'Sub') return { mode: 0, scale: i === 0 ? 1 : -1 };
+  const s = ops[j].scalar;
+  if (op === 'Mul') return s !== undefined ? { mode: 0, scale: s } : { mode: 1, other: ctx.input(j)!, scale: 1 };
+  // Div: only the numerator's gradient, dy / b (the divisor's is refused in divGrad).
+  if (s !== undefined) return { mode: 0, scale: s !== 0 ? 1 / s : 0 };
+  return { mode: 2, other: ctx.input(1)!, scale: 1 };
+}
+
+/** scale · Σ over dy's broadcast axes of dy·factor, to `shape` (numpy broadcasting, right-aligned). */
+function reduceCpu(dy: CpuTensor, shape: Shape, f: Factor<CpuTensor>): CpuTensor {
+  if (f.mode === 0 && f.scale === 1 && sameShape(shape, dy.shape)) return dy;
+  const acc = new Float64Array(numel(shape));
+  const so = f.other ? broadcastStrides(f.other.shape, dy.shape) : dy.shape.map(() => 0);
+  const ot = f.other?.data;
+  forEachOffset(dy.shape, [broadcastStrides(shape, dy.shape), so], [0, 0], (i, o) => {
+    let v = dy.data[i];
+    if (f.mode === 1) v *= ot![o[1]];
+    else if (f.mode === 2) v = ot![o[1]] !== 0 ? v / ot![o[1]] : 0;
+    acc[o[0]] += v;
+  });
+  return { shape, data: Float32Array.from(acc, (v) => v * f.scale) };
+}
+
+function reduceGpu(g: Gpu, dy: GpuTensor, shape: Shape, f: Factor<GpuTensor>, label: string): GpuTensor {
+  if (f.mode === 0 && f.scale === 1 && sameShape(shape, dy.shape)) return dy;
+  const rank = dy.shape.length;
+  if (rank > MAX_REDUCE_RANK) throw new Error(`internal: broadcast reduction of rank ${rank} exceeds ${MAX_REDUCE_RANK}`);
+  const k = [...new Array<number>(rank - shape.length).fill(1), ...shape];
+  const red = k.map((s, d) => (s === 1 ? dy.shape[d] : 1));
+  const so = f.other ? broadcastStrides(f.other.shape, dy.shape) : dy.shape.map(() => 0);
+  const n = numel(shape);
+  const out = g.alloc(shape, label);
+  const u = new Uniforms().u(n, numel(red), rank, f.mode).f(f.scale).u(0, 0, 0)
+    .vec4s(k, 2, 1).vec4s(red, 2, 1).vec4s(stridesOf(dy.shape), 2).vec4s(so, 2);
+  if (n) g.dispatch(pipe(g, 'reduce'), u, [dy.buffer, (f.other ?? dy).buffer, out.buffer], Gpu.groups1d(n));
+  return out;
+}
+
+function checkRank(ctx: AnyCtx, r: Sig): void {
+  if (r.shape.length > MAX_REDUCE_RANK) throw fail(ctx, `rank ${r.shape.length} exceeds the ${MAX_REDUCE_RANK} supported by the backward rules`);
+}
+
+/** Gradient of Add/Sub/Mul/Div with numpy broadcasting; only runtime operands receive one. */
+export const binaryGrad: Rule = {
+  cpu(ctx, r) {
+    checkRank(ctx, r);
+    const ops = operands(ctx, r);
+    if (ctx.step.node.opType === 'Div' && ops[1].runtime) throw fail(ctx, 'the gradient with respect to a runtime divisor is not supported');
+    return ops.map((o, i) => (o.runtime ? reduceCpu(r, o.shape, gradFactor(ctx, ops, i)) : undefined));
+  },
+  gpu(g, ctx, r) {
+    checkRank(ctx, r);
+    const ops = operands(ctx, r);
+    if (ctx.step.node.opType === 'Div' && ops[1].runtime) throw fail(ctx, 'the gradient with respect to a runtime divisor is not supported');
+    return ops.map((o, i) => (o.runtime ? reduceGpu(g, r, o.shape, gradFactor(ctx, ops, i), 'grad.binary') : undefined));
+  },
+};
+
+/** AE: the operand that receives all of R (undefined: two runtime operands, the caller decides). */
+function soleRuntime(ctx: AnyCtx, ops: [Operand, Operand]): number | undefined {
+  const op = ctx.step.node.opType;
+  if (ops[0].runtime && ops[1].runtime) {
+    if (op === 'Add') return undefined;
+    throw fail(ctx, `AE has no rule for ${op} of two runtime tensors (only a constant operand, e.g. a normalisation, passes relevance through)`);
+  }
+  if (op === 'Div' && ops[1].runtime) throw fail(ctx, 'AE has no rule for a division by a runtime tensor');
+  return ops[0].runtime ? 0 : 1;
+}
+
+const PASS: Factor<never> = { mode: 0, scale: 1 };
+
+/** Mode 'proportional' needs x₁, x₂ and R of one shape. */
+function proportionalShapes(ctx: AnyCtx, ops: [Operand, Operand], r: Sig): void {
+  if (!sameShape(ops[0].shape, r.shape) || !sameShape(ops[1].shape, r.shape)) {
+    throw fail(ctx, `residual mode 'proportional' needs operands of the output's shape, got ${fmtShape(ops[0].shape)} and ${fmtShape(ops[1].shape)}`);
+  }
+}
+
+/**
+ * AE at Add/Sub/Mul/Div (spec §2.7). One runtime operand (a bias, a normalisation constant):
+ * R passes to it unchanged (summed over axes it was broadcast along). Two runtime operands (Add):
+ * mode 'main' gives all of R to the main operand, 'proportional' splits it by contribution.
+ */
+export const binaryAe: Rule = {
+  cpu(ctx, r) {
+    checkRank(ctx, r);
+    const ops = operands(ctx, r);
+    const sole = soleRuntime(ctx, ops);
+    const res: (CpuTensor | undefined)[] = [undefined, undefined];
+    if (sole !== undefined || ctx.opts.residual === 'main') {
+      const i = sole ?? ctx.mainOperand ?? 0;
+      res[i] = reduceCpu(r, ops[i].shape, PASS);
+      return res;
+    }
+    proportionalShapes(ctx, ops, r);
+    return proportionalCpu(ctx.input(0)!, ctx.input(1)!, r);
+  },
+  gpu(g, ctx, r) {
+    checkRank(ctx, r);
+    const ops = operands(ctx, r);
+    const sole = soleRuntime(ctx, ops);
+    const res: (GpuTensor | undefined)[] = [undefined, undefined];
+    if (sole !== undefined || ctx.opts.residual === 'main') {
+      const i = sole ?? ctx.mainOperand ?? 0;
+      res[i] = reduceGpu(g, r, ops[i].shape, PASS, 'ae.binary');
+      return res;
+    }
+    proportionalShapes(ctx, ops, r);
+    return proportionalGpu(g, ctx.input(0)!, ctx.input(1)!, r);
+  },
+};
+
+/** Per-sample rescaling factor of a part summing to `s` (spec §2.7); a zero-sum part stays as is. */
+const rescale = (s: number, other: number, total: number) => (s !== 0 ? (Math.sign(s) * total) / (Math.abs(s) + Math.abs(other)) : 1);
+
+export function proportionalCpu(x1: CpuTensor, x2: CpuTensor, r: CpuTensor): CpuTensor[] {
+  const n = r.data.length;
+  const a = new Float32Array(n);
+  const b = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const z = Math.fround(x1.data[i] + x2.data[i]);
+    const s = z !== 0 ? r.data[i] / z : 0;
+    a[i] = x1.data[i] * s;
+    b[i] = x2.data[i] * s;
+  }
+  const batch = r.shape[0] ?? 1;
+  const per = batch ? n / batch : 0;
+  for (let k = 0; k < batch; k++) {
+    let sa = 0, sb = 0, sr = 0;
+    for (let i = k * per; i < (k + 1) * per; i++) {
+      sa += a[i];
+      sb += b[i];
+      sr += r.data[i];
+    }
+    const fa = rescale(sa, sb, sr), fb = rescale(sb, sa, sr);
+    for (let i = k * per; i < (k + 1) * per; i++) {
+      a[i] *= fa;
+      b[i] *= fb;
+    }
+  }
+  return [{ shape: r.shape, data: a }, { shape: r.shape, data: b }];
+}
+
+export function proportionalGpu(g: Gpu, x1: GpuTensor, x2: GpuTensor, r: GpuTensor): GpuTensor[] {
+  const n = numel(r.shape);
+  const a = g.alloc(r.shape, 'ae.residual.a');
+  const b = g.alloc(r.shape, 'ae.residual.b');
+  if (n === 0) return [a, b];
+  g.dispatch(pipe(g, 'residual_split'), new Uniforms().u(n), [r.buffer, x1.buffer, x2.buffer, a.buffer, b.buffer], Gpu.groups1d(n));
+  const sums = [a, b, r].map((t) => gpuAttr.sampleSum(g, t));
+  g.dispatch(pipe(g, 'residual_rescale'), new Uniforms().u(n, n / r.shape[0]),
+    [...sums.map((s) => s.buffer), a.buffer, b.buffer], Gpu.groups1d(n));
+  sums.forEach((s) => g.release(s));
+  return [a, b];
+}
+
+// ---------------------------------------------------------------- views
 
 /** Reshape the signal back to the step's input shape; no data moves. */
 export const viewBack: Rule = {
@@ -9,6 +564,29 @@ export const viewBack: Rule = {
 };
 
 const views = ['Flatten', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Cast'];
+const viewTable = (): RuleTable => Object.fromEntries(views.map((v) => [v, viewBack]));
 
-export const gradient: RuleTable = Object.fromEntries(views.map((v) => [v, viewBack]));
-export const ae: RuleTable = Object.fromEntries(views.map((v) => [v, viewBack]));
+export const gradient: RuleTable = {
+  ...viewTable(),
+  Transpose: transposeBack,
+  Slice: sliceBack,
+  Concat: concatGrad,
+  Pad: padGrad,
+  Gather: gatherGrad,
+  Add: binaryGrad,
+  Sub: binaryGrad,
+  Mul: binaryGrad,
+  Div: binaryGrad,
+};
+
+export const ae: RuleTable = {
+  ...viewTable(),
+  Transpose: transposeBack,
+  Slice: sliceBack,
+  Concat: concatAe,
+  Pad: padCrop,
+  Add: binaryAe,
+  Sub: binaryAe,
+  Mul: binaryAe,
+  Div: binaryAe,
+};

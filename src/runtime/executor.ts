@@ -95,6 +95,8 @@ export class GpuExecutor {
   /** Record the whole forward pass. Returned tensors (outputs + kept) belong to the caller. */
   run(feeds: Record<string, GpuTensor>, opts: RunOptions = {}): Map<string, GpuTensor> {
     const { g, plan } = this;
+    // Upload weights before recording anything (uploads must not overtake recorded work).
+    for (const w of plan.weights) this.weight(w);
     const env = new Map<string, GpuTensor>();
     for (const inp of plan.inputs) env.set(inp.name, feeds[inp.name]);
     const { root, lastUse } = lifetimes(plan);

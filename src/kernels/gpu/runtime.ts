@@ -156,6 +156,9 @@ export class Gpu {
   }
 
   upload(data: Float32Array, shape: number[], label = 'const'): GpuTensor {
+    // writeBuffer runs on the queue ahead of commands still being recorded; a pooled buffer may
+    // still be read by them, so submit those first.
+    if (this.encoder) this.flush();
     const t = this.alloc(shape, label);
     this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     return t;
