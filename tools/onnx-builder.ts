@@ -26,18 +26,6 @@ export type Dim = number | string;
 
 interface Tensor { name: string; dims: number[]; dtype: 'float32' | 'int64'; data: Float32Array | BigInt64Array }
 
-/** mulberry32: deterministic, fast, good enough for weights. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface ConvOpts { stride?: number; pad?: number; group?: number; dilation?: number; bias?: boolean; name?: string }
 export interface PoolOpts { stride?: number; pad?: number; ceil?: boolean; name?: string }
 export interface SaveOpts {
@@ -52,11 +40,13 @@ export class OnnxBuilder {
   private readonly inputs: { name: string; shape: Dim[] }[] = [];
   private readonly outputs: { name: string; shape: Dim[] }[] = [];
   private readonly shapes = new Map<string, Dim[]>();
-  private readonly random: () => number;
+  /** xorshift32 state: inlined in the fill loop, which must produce 138M values for VGG-16. */
+  private state: number;
   private counter = 0;
 
   constructor(readonly opts: { seed?: number; opset?: number; name?: string } = {}) {
-    this.random = rng(opts.seed ?? 1);
+    // Scramble the seed so small seeds do not start in a low-entropy state (0 is a fixed point).
+    this.state = (Math.imul((opts.seed ?? 1) ^ 0x5bd1e995, 0x9e3779b1) >>> 0) || 1;
   }
 
   shape(x: string): Dim[] {
@@ -73,6 +63,15 @@ export class OnnxBuilder {
 
   private fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
+  }
+
+  /** Number of initializer elements (parameters plus BN running statistics). */
+  get numInitializerElements(): number {
+    return this.inits.reduce((a, t) => a + t.data.length, 0);
+  }
+
+  get opTypes(): string[] {
+    return this.nodes.map((n) => n.op_type);
   }
 
   input(name: string, shape: Dim[]): string {
@@ -105,8 +104,15 @@ export class OnnxBuilder {
   randomInit(name: string, dims: number[], std: number, mean = 0): string {
     const n = dims.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
-    const a = std * Math.sqrt(3);
-    for (let i = 0; i < n; i++) data[i] = mean + (this.random() * 2 - 1) * a;
+    const a = (std * Math.sqrt(3)) / 2147483648;
+    let x = this.state;
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      data[i] = mean + (x | 0) * a;
+    }
+    this.state = x;
     this.inits.push({ name, dims, dtype: 'float32', data });
     this.shapes.set(name, dims);
     return name;
@@ -257,7 +263,11 @@ export class OnnxBuilder {
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** ONNX raw_data is little-endian; on little-endian hosts the typed array's bytes already are. */
 function leBytes(data: Float32Array | BigInt64Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array(data.byteLength);
   const dv = new DataView(out.buffer);
   if (data instanceof Float32Array) for (let i = 0; i < data.length; i++) dv.setFloat32(i * 4, data[i], true);
