@@ -92,13 +92,17 @@ describe('model files', () => {
   });
 
   it('a tensor of more than 2^31 elements is refused before allocation', async () => {
-    tinyNet([1, 3, 40000, 40000]).save(join(dir, 'huge.onnx'));
+    tinyNet([1, 3, 26000, 26000]).save(join(dir, 'huge.onnx'));
     const s = await Session.create(join(dir, 'huge.onnx'), { backend: 'webgpu' });
     const t0 = Date.now();
-    expect(() => s.plan({ input: [1, 3, 40000, 40000] })).toThrow(ShapeError);
-    expect(() => s.plan({ input: [1, 3, 40000, 40000] })).toThrow(/conv1.*6400000000 elements, more than the 2\^31-1/);
+    // The input fits (2.03e9 elements); the first convolution's output (4 channels) does not.
+    expect(() => s.plan({ input: [1, 3, 26000, 26000] })).toThrow(ShapeError);
+    expect(() => s.plan({ input: [1, 3, 26000, 26000] })).toThrow(/conv1.*2704000000 elements, more than the 2\^31-1/);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(s.gpu!.stats.peakBytes).toBe(0);
+    tinyNet([1, 3, 40000, 40000]).save(join(dir, 'huge-input.onnx'));
+    const s2 = await Session.create(join(dir, 'huge-input.onnx'), { backend: 'cpu' });
+    expect(() => s2.plan({ input: [1, 3, 40000, 40000] })).toThrow(/'input' of shape \[1×3×40000×40000\] has 4800000000 elements/);
     const info = aeq(['info', join(dir, 'huge.onnx')]);
     expect(info.code).toBe(1);
     expect(info.stdout).toMatch(/more than the 2\^31-1/);
