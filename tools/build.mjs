@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const entries = ['src/cli/main.ts', 'src/index.ts', 'bench/forward.ts', 'bench/explain.ts', 'bench/conv.ts']
+// The CLI and library always; the benchmarks with --bench (so a broken benchmark never blocks the CLI).
+const bench = process.argv.includes('--bench') || process.env.AEQ_BUILD_BENCH === '1';
+const entries = ['src/cli/main.ts', 'src/index.ts', ...(bench ? ['bench/forward.ts', 'bench/explain.ts', 'bench/conv.ts'] : [])]
   .filter((p) => existsSync(join(root, p)));
 await build({
   absWorkingDir: root,

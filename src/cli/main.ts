@@ -4,6 +4,7 @@ import { infoCommand } from './info.js';
 import { runCommand } from './run.js';
 import { explainCommand } from './explain.js';
 import { verifyCommand } from './verify.js';
+import { benchCommand } from './bench.js';
 
 const USAGE = `usage: aeq <command> [options]
 
@@ -17,6 +18,7 @@ commands:
       [--preset imagenet|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
       [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy]
   verify <model.onnx> [inputs…] [--tol 1e-4] GPU vs CPU per tensor: forward, gradient and AE walks
+  bench <model.onnx> [--batch N] [--method forward|ae|gradcam] [--backend B]…  time one model
 
 environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
 generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   explain: explainCommand,
   verify: verifyCommand,
+  bench: benchCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -15,6 +15,12 @@ export function seismic(v: number): [number, number, number] {
   return [0, 1, 2].map((k) => Math.round(255 * (a[k] + (b[k] - a[k]) * f))) as [number, number, number];
 }
 
+/** The q-quantile of |value| (overlays clip there so a few extreme pixels do not wash out the rest). */
+export function absQuantile(map: Float32Array, q: number): number {
+  const a = Float32Array.from(map, Math.abs).sort();
+  return a.length ? a[Math.min(a.length - 1, Math.floor(q * a.length))] : 0;
+}
+
 /** Divide by max |value| (zero map stays zero; never NaN). */
 export function symmetricNormalise(map: Float32Array): Float32Array {
   let m = 0;
@@ -51,12 +57,14 @@ function bilinear(map: Float32Array, h: number, w: number, y: number, x: number)
 }
 
 /**
- * The map laid over the original photo at its original size. The map covers the crop the model
+ * The map laid over the original photo at its original size, scaled by the 99.5th percentile of
+ * |value| (clipped beyond) rather than the maximum, which a handful of pixels can dominate. The map covers the crop the model
  * saw (`crop`, in resized-image pixels); outside it the photo shows unchanged. Colour opacity grows
- * with |value| so that weak relevance does not hide the photo.
+ * with √|value| so that weak relevance does not hide the photo.
  */
 export function overlayPng(img: RgbImage, map: Float32Array, h: number, w: number, crop: CropInfo, opacity = 0.7): Buffer {
-  const n = symmetricNormalise(map);
+  const clip = absQuantile(map, 0.995) || absQuantile(map, 1);
+  const n = clip > 0 ? map.map((v) => Math.max(-1, Math.min(1, v / clip))) : new Float32Array(map.length);
   const sx = crop.resizedWidth / img.width, sy = crop.resizedHeight / img.height;
   const out = new Uint8Array(img.width * img.height * 3);
   for (let Y = 0; Y < img.height; Y++) {
@@ -65,7 +73,8 @@ export function overlayPng(img: RgbImage, map: Float32Array, h: number, w: numbe
       const u = (X + 0.5) * sx - 0.5 - crop.left, v = (Y + 0.5) * sy - 0.5 - crop.top;
       const inside = u >= -0.5 && v >= -0.5 && u <= w - 0.5 && v <= h - 0.5;
       const val = inside ? bilinear(n, h, w, v, u) : 0;
-      const a = inside ? opacity * Math.min(1, Math.abs(val)) : 0;
+      // sqrt: pixel attributions are peaky; a linear ramp would hide all but the strongest spots.
+      const a = inside ? opacity * Math.min(1, Math.sqrt(Math.abs(val))) : 0;
       const c = seismic(val);
       for (let k = 0; k < 3; k++) out[i * 3 + k] = Math.round((1 - a) * img.rgb[i * 3 + k] + a * c[k]);
     }

@@ -1,0 +1,43 @@
+// `aeq bench <model.onnx>`: time the forward pass (and optionally an explanation) of one model on
+// random inputs, per backend. Prints figures; the full tables live in bench/ (see bench/RESULTS.md).
+import { Explainer } from '../explain/explainer.js';
+import { parse, numberOpt } from './args.js';
+import { OptionError, InputError } from '../errors.js';
+import type { BackendName } from '../runtime/session.js';
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, {
+    batch: { type: 'string' }, backend: { type: 'string', multiple: true }, reps: { type: 'string' },
+    method: { type: 'string', default: 'forward' },
+  }, 'bench');
+  if (positionals.length !== 1) throw new OptionError('usage: aeq bench <model.onnx> [--batch N] [--backend webgpu --backend cpu] [--method forward|ae|gradcam] [--reps R]');
+  const batch = numberOpt(v.batch as string | undefined, '--batch', 1);
+  const reps = numberOpt(v.reps as string | undefined, '--reps', 5);
+  const method = v.method as string;
+  if (!['forward', 'ae', 'gradcam'].includes(method)) throw new OptionError(`--method must be forward, ae or gradcam, got '${method}'`);
+  const backends = ((v.backend as string[] | undefined) ?? ['webgpu', 'cpu']) as BackendName[];
+  for (const backend of backends) {
+    const ex = await Explainer.create(positionals[0], { backend });
+    const shape = ex.inputShape(batch);
+    if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${positionals[0]}: dynamic input size; cannot make a random input`);
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 12.9898) * 0.5);
+    const x = { shape, data };
+    const name = ex.session.inputNames[0];
+    const once = () => (method === 'forward' ? ex.session.run({ [name]: x }) : ex.explain(x, { method: method as 'ae' | 'gradcam' }));
+    const t0 = performance.now();
+    await once();
+    const first = performance.now() - t0;
+    const ts: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t = performance.now();
+      await once();
+      ts.push(performance.now() - t);
+    }
+    ts.sort((a, b) => a - b);
+    const med = ts[Math.floor(ts.length / 2)] ?? first;
+    const dev = ex.session.gpu ? ` (${ex.session.gpu.adapterName})` : '';
+    process.stdout.write(`${backend}${dev}: ${method} batch ${batch}: median ${med.toFixed(1)} ms (${(med / batch).toFixed(1)} ms/image) over ${reps} runs; first run ${first.toFixed(0)} ms\n`);
+    ex.dispose();
+  }
+  return 0;
+}
