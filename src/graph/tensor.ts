@@ -48,3 +48,13 @@ export function fmtShape(s: readonly (number | string)[]): string {
 
 /** Largest element count we allow for a single tensor: indices are 32-bit on the GPU. */
 export const MAX_ELEMENTS = 2 ** 31 - 1;
+
+/** IEEE half-precision bits to a number. */
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}

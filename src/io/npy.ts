@@ -1,6 +1,7 @@
 // NumPy .npy files: read v1–v3 headers (little-endian f4/f8/f2/i4/i8/u1/i1/b1, C order), write v1 float32.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InputError } from '../errors.js';
+import { halfToFloat } from '../graph/tensor.js';
 
 export interface NpyArray {
   shape: number[];
@@ -32,7 +33,7 @@ export function parseNpy(buf: Uint8Array, name = '<npy>'): NpyArray {
     '<i4': [4, (o) => dv.getInt32(o, true)], '<i8': [8, (o) => Number(dv.getBigInt64(o, true))],
     '<u4': [4, (o) => dv.getUint32(o, true)], '<i2': [2, (o) => dv.getInt16(o, true)], '<u2': [2, (o) => dv.getUint16(o, true)],
     '|u1': [1, (o) => dv.getUint8(o)], '|i1': [1, (o) => dv.getInt8(o)], '|b1': [1, (o) => dv.getUint8(o)],
-    '<f2': [2, (o) => half(dv.getUint16(o, true))],
+    '<f2': [2, (o) => halfToFloat(dv.getUint16(o, true))],
   };
   const k = kinds[descr] ?? kinds[descr.replace('=', '<')];
   if (!k) throw new InputError(`${name}: unsupported dtype '${descr}' (supported: little-endian f2/f4/f8, i1/i2/i4/i8, u1/u2/u4, bool)`);
@@ -41,13 +42,6 @@ export function parseNpy(buf: Uint8Array, name = '<npy>'): NpyArray {
   const data = new Float32Array(count);
   for (let i = 0; i < count; i++) data[i] = k[1](body + i * k[0]);
   return { shape, data, dtype: descr };
-}
-
-function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
 export function readNpy(path: string): NpyArray {

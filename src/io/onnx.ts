@@ -4,7 +4,7 @@ import { readFileSync, existsSync, statSync, realpathSync } from 'node:fs';
 import { dirname, resolve, sep, isAbsolute } from 'node:path';
 import onnxProto from './onnx.proto';
 import { ModelLoadError } from '../errors.js';
-import type { Const, DType } from '../graph/tensor.js';
+import { halfToFloat, type Const, type DType } from '../graph/tensor.js';
 import type { AttrValue, Graph, Model, Node, ValueInfo } from '../graph/ir.js';
 
 let modelType: protobuf.Type | null = null;
@@ -27,15 +27,6 @@ export function dtypeOf(code: number, where: string): DType {
 type Long = { low: number; high: number; unsigned?: boolean; toNumber?: () => number };
 const num = (v: number | Long | string): number =>
   typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : v.toNumber ? v.toNumber() : v.high * 4294967296 + (v.low >>> 0);
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 function decodeRaw(dtype: DType, bytes: Uint8Array, count: number, where: string): Float32Array | Float64Array {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -298,7 +298,8 @@ const PAD_MAP: Record<PadMode, string> = {
   wrap: 'return ((k % n) + n) % n;',
 };
 
-function mapPadIndex(mode: PadMode, k: number, n: number): number {
+/** Source index of padded coordinate k along an axis of length n (-1: the constant). */
+export function mapPadIndex(mode: PadMode, k: number, n: number): number {
   if (k >= 0 && k < n) return k;
   switch (mode) {
     case 'constant': return -1;

@@ -10,7 +10,7 @@
 import src from '../../shaders/ae_layout.wgsl';
 import type { Rule, RuleCtx, RuleTable } from './rule.js';
 import type { CpuTensor } from '../kernels/op.js';
-import { ops as layoutOps, type Copy } from '../kernels/layout.js';
+import { ops as layoutOps, mapPadIndex, type Copy } from '../kernels/layout.js';
 import { attrInt, attrInts } from '../graph/ir.js';
 import { fmtShape, numel, stridesOf, type Shape } from '../graph/tensor.js';
 import { broadcastStrides, coalesce, forEachOffset } from '../kernels/fold.js';
@@ -265,22 +265,6 @@ export const padCrop: Rule = {
 
 const PAD_MODE_ID: Record<Exclude<PadMode, 'constant'>, number> = { reflect: 1, edge: 2, wrap: 3 };
 
-/** Source index of padded coordinate k along an axis of length n (-1: the constant). */
-function padSource(mode: PadMode, k: number, n: number): number {
-  if (k >= 0 && k < n) return k;
-  switch (mode) {
-    case 'constant': return -1;
-    case 'edge': return Math.min(Math.max(k, 0), n - 1);
-    case 'wrap': return ((k % n) + n) % n;
-    case 'reflect': {
-      if (n === 1) return 0;
-      const q = 2 * (n - 1);
-      const m = ((k % q) + q) % q;
-      return m >= n ? q - m : m;
-    }
-  }
-}
-
 /** Gradient of Pad: every padded position sends dy to the element it copied (mirrored, edge, wrapped). */
 export const padGrad: Rule = {
   cpu(ctx, r) {
@@ -292,7 +276,7 @@ export const padGrad: Rule = {
     const c = new Array<number>(rank).fill(0);
     for (let i = 0; i < r.data.length; i++) {
       let o = 0;
-      for (let d = 0; d < rank; d++) o += padSource(p.mode, c[d] - p.begin[d], p.inShape[d]) * ist[d];
+      for (let d = 0; d < rank; d++) o += mapPadIndex(p.mode, c[d] - p.begin[d], p.inShape[d]) * ist[d];
       acc[o] += r.data[i];
       for (let d = rank - 1; d >= 0; d--) {
         if (++c[d] < p.outShape[d]) break;
