@@ -1,4 +1,262 @@
-import type { RuleTable } from './rule.js';
+// Convolution rules. Gradient: the transposed convolution (input gradient). AE (spec §2.4–2.6):
+// the general rule (kernel > 1×1), the 1×1 rule (no ratio, no shift) and the zB rule of the first
+// convolution. Grouped and depthwise convolutions apply the rule within each group (the kernels
+// only ever pair channels of one group); the bias plays no part; padding is no neuron.
+//
+// CPU: the spec's formulas, built from convForwardCpu / convInputGradCpu with |W|, W⁺, W⁻ and
+// element-wise loops (two identities by linearity keep it to 6 convolution passes; see below). GPU (shaders/ae_conv.wgsl), general and 1×1:
+//   1. ΣR⁺, ΣR⁻ per sample (gpuAttr.sampleSum);
+//   2. one forward pass: Z = conv(x⁺,|W|) and Za, Zb (each valid tap's |w| goes to exactly one of
+//      them), with the sections S_c, S_a, S_b formed in its epilogue;
+//   3. one transposed pass (gather per input pixel): convT(S_c,|W|) and convT(x>0 ? S_a : S_b,|W|);
+//   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
+// zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
+// pass with the W⁺ and W⁻ accumulators.
+import src from '../../shaders/ae_conv.wgsl';
+import type { CpuTensor } from '../kernels/op.js';
+import { Gpu, Uniforms, type GpuTensor } from '../kernels/gpu/runtime.js';
+import { convForwardCpu, convInputGradCpu, convInputGradGpu, type ConvParams } from '../kernels/conv.js';
+import { cpuAttr, gpuAttr } from '../kernels/attribution.js';
+import { assemble, parseSections } from '../kernels/wgsl_sections.js';
+import { numel, type Shape } from '../graph/tensor.js';
+import type { AeOptions, Rule, RuleCtx, RuleTable } from './rule.js';
 
-export const gradient: RuleTable = {};
-export const ae: RuleTable = {};
+/** The step's conv geometry re-based on the backward batch (N·T samples instead of N). */
+function atBatch(ctx: RuleCtx<unknown>, r: { shape: Shape }): ConvParams {
+  return { ...(ctx.step.params as ConvParams), n: r.shape[0] };
+}
+
+/** The step's input shape at the backward batch. */
+function inputShape(ctx: RuleCtx<unknown>, r: { shape: Shape }): Shape {
+  return ctx.plan.shapes.get(ctx.step.inputs[0]!)!.map((d, i) => (i === 0 ? r.shape[0] : d));
+}
+
+const isPointwise = (p: ConvParams) => p.kh * p.kw === 1;
+
+type Variant = 'general' | 'pointwise' | 'zb';
+
+const variantOf = (p: ConvParams, firstConv: boolean): Variant => (firstConv ? 'zb' : isPointwise(p) ? 'pointwise' : 'general');
+
+// ---------------------------------------------------------------- gradient
+
+const convGrad: Rule = {
+  cpu(ctx, dy) {
+    const p = atBatch(ctx, dy);
+    return [{ shape: inputShape(ctx, dy), data: convInputGradCpu(p, dy, ctx.input(1)!) }];
+  },
+  gpu(g, ctx, dy) {
+    const p = atBatch(ctx, dy);
+    const out = g.alloc(inputShape(ctx, dy), 'grad.conv');
+    convInputGradGpu(g, p, dy, ctx.input(1)!, out);
+    return [out];
+  },
+};
+
+// ---------------------------------------------------------------- CPU reference
+
+const safeDiv = (a: number, b: number) => (b === 0 ? 0 : a / b);
+const per = (t: CpuTensor) => numel(t.shape) / t.shape[0];
+
+/** f(value, sample, index) over t into a new tensor of its shape (plain loops: hot on real models). */
+function map(t: CpuTensor, f: (v: number, n: number, i: number) => number): CpuTensor {
+  const out = new Float32Array(t.data.length);
+  const m = per(t);
+  for (let n = 0, i = 0; n < t.shape[0]; n++) for (let e = 0; e < m; e++, i++) out[i] = f(t.data[i], n, i);
+  return { shape: t.shape, data: out };
+}
+
+/** The switches as the rule variant applies them: 1×1 has no ratio and no shift (spec §2.5). */
+function effective(o: AeOptions, v: Variant): { ratio: number; contrib: boolean; shift: boolean; activated: boolean; inactivated: boolean } {
+  const pw = v === 'pointwise';
+  return { ratio: pw ? 1 : o.ratio, contrib: o.contrib, shift: o.shift && o.contrib && !pw, activated: o.activated, inactivated: o.inactivated };
+}
+
+/** Spec §2.4 (and §2.5 through `effective`). */
+function aeCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, o: ReturnType<typeof effective>): CpuTensor {
+  const absW = map(w, Math.abs);
+  const sumPos = cpuAttr.sampleSum(r, 'pos'), sumNeg = cpuAttr.sampleSum(r, 'neg');
+  // 1. P = R⁺/ΣR⁺ (sums to +1), Q = −R⁻/ΣR⁻ (sums to −1), Pr = ratio·P.
+  const P = map(r, (v, n) => safeDiv(Math.max(v, 0), sumPos[n])).data;
+  const Q = map(r, (v, n) => -safeDiv(Math.min(v, 0), sumNeg[n])).data;
+  const Pr = P.map((v) => o.ratio * v);
+  const xPos = map(x, (v) => Math.max(v, 0));
+  const a = map(x, (v) => (v > 0 ? 1 : 0));
+  const b = map(x, (v) => (v <= 0 ? 1 : 0));
+  const conv = (t: CpuTensor): Float32Array => convForwardCpu(p, t, absW);
+  const convT = (s: CpuTensor): Float32Array => convInputGradCpu(p, s, absW);
+  const out = new Float64Array(numel(x.shape));
+
+  if (o.contrib) {
+    // 2. C = x⁺ ⊙ (convT(safe_div(Pr, Z)[R>0], |W|) + convT(safe_div(Q, Z)[R<0], |W|)); the two
+    //    sections have disjoint supports, so the sum is the convT of their sum (linearity).
+    const Z = conv(xPos);
+    const back = convT(map(r, (v, _n, i) => (v > 0 ? safeDiv(Pr[i], Z[i]) : v < 0 ? safeDiv(Q[i], Z[i]) : 0)));
+    const C = map(xPos, (v, _n, i) => v * back[i]);
+    // 3. C' = C − [C≠0]/k, k = number of non-zero entries of C per sample.
+    const k = o.shift ? cpuAttr.sampleSum(C, 'nonzero') : undefined;
+    map(C, (v, n, i) => (out[i] += k && v !== 0 ? v - 1 / k[n] : v));
+  }
+  if (o.activated) {
+    // 4. A = a ⊙ convT(safe_div(P, Za), |W|).
+    const Za = conv(a);
+    const back = convT(map(r, (_v, _n, i) => safeDiv(P[i], Za[i])));
+    map(a, (v, _n, i) => (out[i] += v * back[i]));
+  }
+  if (o.inactivated) {
+    // 5. B = b ⊙ convT(safe_div(Q, Zb), |W|).
+    const Zb = conv(b);
+    const back = convT(map(r, (_v, _n, i) => safeDiv(Q[i], Zb[i])));
+    map(b, (v, _n, i) => (out[i] += v * back[i]));
+  }
+  return { shape: x.shape, data: Float32Array.from(out) };
+}
+
+/** Per-sample minimum and maximum of the model input over all of C,H,W (spec §2.6). */
+function boundsCpu(m: CpuTensor): { lo: number[]; hi: number[] } {
+  const pm = per(m);
+  const lo: number[] = [], hi: number[] = [];
+  for (let n = 0; n < m.shape[0]; n++) {
+    let a = Infinity, b = -Infinity;
+    for (let k = n * pm; k < (n + 1) * pm; k++) {
+      a = Math.min(a, m.data[k]);
+      b = Math.max(b, m.data[k]);
+    }
+    lo.push(a);
+    hi.push(b);
+  }
+  return { lo, hi };
+}
+
+/**
+ * Spec §2.6: the zB rule. L and Hi are per-sample scalars and zero padding pads them like x, so
+ * conv(L, W⁺) = L·conv(1, W⁺) with the convolution of ones computed once (one sample); and
+ * convT(S, W) = convT(S, W⁺) + convT(S, W⁻).
+ */
+function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: CpuTensor): CpuTensor {
+  const { lo, hi } = boundsCpu(model);
+  const pr = per(r);
+  const wPos = map(w, (v) => Math.max(v, 0)), wNeg = map(w, (v) => Math.min(v, 0));
+  const ones: CpuTensor = { shape: [1, ...x.shape.slice(1)], data: new Float32Array(per(x)).fill(1) };
+  const onePos = convForwardCpu({ ...p, n: 1 }, ones, wPos), oneNeg = convForwardCpu({ ...p, n: 1 }, ones, wNeg);
+  const zx = convForwardCpu(p, x, w);
+  const S = map(r, (v, n, i) => safeDiv(v, zx[i] - lo[n] * onePos[i % pr] - hi[n] * oneNeg[i % pr]));
+  const tPos = convInputGradCpu(p, S, wPos), tNeg = convInputGradCpu(p, S, wNeg);
+  return map(x, (v, n, i) => v * (tPos[i] + tNeg[i]) - lo[n] * tPos[i] - hi[n] * tNeg[i]);
+}
+
+// ---------------------------------------------------------------- GPU
+
+const sections = parseSections(src);
+
+function pipe(g: Gpu, name: string, tc?: number): GPUComputePipeline {
+  if (tc === undefined) return g.kernel(`ae_conv.${name}`, () => assemble(sections, ['small', name]));
+  return g.kernel(`ae_conv.${name}.tc${tc}`, () => assemble(sections, ['geo', name], { TC: tc }));
+}
+
+const TP = 4;
+const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8;
+
+/** One pass over the output (`'out'`, blocks of output channels) or the input (`'in'`). */
+interface Pass { u: Uniforms; threads: number; tc: number }
+
+function pass(p: ConvParams, side: 'out' | 'in', flags = 0, ratio = 1): Pass {
+  const G = p.group, cin = p.c / G, kout = p.k / G;
+  const blocked = side === 'out' ? kout : cin;
+  // Channel blocks of 4 share each loaded input (or S) value; a depthwise side has one channel.
+  const tc = blocked === 1 ? 1 : 4;
+  const nkb = Math.ceil(blocked / tc);
+  const tiles = Math.ceil((side === 'out' ? p.ow : p.w) / TP);
+  const threads = p.n * G * nkb * (side === 'out' ? p.oh : p.h) * tiles;
+  const u = new Uniforms()
+    .u(threads, cin, p.h, p.w, kout, p.oh, p.ow, p.c, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw)
+    .i(p.padT, p.padL)
+    .u(p.k, tiles, flags)
+    .f(ratio)
+    .u(G, nkb);
+  return { u, threads, tc };
+}
+
+function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: ReturnType<typeof effective>): GpuTensor {
+  const out = g.alloc(x.shape, 'ae.conv');
+  const nOut = numel(r.shape), nIn = numel(x.shape);
+  const flags = (o.contrib ? F_CONTRIB : 0) | (o.activated ? F_ACTIVATED : 0) | (o.inactivated ? F_INACTIVATED : 0);
+  const sumPos = gpuAttr.sampleSum(g, r, 'pos');
+  const sumNeg = gpuAttr.sampleSum(g, r, 'neg');
+  const s = g.alloc([nOut, 4], 'ae.conv.sections');
+  const f = pass(p, 'out', flags, o.ratio);
+  g.dispatch(pipe(g, 'fwd_ae', f.tc), f.u, [x.buffer, w.buffer, r.buffer, sumPos.buffer, sumNeg.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
+  g.release(sumPos);
+  g.release(sumNeg);
+
+  const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
+  const b = pass(p, 'in', flags | (o.shift ? F_KEEP_C : 0));
+  g.dispatch(pipe(g, 'back_ae', b.tc), b.u, [x.buffer, w.buffer, s.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+  g.release(s);
+  if (o.shift) {
+    const k = gpuAttr.sampleSum(g, cterm, 'nonzero');
+    g.dispatch(pipe(g, 'shift'), new Uniforms().u(nIn, nIn / x.shape[0]), [cterm.buffer, k.buffer, out.buffer], Gpu.groups1d(nIn));
+    g.release(k);
+  }
+  g.release(cterm);
+  return out;
+}
+
+function zbGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, model: GpuTensor): GpuTensor {
+  const n = model.shape[0];
+  const bounds = g.alloc([n, 2], 'ae.conv.bounds');
+  g.dispatch(pipe(g, 'minmax'), new Uniforms().u(n, numel(model.shape) / n), [model.buffer, bounds.buffer], [n]);
+  const s = g.alloc(r.shape, 'ae.conv.s');
+  const f = pass(p, 'out');
+  g.dispatch(pipe(g, 'fwd_zb', f.tc), f.u, [x.buffer, w.buffer, r.buffer, bounds.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
+  const out = g.alloc(x.shape, 'ae.conv.zb');
+  const b = pass(p, 'in');
+  g.dispatch(pipe(g, 'back_zb', b.tc), b.u, [x.buffer, w.buffer, s.buffer, bounds.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
+  g.release(s);
+  g.release(bounds);
+  return out;
+}
+
+const convAe: Rule = {
+  cpu(ctx, r) {
+    const p = atBatch(ctx, r);
+    const x = ctx.input(0)!, w = ctx.input(1)!;
+    const v = variantOf(p, ctx.firstConv);
+    return [v === 'zb' ? zbCpu(p, x, w, r, ctx.modelInput()) : aeCpu(p, x, w, r, effective(ctx.opts, v))];
+  },
+  gpu(g, ctx, r) {
+    const p = atBatch(ctx, r);
+    const x = ctx.input(0)!, w = ctx.input(1)!;
+    const v = variantOf(p, ctx.firstConv);
+    return [v === 'zb' ? zbGpu(g, p, x, w, r, ctx.modelInput()) : aeGpu(g, p, x, w, r, effective(ctx.opts, v))];
+  },
+};
+
+// ---------------------------------------------------------------- cost
+
+/**
+ * FLOPs (adds and multiplies; compares, selects and loads not counted) of the GPU AE rule for
+ * this layer at batch `n`, and of the layer's forward convolution without bias (2 per MAC). MACs
+ * are counted densely (padded taps included) for both alike; the idle lanes of a partial channel
+ * block of 4 are not counted.
+ *   general / 1×1: forward pass 4 per MAC (Z: multiply-add; Za and Zb: one branch-free add each,
+ *     |w| to one and 0 to the other), transposed pass 4 per MAC (two multiply-adds): 4× the
+ *     forward conv; plus per output 2 (ΣR⁺, ΣR⁻) + 8 (sections), per input 2 (x⁺·c + ab) and,
+ *     with the shift (general only), 3 (count, subtract, add);
+ *   zB: forward 3 per MAC (x − bound, mul, add), transposed 4 per MAC, per output 1 (R/Z), per
+ *     input 2 (min/max) + 5 (combine).
+ */
+export function aeConvFlops(p: ConvParams, n = p.n, variant: Variant = isPointwise(p) ? 'pointwise' : 'general'): {
+  forward: number; ae: number; ratio: number;
+} {
+  const outs = n * p.k * p.oh * p.ow;
+  const ins = n * p.c * p.h * p.w;
+  const macs = outs * (p.c / p.group) * p.kh * p.kw;
+  const forward = 2 * macs;
+  const ae = variant === 'zb'
+    ? 7 * macs + outs + 7 * ins
+    : 8 * macs + 10 * outs + 2 * ins + (variant === 'general' ? 3 * ins : 0);
+  return { forward, ae, ratio: ae / forward };
+}
+
+export const gradient: RuleTable = { Conv: convGrad };
+export const ae: RuleTable = { Conv: convAe };

@@ -1,0 +1,431 @@
+//#section geo
+// AE convolution rules (spec §2.4–2.6), one group's channels at a time. Each pass is a direct
+// loop over channels and taps; a thread owns TP consecutive columns of one row for a block of TC
+// channels of one group (output channels in the forward passes, input channels in the transposed
+// ones), so every input value it loads serves TC channels and every weight TP columns. Shapes
+// travel as uniforms: cin/kout are per group, c/k totals, nkb = channel blocks per group. Padded
+// taps are skipped: they are no neurons.
+struct U {
+  total: u32, cin: u32, h: u32, w: u32,
+  kout: u32, oh: u32, ow: u32, c: u32,
+  kh: u32, kw: u32, sh: u32, sw: u32,
+  dh: u32, dw: u32, pad_t: i32, pad_l: i32,
+  k: u32, tiles: u32, flags: u32, ratio: f32,
+  groups: u32, nkb: u32,
+}
+@group(0) @binding(0) var<uniform> u: U;
+
+const TP = 4u;
+const TC = {{TC}}u;
+// flags: which sections are formed (the ablation switches) and whether C is kept for the shift.
+const F_CONTRIB = 1u;
+const F_ACTIVATED = 2u;
+const F_INACTIVATED = 4u;
+const F_KEEP_C = 8u;
+
+fn safe_div(a: f32, b: f32) -> f32 {
+  return select(a / b, 0.0, b == 0.0);
+}
+
+fn on(f: u32) -> bool {
+  return (u.flags & f) != 0u;
+}
+
+/** Thread t → (sample, group, channel block, row) and its first column; `rows` is the row count. */
+struct Coords { n: u32, g: u32, kb: u32, row: u32, col0: u32 }
+
+fn coords(t: u32, rows: u32) -> Coords {
+  let rest = t / u.tiles;
+  let rest2 = rest / rows;
+  let blk = rest2 % (u.groups * u.nkb);
+  return Coords(rest2 / (u.groups * u.nkb), blk / u.nkb, blk % u.nkb, rest % rows, (t % u.tiles) * TP);
+}
+
+/** Output row reached from input row `ih` through tap `kh` of the transposed pass, or -1. */
+fn src_row(ih: u32, kh: u32) -> i32 {
+  let th = i32(ih) + u.pad_t - i32(kh * u.dh);
+  if (th < 0 || th % i32(u.sh) != 0 || th / i32(u.sh) >= i32(u.oh)) {
+    return -1;
+  }
+  return th / i32(u.sh);
+}
+
+fn src_col(iw: u32, kw: u32) -> i32 {
+  let tw = i32(iw) + u.pad_l - i32(kw * u.dw);
+  if (tw < 0 || tw % i32(u.sw) != 0 || tw / i32(u.sw) >= i32(u.ow)) {
+    return -1;
+  }
+  return tw / i32(u.sw);
+}
+
+/** Weight of (output channel co, in-group input channel ci, tap). */
+fn wat(co: u32, ci: u32, tap: u32) -> f32 {
+  return wt[(co * u.cin + ci) * u.kh * u.kw + tap];
+}
+
+//#section fwd_ae
+// Spec §2.4 steps 1–2, 4–5 forward: Z = conv(x⁺, |W|), Za = conv(a, |W|) and Zb = conv(b, |W|) in
+// one pass over the window. On a non-padded tap b = 1 − a, so the window's valid-tap sum of |W|
+// splits between Za and Zb: each tap adds |w| to exactly one of them (no third convolution and no
+// cancellation of Σ|W| − Za). The epilogue forms the scaled sections directly:
+// S = (S_c, S_a, S_b) with S_c = safe_div(ratio·P, Z)[R>0] + safe_div(Q, Z)[R<0] (the supports are
+// disjoint, so one transposed pass carries both), S_a = safe_div(P, Za), S_b = safe_div(Q, Zb).
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> r: array<f32>;
+@group(0) @binding(4) var<storage, read> spos: array<f32>;
+@group(0) @binding(5) var<storage, read> sneg: array<f32>;
+@group(0) @binding(6) var<storage, read_write> s: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= u.total) {
+    return;
+  }
+  let q = coords(t, u.oh);
+  var z: array<array<f32, TP>, TC>;
+  var za: array<array<f32, TP>, TC>;
+  var zb: array<array<f32, TP>, TC>;
+  let rb = i32(q.row * u.sh) - u.pad_t;
+  let cb = i32(q.col0 * u.sw) - u.pad_l;
+  let plane = u.h * u.w;
+  var xoff = (q.n * u.c + q.g * u.cin) * plane;
+  for (var ci = 0u; ci < u.cin; ci++) {
+    for (var kh = 0u; kh < u.kh; kh++) {
+      let ir = rb + i32(kh * u.dh);
+      if (ir < 0 || ir >= i32(u.h)) {
+        continue;
+      }
+      let xrow = xoff + u32(ir) * u.w;
+      for (var kw = 0u; kw < u.kw; kw++) {
+        var xv: array<f32, TP>;
+        var ok: array<bool, TP>;
+        for (var p = 0u; p < TP; p++) {
+          let ic = cb + i32(kw * u.dw + p * u.sw);
+          ok[p] = ic >= 0 && ic < i32(u.w);
+          xv[p] = select(0.0, x[xrow + u32(select(0, ic, ok[p]))], ok[p]);
+        }
+        for (var j = 0u; j < TC; j++) {
+          let co = q.g * u.kout + min(q.kb * TC + j, u.kout - 1u);
+          let aw = abs(wat(co, ci, kh * u.kw + kw));
+          for (var p = 0u; p < TP; p++) {
+            z[j][p] = fma(aw, max(xv[p], 0.0), z[j][p]);
+            za[j][p] += select(0.0, aw, ok[p] && xv[p] > 0.0);
+            zb[j][p] += select(0.0, aw, ok[p] && xv[p] <= 0.0);
+          }
+        }
+      }
+    }
+    xoff += plane;
+  }
+  let sp = spos[q.n];
+  let sn = sneg[q.n];
+  for (var j = 0u; j < TC; j++) {
+    let cl = q.kb * TC + j;
+    if (cl >= u.kout) {
+      break;
+    }
+    let obase = ((q.n * u.k + q.g * u.kout + cl) * u.oh + q.row) * u.ow;
+    for (var p = 0u; p < TP; p++) {
+      let col = q.col0 + p;
+      if (col < u.ow) {
+        let rv = r[obase + col];
+        // P = R⁺ / ΣR⁺ (sums to +1), Q = −R⁻ / ΣR⁻ (sums to −1); an empty section is zero.
+        let pv = select(0.0, safe_div(rv, sp), rv > 0.0);
+        let qv = select(0.0, -safe_div(rv, sn), rv < 0.0);
+        var sc = 0.0;
+        if (rv > 0.0) {
+          sc = safe_div(u.ratio * pv, z[j][p]);
+        } else if (rv < 0.0) {
+          sc = safe_div(qv, z[j][p]);
+        }
+        s[obase + col] = vec4f(
+          select(0.0, sc, on(F_CONTRIB)),
+          select(0.0, safe_div(pv, za[j][p]), on(F_ACTIVATED)),
+          select(0.0, safe_div(qv, zb[j][p]), on(F_INACTIVATED)),
+          0.0);
+      }
+    }
+  }
+}
+
+//#section back_ae
+// The transposed pass, as a gather per input pixel (no atomics), two accumulators sharing the
+// weight and S loads: c = convT(S_c, |W|) and the masked redistribution ab = convT(x>0 ? S_a : S_b,
+// |W|), which is A + B at once (a and b partition the input). Output: x⁺·c + ab, or, when the
+// shift follows, ab with C = x⁺·c kept apart for the per-sample count of its non-zero entries.
+// Taps outer, output channels inner: the row/column arithmetic is done once per tap.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> s: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> cterm: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= u.total) {
+    return;
+  }
+  let q = coords(t, u.h);
+  let plane = u.h * u.w;
+  let xrow = (q.n * u.c + q.g * u.cin) * plane + q.row * u.w;
+  var act: array<array<bool, TP>, TC>;
+  for (var i = 0u; i < TC; i++) {
+    let ci = min(q.kb * TC + i, u.cin - 1u);
+    for (var p = 0u; p < TP; p++) {
+      act[i][p] = x[xrow + ci * plane + min(q.col0 + p, u.w - 1u)] > 0.0;
+    }
+  }
+  var c: array<array<f32, TP>, TC>;
+  var ab: array<array<f32, TP>, TC>;
+  let oplane = u.oh * u.ow;
+  for (var kh = 0u; kh < u.kh; kh++) {
+    let orow = src_row(q.row, kh);
+    if (orow < 0) {
+      continue;
+    }
+    for (var kw = 0u; kw < u.kw; kw++) {
+      var oc: array<i32, TP>;
+      var hit = false;
+      for (var p = 0u; p < TP; p++) {
+        oc[p] = src_col(q.col0 + p, kw);
+        hit = hit || oc[p] >= 0;
+      }
+      if (!hit) {
+        continue;
+      }
+      let tap = kh * u.kw + kw;
+      for (var j = 0u; j < u.kout; j++) {
+        let co = q.g * u.kout + j;
+        let srow = (q.n * u.k + co) * oplane + u32(orow) * u.ow;
+        var sv: array<vec4f, TP>;
+        for (var p = 0u; p < TP; p++) {
+          sv[p] = select(vec4f(0.0), s[srow + u32(max(oc[p], 0))], oc[p] >= 0);
+        }
+        for (var i = 0u; i < TC; i++) {
+          let aw = abs(wat(co, min(q.kb * TC + i, u.cin - 1u), tap));
+          for (var p = 0u; p < TP; p++) {
+            c[i][p] = fma(aw, sv[p].x, c[i][p]);
+            ab[i][p] = fma(aw, select(sv[p].z, sv[p].y, act[i][p]), ab[i][p]);
+          }
+        }
+      }
+    }
+  }
+  for (var i = 0u; i < TC; i++) {
+    let cl = q.kb * TC + i;
+    if (cl >= u.cin) {
+      break;
+    }
+    let base = xrow + cl * plane;
+    for (var p = 0u; p < TP; p++) {
+      let col = q.col0 + p;
+      if (col < u.w) {
+        let cv = max(x[base + col], 0.0) * c[i][p];
+        if (on(F_KEEP_C)) {
+          cterm[base + col] = cv;
+          out[base + col] = ab[i][p];
+        } else {
+          out[base + col] = cv + ab[i][p];
+        }
+      }
+    }
+  }
+}
+
+//#section fwd_zb
+// zB forward (spec §2.6): Z = conv(x, W) − conv(L, W⁺) − conv(Hi, W⁻). Zero padding pads x, L and
+// Hi alike, so the bounds' convolutions are L and Hi times the valid-tap sums of W⁺ and W⁻; per
+// tap that is w·(x − L) for w > 0 and w·(x − Hi) otherwise, one pass and no large cancelling sums.
+// The epilogue writes S = safe_div(R, Z).
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> r: array<f32>;
+@group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> s: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= u.total) {
+    return;
+  }
+  let q = coords(t, u.oh);
+  let lh = bounds[q.n];
+  var z: array<array<f32, TP>, TC>;
+  let rb = i32(q.row * u.sh) - u.pad_t;
+  let cb = i32(q.col0 * u.sw) - u.pad_l;
+  let plane = u.h * u.w;
+  var xoff = (q.n * u.c + q.g * u.cin) * plane;
+  for (var ci = 0u; ci < u.cin; ci++) {
+    for (var kh = 0u; kh < u.kh; kh++) {
+      let ir = rb + i32(kh * u.dh);
+      if (ir < 0 || ir >= i32(u.h)) {
+        continue;
+      }
+      let xrow = xoff + u32(ir) * u.w;
+      for (var kw = 0u; kw < u.kw; kw++) {
+        var xv: array<f32, TP>;
+        var ok: array<bool, TP>;
+        for (var p = 0u; p < TP; p++) {
+          let ic = cb + i32(kw * u.dw + p * u.sw);
+          ok[p] = ic >= 0 && ic < i32(u.w);
+          xv[p] = x[xrow + u32(select(0, ic, ok[p]))];
+        }
+        for (var j = 0u; j < TC; j++) {
+          let co = q.g * u.kout + min(q.kb * TC + j, u.kout - 1u);
+          let wv = wat(co, ci, kh * u.kw + kw);
+          let bound = select(lh.y, lh.x, wv > 0.0);
+          for (var p = 0u; p < TP; p++) {
+            z[j][p] = fma(wv, select(0.0, xv[p] - bound, ok[p]), z[j][p]);
+          }
+        }
+      }
+    }
+    xoff += plane;
+  }
+  for (var j = 0u; j < TC; j++) {
+    let cl = q.kb * TC + j;
+    if (cl >= u.kout) {
+      break;
+    }
+    let obase = ((q.n * u.k + q.g * u.kout + cl) * u.oh + q.row) * u.ow;
+    for (var p = 0u; p < TP; p++) {
+      let col = q.col0 + p;
+      if (col < u.ow) {
+        s[obase + col] = safe_div(r[obase + col], z[j][p]);
+      }
+    }
+  }
+}
+
+//#section back_zb
+// zB transposed pass: tp = convT(S, W⁺), tn = convT(S, W⁻) (convT(S, W) = tp + tn by linearity),
+// R_in = x·(tp + tn) − L·tp − Hi·tn, evaluated as (x − L)·tp + (x − Hi)·tn.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> s: array<f32>;
+@group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= u.total) {
+    return;
+  }
+  let q = coords(t, u.h);
+  var tp: array<array<f32, TP>, TC>;
+  var tn: array<array<f32, TP>, TC>;
+  let oplane = u.oh * u.ow;
+  for (var kh = 0u; kh < u.kh; kh++) {
+    let orow = src_row(q.row, kh);
+    if (orow < 0) {
+      continue;
+    }
+    for (var kw = 0u; kw < u.kw; kw++) {
+      var oc: array<i32, TP>;
+      var hit = false;
+      for (var p = 0u; p < TP; p++) {
+        oc[p] = src_col(q.col0 + p, kw);
+        hit = hit || oc[p] >= 0;
+      }
+      if (!hit) {
+        continue;
+      }
+      let tap = kh * u.kw + kw;
+      for (var j = 0u; j < u.kout; j++) {
+        let co = q.g * u.kout + j;
+        let srow = (q.n * u.k + co) * oplane + u32(orow) * u.ow;
+        var sv: array<f32, TP>;
+        for (var p = 0u; p < TP; p++) {
+          sv[p] = select(0.0, s[srow + u32(max(oc[p], 0))], oc[p] >= 0);
+        }
+        for (var i = 0u; i < TC; i++) {
+          let wv = wat(co, min(q.kb * TC + i, u.cin - 1u), tap);
+          let wp = max(wv, 0.0);
+          let wn = min(wv, 0.0);
+          for (var p = 0u; p < TP; p++) {
+            tp[i][p] = fma(wp, sv[p], tp[i][p]);
+            tn[i][p] = fma(wn, sv[p], tn[i][p]);
+          }
+        }
+      }
+    }
+  }
+  let lh = bounds[q.n];
+  let plane = u.h * u.w;
+  let xrow = (q.n * u.c + q.g * u.cin) * plane + q.row * u.w;
+  for (var i = 0u; i < TC; i++) {
+    let cl = q.kb * TC + i;
+    if (cl >= u.cin) {
+      break;
+    }
+    let base = xrow + cl * plane;
+    for (var p = 0u; p < TP; p++) {
+      let col = q.col0 + p;
+      if (col < u.w) {
+        let v = x[base + col];
+        out[base + col] = (v - lh.x) * tp[i][p] + (v - lh.y) * tn[i][p];
+      }
+    }
+  }
+}
+
+//#section small
+// Per-sample helpers: n samples of `per` elements each.
+struct U { total: u32, per: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+
+//#section minmax
+// zB bounds: (min, max) of each sample of the model input, one workgroup per sample.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> bounds: array<vec2f>;
+var<workgroup> lo: array<f32, 256>;
+var<workgroup> hi: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let b = wid.x;
+  var mn = 3.4e38;
+  var mx = -3.4e38;
+  for (var k = li; k < u.per; k += 256u) {
+    let v = x[b * u.per + k];
+    mn = min(mn, v);
+    mx = max(mx, v);
+  }
+  lo[li] = mn;
+  hi[li] = mx;
+  workgroupBarrier();
+  for (var w = 128u; w > 0u; w >>= 1u) {
+    if (li < w) {
+      lo[li] = min(lo[li], lo[li + w]);
+      hi[li] = max(hi[li], hi[li + w]);
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) {
+    bounds[b] = vec2f(lo[0], hi[0]);
+  }
+}
+
+//#section shift
+// Spec §2.4 step 3 and the sum: out = A + B (already there) + (C ≠ 0 ? C − 1/k : 0), k = the
+// per-sample count of non-zero C.
+@group(0) @binding(1) var<storage, read> cterm: array<f32>;
+@group(0) @binding(2) var<storage, read> count: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, 256u);
+  if (i >= u.total) {
+    return;
+  }
+  let cv = cterm[i];
+  if (cv != 0.0) {
+    out[i] += cv - 1.0 / count[i / u.per];
+  }
+}
