@@ -25,6 +25,13 @@ export interface ExplainOptions {
   residual?: ResidualMode;
   /** Diagnostics: also return every intermediate signal of both walks (used by `aeq verify`). */
   trace?: boolean;
+  /**
+   * Diagnostics (CPU backend): use these forward values — from another backend's
+   * `forwardValues()` — instead of running the forward pass, so that two backends' backward passes
+   * can be compared on identical activations (the rules' exact-zero and arg-max decisions are
+   * discontinuous in the activations; last-bit forward differences can flip them).
+   */
+  forward?: Record<string, CpuTensor>;
 }
 
 export interface TraceEntry {
@@ -120,19 +127,37 @@ export class Explainer {
     return { plan, layer: chosen };
   }
 
+  /** The forward tensors an explanation reads (activations on both walks, the layer, the logits). */
+  private keepSet(plan: Plan, layer: string, logit: string, method: Method): Set<string> {
+    const keep = new Set<string>([layer, logit, ...gradientPlan(plan, layer, logit).needs]);
+    if (method === 'ae') for (const t of attributionPlan(plan, layer).needs) keep.add(t);
+    for (const t of [...keep]) if (plan.consts.has(t)) keep.delete(t);
+    return keep;
+  }
+
+  /** Run the forward pass on this backend and return the activations an explanation would read. */
+  async forwardValues(input: CpuTensor, o: ExplainOptions = {}): Promise<Record<string, CpuTensor>> {
+    const { method } = resolveOptions(o);
+    const { plan, layer } = this.layerFor(input.shape, o.layer);
+    const name = this.session.inputNames[0];
+    const keep = this.keepSet(plan, layer, logitTensor(plan), method);
+    return this.session.run({ [name]: input }, { keep });
+  }
+
   async explain(input: CpuTensor, o: ExplainOptions = {}): Promise<Explanation> {
     const { method, opts } = resolveOptions(o);
     const { plan, layer } = this.layerFor(input.shape, o.layer);
     const name = this.session.inputNames[0];
     const logit = logitTensor(plan);
-    const gp = gradientPlan(plan, layer, logit);
-    const keep = new Set<string>([layer, logit, ...gp.needs]);
-    if (method === 'ae') for (const t of attributionPlan(plan, layer).needs) keep.add(t);
-    for (const t of [...keep]) if (plan.consts.has(t)) keep.delete(t);
+    const keep = this.keepSet(plan, layer, logit, method);
     const target = o.target ?? 'top';
+    if (o.forward && this.session.backend !== 'cpu') throw new OptionError('the forward option is supported on the CPU backend only');
 
     if (this.session.backend === 'cpu') {
-      const fwd = runCpu(plan, { [name]: input }, { keep });
+      const fwd = o.forward
+        ? new Map(Object.entries(o.forward).concat([[name, input]]))
+        : runCpu(plan, { [name]: input }, { keep });
+      for (const t of keep) if (!fwd.has(t)) throw new OptionError(`the forward values given lack '${t}'`);
       const logits = fwd.get(logit)!;
       const targets = resolveTargets(target, logits);
       const get = (t: string): CpuTensor => {
