@@ -34,7 +34,7 @@ function seededInput(shape: number[], seed = 7): CpuTensor {
 export async function verifyCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, {
     ratio: { type: 'string' }, target: { type: 'string' }, layer: { type: 'string' }, residual: { type: 'string' },
-    tol: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' },
+    tol: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' }, 'shared-forward': { type: 'boolean' },
   }, 'verify');
   if (positionals.length < 1) throw new OptionError('usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4]');
   const [modelPath, ...inputs] = positionals;
@@ -76,7 +76,10 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     ratio: numberOpt(v.ratio as string | undefined, '--ratio', 2), residual: v.residual as ExplainOptions['residual'],
   };
   for (const method of ['gradcam', 'ae'] as const) {
-    const [g, c] = [await gpu.explain(input, { ...base, method }), await cpu.explain(input, { ...base, method })];
+    // --shared-forward: the CPU backward runs on the GPU's forward activations, isolating the
+    // backward kernels from forward rounding (which can flip exact-zero and arg-max decisions).
+    const forward = v['shared-forward'] ? await gpu.forwardValues(input, { ...base, method }) : undefined;
+    const [g, c] = [await gpu.explain(input, { ...base, method }), await cpu.explain(input, { ...base, method, forward })];
     const byName = new Map<string, TraceEntry>(c.trace!.map((e) => [`${e.walk}:${e.name}`, e]));
     if (method === 'ae') {
       for (const e of g.trace!) {
