@@ -66,6 +66,12 @@ const CASES: Case[] = [
   { name: 'auto_pad VALID', x: [1, 3, 10, 11], k: 5, kernel: [3, 2], autoPad: 'VALID' },
   { name: '1-D', x: [2, 5, 23], k: 6, kernel: [5], strides: [2], pads: [2, 1], dilations: [1], bias: true },
   { name: '1-D dilated same', x: [1, 4, 19], k: 5, kernel: [3], dilations: [2], autoPad: 'SAME_UPPER' },
+  // Wide enough (≥ 16 output channels per group, both ways) for the channel-lane 3×3 kernel.
+  { name: '3x3 s1 wide, 2 channel blocks', x: [2, 17, 11, 13], k: 70, kernel: [3, 3], pads: [1, 1, 1, 1], bias: true },
+  { name: '3x3 s1 wide groups 2 asym pads', x: [2, 40, 9, 7], k: 36, kernel: [3, 3], group: 2, pads: [0, 2, 1, 0], bias: true },
+  { name: '3x3 s1 wide pad 3', x: [1, 17, 6, 9], k: 19, kernel: [3, 3], pads: [3, 3, 3, 3] },
+  { name: '1x1 plane of whole vec4s', x: [2, 7, 16, 20], k: 33, kernel: [1, 1], bias: true },
+  { name: '1x1 s2 padded, large plane', x: [1, 6, 37, 35], k: 20, kernel: [1, 1], strides: [2, 2], pads: [1, 0, 0, 1] },
 ];
 
 describe('Conv CPU reference', () => {
