@@ -11,7 +11,10 @@ import { diff, rng, randn } from './helpers/ops.js';
 const TOL = 1e-4; // relative L2, GPU vs CPU
 const LONG = 900_000; // the CPU reference is slow on 224-pixel models
 
-interface ModelCase { name: string; path: () => string; input: () => CpuTensor; layer?: RegExp }
+// endToEnd: GPU and CPU also agree to 1e-4 end to end, each with its own forward pass. Not on
+// vgg16_w8 (random weights): there last-bit forward differences flip some max-pool arg-maxes
+// (relative L2 ~2e-3); its backward kernels are compared on a shared forward pass like all others.
+interface ModelCase { name: string; path: () => string; input: () => CpuTensor; layer?: RegExp; endToEnd?: boolean }
 
 const photo = (files: string[], o: PreprocessOptions): (() => CpuTensor) => () => {
   const b = loadImages(files.map((f) => shared(`images/${f}`)), o);
@@ -20,12 +23,12 @@ const photo = (files: string[], o: PreprocessOptions): (() => CpuTensor) => () =
 const random = (shape: number[], seed: number): (() => CpuTensor) => () => randn(shape, rng(seed));
 
 const MODELS: ModelCase[] = [
-  { name: 'squeezenet', path: () => shared('models/squeezenet1_0_deepcompression.onnx'), input: photo(['chelsea.png'], { preset: 'caffe-bgr', size: 227 }), layer: /Concat/ },
-  { name: 'resnet20', path: () => shared('models/resnet20_cifar10.onnx'), input: photo(['cat.png'], { preset: 'cifar' }) },
-  { name: 'mobilenet', path: () => shared('models/mobilenet_v1_0.25_128_quant.float.onnx'), input: photo(['parrot.jpg'], { preset: 'inception', size: 128 }), layer: /Clip/ },
+  { name: 'squeezenet', endToEnd: true, path: () => shared('models/squeezenet1_0_deepcompression.onnx'), input: photo(['chelsea.png'], { preset: 'caffe-bgr', size: 227 }), layer: /Concat/ },
+  { name: 'resnet20', endToEnd: true, path: () => shared('models/resnet20_cifar10.onnx'), input: photo(['cat.png'], { preset: 'cifar' }) },
+  { name: 'mobilenet', endToEnd: true, path: () => shared('models/mobilenet_v1_0.25_128_quant.float.onnx'), input: photo(['parrot.jpg'], { preset: 'inception', size: 128 }), layer: /Clip/ },
   { name: 'vgg16_w8', path: () => join(FIXTURES, 'vgg16_w8.onnx'), input: photo(['bird.png'], { preset: 'imagenet', size: 224 }) },
-  { name: 'resnet50_w8', path: () => join(FIXTURES, 'resnet50_w8.onnx'), input: random([1, 3, 224, 224], 2) },
-  { name: 'densenet_tiny', path: () => join(FIXTURES, 'densenet_tiny.onnx'), input: random([1, 3, 64, 64], 3) },
+  { name: 'resnet50_w8', endToEnd: true, path: () => join(FIXTURES, 'resnet50_w8.onnx'), input: random([1, 3, 224, 224], 2) },
+  { name: 'densenet_tiny', endToEnd: true, path: () => join(FIXTURES, 'densenet_tiny.onnx'), input: random([1, 3, 64, 64], 3) },
 ];
 
 const cache = new Map<string, { gpu: Explainer; cpu: Explainer }>();
@@ -71,8 +74,9 @@ function expectClose(g: Explanation, c: Explanation, what: string): void {
 
 describe('GPU vs CPU (relative L2 ≤ 1e-4)', { timeout: LONG }, () => {
   for (const m of MODELS) {
-    it(`${m.name}: AE top-2 targets ratio 2, Grad-CAM top-1`, async () => {
-      const [g, c] = await both(m, { method: 'ae', target: { top: 2 }, ratio: 2 });
+    it(`${m.name}: AE top-2 targets ratio 2 (${m.endToEnd ? 'end to end' : 'shared forward'}), Grad-CAM top-1`, async () => {
+      const o: ExplainOptions = { method: 'ae', target: { top: 2 }, ratio: 2 };
+      const [g, c] = m.endToEnd ? await both(m, o) : await sharedForward(m, o);
       expectClose(g, c, `${m.name} ae`);
       expect(c.targets[0].length).toBe(2);
       expect(c.attribution!.shape[0]).toBe(2);

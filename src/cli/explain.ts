@@ -83,7 +83,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   if (opts.residual !== undefined && opts.residual !== 'main' && opts.residual !== 'proportional') {
     throw new OptionError(`--residual must be main or proportional, got '${opts.residual}'`);
   }
-  const batch = numberOpt(str('batch'), '--batch', 4);
+  let batch = numberOpt(str('batch'), '--batch', 4);
   if (!Number.isInteger(batch) || batch < 1) throw new OptionError(`--batch must be a positive integer, got '${str('batch')}'`);
   const preset = str('preset');
   if (preset !== undefined && !(preset in PRESETS)) throw new OptionError(`unknown --preset '${preset}' (use ${Object.keys(PRESETS).join(', ')})`);
@@ -96,6 +96,8 @@ export async function explainCommand(argv: string[]): Promise<number> {
 
   const explainer = await Explainer.create(modelPath, { backend: str('backend') as BackendName | 'auto' });
   const shape = explainer.inputShape(1);
+  // Models exported with a fixed batch (e.g. 1) take that many inputs per pass.
+  if (explainer.fixedBatch !== undefined) batch = Math.min(batch, explainer.fixedBatch);
   if (shape.length !== 4) throw new InputError(`${modelPath}: expected an N×C×H×W image input, the model's input has rank ${shape.length}`);
   const pre: PreprocessOptions = {
     preset: preset as PresetName | undefined,

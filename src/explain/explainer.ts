@@ -104,6 +104,12 @@ export class Explainer {
     return this.session.backend;
   }
 
+  /** The batch size fixed by the model's declared input shape, if it is static. */
+  get fixedBatch(): number | undefined {
+    const d = this.session.model.graph.inputs[0]?.shape?.[0];
+    return typeof d === 'number' ? d : undefined;
+  }
+
   /** Input shape expected for a batch of n (dynamic batch bound to n). */
   inputShape(n = 1): number[] {
     const inp = this.session.model.graph.inputs[0];
