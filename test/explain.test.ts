@@ -156,6 +156,22 @@ describe('batching and properties', { timeout: LONG }, () => {
     }
   });
 
+  it('a batch too large for one pass is split into passes with the same results', async () => {
+    const e = await explainers(MODELS[5]);
+    const x = randn([3, 3, 64, 64], rng(4));
+    const whole = await e.gpu.explain(x, { method: 'ae', target: { top: 2 } });
+    e.gpu.bindingBudget = 1; // forces one input per pass
+    try {
+      const split = await e.gpu.explain(x, { method: 'ae', target: { top: 2 } });
+      expect(split.targets).toEqual(whole.targets);
+      expect(split.attribution!.shape).toEqual([6, 3, 64, 64]);
+      expect(diff(split.attribution!.data, whole.attribution!.data).relL2).toBeLessThan(1e-6);
+      expect(diff(split.logits.data, whole.logits.data).maxAbs).toBe(0);
+    } finally {
+      e.gpu.bindingBudget = undefined;
+    }
+  });
+
   it('no NaN on an all-zero input', async () => {
     const m = MODELS[1];
     const e = await explainers(m);

@@ -94,6 +94,9 @@ export function resolveTargets(target: Target, logits: CpuTensor): number[][] {
 }
 
 export class Explainer {
+  /** Overrides the device's storage-binding limit when splitting batches (tests use it). */
+  bindingBudget?: number;
+
   private constructor(readonly session: Session) {}
 
   static async create(src: string | Uint8Array | Model, opts: { backend?: BackendName | 'auto' } = {}): Promise<Explainer> {
@@ -150,7 +153,55 @@ export class Explainer {
     return this.session.run({ [name]: input }, { keep });
   }
 
+  /**
+   * Inputs per pass so that the largest backward tensor (AE's conv sections hold 4 floats per
+   * output element) fits the GPU's storage-binding limit; larger batches are split into passes.
+   */
+  private chunkSize(plan: Plan, n: number, targets: number): number {
+    const g = this.session.gpu;
+    if (!g) return n;
+    let perSample = 0;
+    for (const s of plan.steps) for (const sh of s.outShapes) perSample = Math.max(perSample, numel(sh) / Math.max(1, sh[0]));
+    const bytesPerInput = perSample * 4 * 4 * targets;
+    return Math.max(1, Math.min(n, Math.floor((this.bindingBudget ?? g.limits.maxStorageBufferBindingSize) / bytesPerInput)));
+  }
+
   async explain(input: CpuTensor, o: ExplainOptions = {}): Promise<Explanation> {
+    const n = input.shape[0];
+    if (this.session.backend === 'webgpu' && n > 1 && !o.forward && !o.trace) {
+      const { plan } = this.layerFor(input.shape, o.layer);
+      const t = typeof o.target === 'object' && !Array.isArray(o.target) && o.target ? o.target.top : Array.isArray(o.target) ? o.target.length : 1;
+      const k = this.chunkSize(plan, n, t);
+      if (k < n) return this.explainInChunks(input, o, k);
+    }
+    return this.explainBatch(input, o);
+  }
+
+  private async explainInChunks(input: CpuTensor, o: ExplainOptions, k: number): Promise<Explanation> {
+    const n = input.shape[0];
+    const per = numel(input.shape) / n;
+    const parts: Explanation[] = [];
+    for (let i = 0; i < n; i += k) {
+      const m = Math.min(k, n - i);
+      parts.push(await this.explainBatch({ shape: [m, ...input.shape.slice(1)], data: input.data.subarray(i * per, (i + m) * per) }, o));
+    }
+    const cat = (ts: CpuTensor[]): CpuTensor => {
+      const data = new Float32Array(ts.reduce((a, t) => a + t.data.length, 0));
+      let off = 0;
+      for (const t of ts) { data.set(t.data, off); off += t.data.length; }
+      return { shape: [ts.reduce((a, t) => a + t.shape[0], 0), ...ts[0].shape.slice(1)], data };
+    };
+    const first = parts[0];
+    return {
+      method: first.method, layer: first.layer,
+      logits: cat(parts.map((p) => p.logits)),
+      targets: parts.flatMap((p) => p.targets),
+      heatmaps: cat(parts.map((p) => p.heatmaps)),
+      attribution: first.attribution ? cat(parts.map((p) => p.attribution!)) : undefined,
+    };
+  }
+
+  private async explainBatch(input: CpuTensor, o: ExplainOptions = {}): Promise<Explanation> {
     const { method, opts } = resolveOptions(o);
     const { plan, layer } = this.layerFor(input.shape, o.layer);
     const name = this.session.inputNames[0];
