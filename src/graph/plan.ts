@@ -34,7 +34,7 @@ export interface Plan {
   foldedNodes: Node[];
 }
 
-/** Every node whose operator is not implemented, listed up front. */
+/** Every node whose operator aeq does not support, listed up front. */
 export function unsupportedOps(model: Model): { opType: string; node: string }[] {
   return model.graph.nodes
     .filter((n) => !opFor(n.opType, n.domain))
