@@ -7,9 +7,14 @@ import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
 import { vgg16, resnet50 } from '../tools/onnx-builder.js';
 import { attributionPlan } from '../src/graph/backward.js';
 import { aeConvFlops } from '../src/rules/conv.js';
+import { firstConvs } from '../src/rules/topology.js';
 import type { ConvParams } from '../src/kernels/conv.js';
 
 const quick = process.argv.includes('--quick');
+// --only a,b: run just the models whose names contain one of these (case-insensitive).
+const flopsOnly = process.argv.includes('--flops-only');
+const onlyArg = process.argv.find((a) => a.startsWith('--only='));
+const only = onlyArg ? onlyArg.slice(7).toLowerCase().split(',') : undefined;
 const FIXTURE_DIRS = ['../../../shared/fixtures/models/', '../../shared/fixtures/models/'].map((p) => new URL(p, import.meta.url).pathname);
 const fixture = (f: string) => {
   for (const d of FIXTURE_DIRS) if (existsSync(d + f)) return new Uint8Array(readFileSync(d + f));
@@ -51,12 +56,12 @@ async function once(fn: () => Promise<unknown>): Promise<number> {
 const rows = ['| model | batch N | targets T | method | webgpu img·target/s | cpu img·target/s | dispatches / img·target | readbacks / batch | peak GPU buffers MiB |', '|---|---:|---:|---|---:|---:|---:|---:|---:|'];
 const flopRows = ['| model | conv layer | kernel | forward GFLOP | AE backward GFLOP | ratio |', '|---|---|---|---:|---:|---:|'];
 let adapter = '';
-for (const c of cases) {
+for (const c of cases.filter((k) => !only || only.some((o) => k.name.toLowerCase().includes(o)))) {
   const gpu = await Explainer.create(c.bytes, { backend: 'webgpu' });
   const cpu = await Explainer.create(c.bytes, { backend: 'cpu' });
   const g = gpu.session.gpu!;
   adapter = g.adapterName;
-  for (const n of c.batches) {
+  for (const n of flopsOnly ? [] : c.batches) {
     for (const t of [1, 3]) {
       // 224-pixel models at N·T = 24 would exceed lavapipe's 128 MiB storage binding for the first layers.
       if (c.big && n * t > 8) continue;
@@ -82,10 +87,11 @@ for (const c of cases) {
   // AE backward cost per conv layer on the attribution walk, batch 1.
   const { plan, layer } = gpu.layerFor([1, 3, c.size, c.size]);
   let fwdTotal = 0, aeTotal = 0;
+  const first = firstConvs(plan);
   for (const s of attributionPlan(plan, layer).steps) {
     if (s.node.opType !== 'Conv') continue;
     const p = s.params as ConvParams;
-    const f = aeConvFlops(p, 1);
+    const f = first.has(s) ? aeConvFlops(p, 1, 'zb') : aeConvFlops(p, 1);
     fwdTotal += f.forward;
     aeTotal += f.ae;
     if (c.name === 'VGG-16' || c.name === 'ResNet-50') {
