@@ -3,7 +3,6 @@
 //   Grad-CAM weights α → Grad-CAM map, or R0 = A ⊙ α normalised and the AE walk to the input.
 import type { Plan, Step } from '../graph/plan.js';
 import { attributionPlan, gradientPlan } from '../graph/backward.js';
-import type { CpuTensor } from '../kernels/op.js';
 import { walk, type WalkSetup } from '../rules/walk.js';
 import { GRADIENT, AE } from '../rules/tables.js';
 import { firstConvs, residualAdds } from '../rules/topology.js';
@@ -34,7 +33,6 @@ export interface PipelineResult<T> {
   heatmap: T;
   /** (N·T)×C Grad-CAM channel weights. */
   alpha: T;
-  /** Per-layer relevance sums for diagnostics, when asked. */
 }
 
 /** The tensor holding the pre-softmax logits: the graph output, or the input of a final Softmax/Sigmoid. */
@@ -116,4 +114,3 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   return result;
 }
 
-export type { CpuTensor };

@@ -74,9 +74,8 @@ export class Session {
     const g = this.gpu!;
     const dev = this.runOnGpu(plan, feeds, opts);
     const out: Record<string, CpuTensor> = {};
-    const owned = new Set(Object.values(dev.inputs).map((t) => t.buffer));
     for (const [k, t] of dev.results) out[k] = { shape: t.shape, data: await g.read(t) };
-    this.releaseAll(dev.results, dev.inputs, owned);
+    this.releaseAll(dev.results, dev.inputs);
     return out;
   }
 
@@ -100,7 +99,7 @@ export class Session {
   }
 
   /** Release device tensors from runOnGpu (weights are kept). */
-  releaseAll(results: Map<string, GpuTensor>, inputs: Record<string, GpuTensor>, _owned?: Set<GPUBuffer>): void {
+  releaseAll(results: Map<string, GpuTensor>, inputs: Record<string, GpuTensor>): void {
     const g = this.gpu!;
     const weightBufs = new Set([...this.weights.values()].map((w) => w.buffer));
     const seen = new Set<GPUBuffer>();
