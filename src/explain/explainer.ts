@@ -93,6 +93,29 @@ export function resolveTargets(target: Target, logits: CpuTensor): number[][] {
   throw new OptionError(`invalid target ${JSON.stringify(target)} (use 'top', a class index, a list of indices or { top: k })`);
 }
 
+function concatTensors(ts: CpuTensor[]): CpuTensor {
+  const data = new Float32Array(ts.reduce((a, t) => a + t.data.length, 0));
+  let off = 0;
+  for (const t of ts) {
+    data.set(t.data, off);
+    off += t.data.length;
+  }
+  return { shape: [ts.reduce((a, t) => a + t.shape[0], 0), ...ts[0].shape.slice(1)], data };
+}
+
+/** Explanations of consecutive parts of a batch, joined in order. */
+function concatParts(parts: Explanation[]): Explanation {
+  const first = parts[0];
+  return {
+    method: first.method,
+    layer: first.layer,
+    logits: concatTensors(parts.map((p) => p.logits)),
+    targets: parts.flatMap((p) => p.targets),
+    heatmaps: concatTensors(parts.map((p) => p.heatmaps)),
+    attribution: first.attribution ? concatTensors(parts.map((p) => p.attribution!)) : undefined,
+  };
+}
+
 export class Explainer {
   /** Overrides the device's storage-binding limit when splitting batches (tests use it). */
   bindingBudget?: number;
@@ -157,24 +180,46 @@ export class Explainer {
    * Inputs per pass so that the largest backward tensor (AE's conv sections hold 4 floats per
    * output element) fits the GPU's storage-binding limit; larger batches are split into passes.
    */
-  private chunkSize(plan: Plan, n: number, targets: number): number {
+  /** Backward samples (input × target) per pass that fit the storage-binding limit. */
+  private samplesPerPass(plan: Plan): number {
     const g = this.session.gpu;
-    if (!g) return n;
+    if (!g) return Infinity;
     let perSample = 0;
     for (const s of plan.steps) for (const sh of s.outShapes) perSample = Math.max(perSample, numel(sh) / Math.max(1, sh[0]));
-    const bytesPerInput = perSample * 4 * 4 * targets;
-    return Math.max(1, Math.min(n, Math.floor((this.bindingBudget ?? g.limits.maxStorageBufferBindingSize) / bytesPerInput)));
+    return Math.max(1, Math.floor((this.bindingBudget ?? g.limits.maxStorageBufferBindingSize) / (perSample * 4 * 4)));
   }
 
   async explain(input: CpuTensor, o: ExplainOptions = {}): Promise<Explanation> {
     const n = input.shape[0];
-    if (this.session.backend === 'webgpu' && n > 1 && !o.forward && !o.trace) {
+    if (this.session.backend === 'webgpu' && !o.forward && !o.trace) {
       const { plan } = this.layerFor(input.shape, o.layer);
       const t = typeof o.target === 'object' && !Array.isArray(o.target) && o.target ? o.target.top : Array.isArray(o.target) ? o.target.length : 1;
-      const k = this.chunkSize(plan, n, t);
+      const fit = this.samplesPerPass(plan);
+      if (t > fit) return this.explainPerTargetGroup(input, o, fit);
+      const k = Math.max(1, Math.floor(fit / t));
       if (k < n) return this.explainInChunks(input, o, k);
     }
     return this.explainBatch(input, o);
+  }
+
+  /** One input at a time, its targets in groups of `g` (when even one input's T targets do not fit). */
+  private async explainPerTargetGroup(input: CpuTensor, o: ExplainOptions, g: number): Promise<Explanation> {
+    const n = input.shape[0];
+    const per = numel(input.shape) / n;
+    const name = this.session.inputNames[0];
+    const parts: Explanation[] = [];
+    for (let i = 0; i < n; i++) {
+      const x = { shape: [1, ...input.shape.slice(1)], data: input.data.subarray(i * per, (i + 1) * per) };
+      const { plan } = this.layerFor(x.shape, o.layer);
+      const logit = logitTensor(plan);
+      const logits = (await this.session.run({ [name]: x }, { keep: new Set([logit]) }))[logit];
+      const list = resolveTargets(o.target ?? 'top', logits)[0];
+      const groups: Explanation[] = [];
+      for (let j = 0; j < list.length; j += g) groups.push(await this.explainBatch(x, { ...o, target: list.slice(j, j + g) }));
+      // The groups share one input: one row of logits, the targets' maps in order.
+      parts.push({ ...concatParts(groups), logits: groups[0].logits, targets: [list] });
+    }
+    return concatParts(parts);
   }
 
   private async explainInChunks(input: CpuTensor, o: ExplainOptions, k: number): Promise<Explanation> {
@@ -185,20 +230,7 @@ export class Explainer {
       const m = Math.min(k, n - i);
       parts.push(await this.explainBatch({ shape: [m, ...input.shape.slice(1)], data: input.data.subarray(i * per, (i + m) * per) }, o));
     }
-    const cat = (ts: CpuTensor[]): CpuTensor => {
-      const data = new Float32Array(ts.reduce((a, t) => a + t.data.length, 0));
-      let off = 0;
-      for (const t of ts) { data.set(t.data, off); off += t.data.length; }
-      return { shape: [ts.reduce((a, t) => a + t.shape[0], 0), ...ts[0].shape.slice(1)], data };
-    };
-    const first = parts[0];
-    return {
-      method: first.method, layer: first.layer,
-      logits: cat(parts.map((p) => p.logits)),
-      targets: parts.flatMap((p) => p.targets),
-      heatmaps: cat(parts.map((p) => p.heatmaps)),
-      attribution: first.attribution ? cat(parts.map((p) => p.attribution!)) : undefined,
-    };
+    return concatParts(parts);
   }
 
   private async explainBatch(input: CpuTensor, o: ExplainOptions = {}): Promise<Explanation> {
