@@ -13,44 +13,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i < u.n) { y[i] = 0.0; }
 }
 
-//#section strided_add
-// y[obase + Σ c·ost] += x[ibase + Σ c·ist]: the forward strided copy, accumulating (Gather's
-// gradient with repeated indices). One dispatch never writes an element twice; successive
-// dispatches are ordered by WebGPU, so repeated indices go to separate dispatches.
-struct U {
-  n: u32,
-  ibase: i32,
-  obase: u32,
-  _pad: u32,
-  shape: array<vec4<u32>, 3>,
-  ist: array<vec4<i32>, 3>,
-  ost: array<vec4<u32>, 3>,
-}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-const RANK: i32 = {{RANK}};
-
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear_id(gid, nwg, 256u);
-  if (i >= u.n) { return; }
-  var rem = i;
-  var io = u.ibase;
-  var oo = u.obase;
-  for (var d: i32 = RANK - 1; d >= 0; d--) {
-    let q = u32(d) / 4u;
-    let r = u32(d) % 4u;
-    let dim = u.shape[q][r];
-    let c = rem % dim;
-    rem = rem / dim;
-    io += i32(c) * u.ist[q][r];
-    oo += c * u.ost[q][r];
-  }
-  y[oo] = y[oo] + x[u32(io)];
-}
-
 //#section reduce
 // Gradient of a broadcasting binary op at one operand: out[j] = scale · Σ over the broadcast axes
 // of dy (mode 0), dy·other (mode 1) or safe_div(dy, other) (mode 2). One thread per operand

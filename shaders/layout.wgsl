@@ -3,7 +3,9 @@
 //#section strided
 // y[obase + Σ c_d·ost_d] = x[ibase + Σ c_d·ist_d] over the index space `shape`: Transpose (permuted
 // strides), Slice (scaled, possibly negative strides), Expand/Tile (zero strides), Concat and
-// Gather (a strided block of the output per input / per run of indices).
+// Gather (a strided block of the output per input / per run of indices). {{STORE}} is '=' for the
+// copy, '+=' for the accumulating variant (Gather's gradient with repeated indices: one dispatch
+// never writes an element twice, and successive dispatches are ordered).
 struct U {
   n: u32,
   ibase: i32,
@@ -35,7 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     io += i32(c) * u.ist[q][r];
     oo += c * u.ost[q][r];
   }
-  y[oo] = x[u32(io)];
+  y[oo] {{STORE}} x[u32(io)];
 }
 
 //#section pad

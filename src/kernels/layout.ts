@@ -61,14 +61,16 @@ function runCopies(copies: Copy[], inputs: (NumArray | undefined)[], out: NumArr
   return out;
 }
 
-function recordCopy(g: Gpu, c: Copy, x: GpuTensor, y: GpuTensor): void {
+/** y = the strided copy of x, or y += it with `accumulate`. */
+export function recordCopy(g: Gpu, c: Copy, x: GpuTensor, y: GpuTensor, accumulate = false): void {
   const n = numel(c.shape);
   if (n === 0) return;
   const rank = c.shape.length;
   if (rank > MAX_COPY_RANK) throw new AeqError(`strided copy of rank ${rank} (after merging dimensions) exceeds ${MAX_COPY_RANK}`);
   const u = new Uniforms().u(n).i(c.ibase).u(c.obase, 0)
     .vec4s(c.shape, 3, 1).vec4s(c.ist.map((v) => v | 0), 3).vec4s(c.ost, 3);
-  const pipeline = g.kernel(`strided_copy.r${rank}`, () => assemble(sections, ['strided'], { RANK: rank }));
+  const pipeline = g.kernel(`strided_${accumulate ? 'add' : 'copy'}.r${rank}`, () =>
+    assemble(sections, ['strided'], { RANK: rank, STORE: accumulate ? '+=' : '=' }));
   g.dispatch(pipeline, u, [x.buffer, y.buffer], Gpu.groups1d(n));
 }
 

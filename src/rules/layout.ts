@@ -10,7 +10,7 @@
 import src from '../../shaders/ae_layout.wgsl';
 import type { Rule, RuleCtx, RuleTable } from './rule.js';
 import type { CpuTensor } from '../kernels/op.js';
-import { ops as layoutOps, mapPadIndex, type Copy } from '../kernels/layout.js';
+import { ops as layoutOps, mapPadIndex, recordCopy, type Copy } from '../kernels/layout.js';
 import { attrInt, attrInts } from '../graph/ir.js';
 import { fmtShape, numel, stridesOf, type Shape } from '../graph/tensor.js';
 import { broadcastStrides, coalesce, forEachOffset } from '../kernels/fold.js';
@@ -24,7 +24,6 @@ type Sig = { shape: Shape };
 
 const sections = parseSections(src);
 const MAX_REDUCE_RANK = 8;
-const MAX_COPY_RANK = 12;
 
 /** A kernel of shaders/ae_layout.wgsl; `rank` templates the strided ones (part of the key). */
 function pipe(g: Gpu, name: string, rank?: number): GPUComputePipeline {
@@ -83,16 +82,6 @@ function fillZero(g: Gpu, t: GpuTensor): void {
   if (n) g.dispatch(pipe(g, 'fill'), new Uniforms().u(n), [t.buffer], Gpu.groups1d(n));
 }
 
-/** y += the copy (repeated Gather indices go to separate copies). */
-function recordAddCopy(g: Gpu, c: Copy, x: GpuTensor, y: GpuTensor): void {
-  const n = numel(c.shape);
-  if (n === 0) return;
-  const rank = c.shape.length;
-  if (rank > MAX_COPY_RANK) throw new Error(`internal: strided copy of rank ${rank} exceeds ${MAX_COPY_RANK}`);
-  const u = new Uniforms().u(n).i(c.ibase).u(c.obase, 0)
-    .vec4s(c.shape, 3, 1).vec4s(c.ist.map((v) => v | 0), 3).vec4s(c.ost, 3);
-  g.dispatch(pipe(g, 'strided_add', rank), u, [x.buffer, y.buffer], Gpu.groups1d(n));
-}
 
 /** A rule that moves data only: the same copies on both backends. */
 function copyRule(plan: (ctx: AnyCtx, r: Sig) => { shape: Shape; copies: Copy[]; zero: boolean }, label: string): Rule {
@@ -343,7 +332,7 @@ export const gatherGrad: Rule = {
       const step = j + 1 < J ? idx[j + 1] - idx[j] : 1;
       let len = 1;
       if (step !== 0) while (j + len < J && idx[j + len] - idx[j + len - 1] === step) len++;
-      recordAddCopy(g, copyOf([outer, len, inner], [J * inner, inner, 1], [dim * inner, step * inner, 1], j * inner, idx[j] * inner), r, out);
+      recordCopy(g, copyOf([outer, len, inner], [J * inner, inner, 1], [dim * inner, step * inner, 1], j * inner, idx[j] * inner), r, out, true);
       j += len;
     }
     return [out];
