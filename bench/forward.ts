@@ -12,6 +12,8 @@ import { numel } from '../src/graph/tensor.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const cpuAll = args.has('--cpu-all');
+// --no-cpu: skip the CPU reference (a full-size model takes a minute there); for quick GPU-only runs.
+const noCpu = args.has('--no-cpu');
 // ../shared/fixtures beside the checkout, seen from dist/bench/ (bundled) or bench/ (sources).
 const FIXTURE_DIRS = ['../../../shared/fixtures/models/', '../../shared/fixtures/models/'].map((p) => new URL(p, import.meta.url).pathname);
 
@@ -75,7 +77,9 @@ function flops(bytes: Uint8Array, shape: number[]): number {
   return f;
 }
 
-const ort = await import('onnxruntime-node');
+// onnxruntime-node is a dev dependency: without it (e.g. a GPU machine given only the bundle) the
+// onnxruntime column reads n/a.
+const ort = await import('onnxruntime-node').catch(() => undefined);
 const rows: string[] = [];
 const head = '| model | batch | GFLOP/img | aeq webgpu ms/img | aeq cpu ms/img | onnxruntime ms/img | webgpu vs ort | webgpu GFLOP/s |';
 rows.push(head, '|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -84,7 +88,7 @@ for (const c of cases()) {
   const gpu = await Session.create(c.bytes, { backend: 'webgpu' });
   adapter = gpu.gpu!.adapterName;
   const cpu = await Session.create(c.bytes, { backend: 'cpu' });
-  const ortS = await ort.InferenceSession.create(c.bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+  const ortS = ort ? await ort.InferenceSession.create(c.bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' }) : undefined;
   const name = gpu.inputNames[0];
   for (const n of c.batches) {
     const shape = [n, 3, c.size, c.size];
@@ -92,16 +96,16 @@ for (const c of cases()) {
     const gf = flops(c.bytes, shape) / n / 1e9;
     const reps = c.big ? 3 : 5;
     const tg = await time(() => gpu.run({ [name]: { shape, data } }), reps);
-    const runCpu = !c.big || n === 1 || cpuAll;
+    const runCpu = !noCpu && (!c.big || n === 1 || cpuAll);
     const tc = runCpu ? await time(() => cpu.run({ [name]: { shape, data } }), 1) : NaN;
-    const to = await time(() => ortS.run({ [name]: new ort.Tensor('float32', data, shape) }), reps);
+    const to = ort && ortS ? await time(() => ortS.run({ [name]: new ort.Tensor('float32', data, shape) }), reps) : NaN;
     const f = (ms: number) => (Number.isFinite(ms) ? (ms / n).toFixed(1) : 'skipped');
-    const row = `| ${c.name} | ${n} | ${gf.toFixed(2)} | ${f(tg)} | ${f(tc)} | ${f(to)} | ${(to / tg).toFixed(2)}× | ${((gf * n) / (tg / 1000)).toFixed(1)} |`;
+    const row = `| ${c.name} | ${n} | ${gf.toFixed(2)} | ${f(tg)} | ${f(tc)} | ${f(to)} | ${Number.isFinite(to) ? `${(to / tg).toFixed(2)}×` : 'n/a'} | ${((gf * n) / (tg / 1000)).toFixed(1)} |`;
     rows.push(row);
     process.stderr.write(row + '\n');
   }
   gpu.dispose();
   cpu.dispose();
-  await ortS.release();
+  await ortS?.release();
 }
 process.stdout.write(`\nadapter: ${adapter}\n\n${rows.join('\n')}\n`);

@@ -5,6 +5,8 @@ import { runCommand } from './run.js';
 import { explainCommand } from './explain.js';
 import { verifyCommand } from './verify.js';
 import { benchCommand } from './bench.js';
+import { datasetCommand } from './dataset.js';
+import { evalCommand } from './eval.js';
 
 const USAGE = `usage: aeq <command> [options]
 
@@ -15,10 +17,16 @@ commands:
   explain <model.onnx> <inputs…>            attribution heatmaps for images (PNG/JPEG) or .npy tensors
       [--method ae|gradcam] [--target top|N|N,M] [--top K] [--ratio R] [--layer NAME]
       [--residual main|proportional] [--no-shift] [--no-contrib] [--no-activated] [--no-inactivated]
-      [--preset imagenet|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
+      [--preset imagenet|imagenet-direct|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
       [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy]
   verify <model.onnx> [inputs…] [--tol 1e-4] GPU vs CPU per tensor: forward, gradient and AE walks
   bench <model.onnx> [--batch N] [--method forward|ae|gradcam] [--backend B]…  time one model
+  dataset --out DIR [--count N] [--seed S] [--size 224|WxH] [--kind scenes|mosaics]
+                                             write the procedural ground-truth benchmark
+  eval <metrics|all> --model M --data DIR [--methods ae:1,ae:2,gradcam | --sweep | --ablation]
+      [--split S] [--limit N] [--batch B] [--tolerance 15] [--json] [--out FILE]
+                                             attribution quality (pointing game, GridPG, outside–inside,
+                                             energy PG, insertion/deletion, sanity, accuracy); aeq eval -h
 
 environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
 generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
@@ -29,6 +37,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   explain: explainCommand,
   verify: verifyCommand,
   bench: benchCommand,
+  dataset: datasetCommand,
+  eval: evalCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,6 +3,12 @@ export class Progress {
   private shown = false;
   constructor(private total: number, private label: string, private enabled = total > 3) {}
 
+  /** A new total and label (a run of several phases); keeps the bar's enabled state. */
+  retarget(total: number, label: string): void {
+    this.total = total;
+    this.label = label;
+  }
+
   update(done: number): void {
     if (!this.enabled) return;
     const width = 28;

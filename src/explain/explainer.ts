@@ -14,7 +14,12 @@ import { cpuBackend, gpuBackend } from './backend.js';
 import { logitTensor, runPipeline, type Method } from './pipeline.js';
 import { AeqError, InputError, OptionError } from '../errors.js';
 
-export type Target = 'top' | number | number[] | { top: number };
+/**
+ * 'top' (the top class per input), a class index, a list of classes (the same T for every input),
+ * { top: k }, or { perInput: lists } with one list of T classes per input (T equal across inputs) —
+ * e.g. each image's ground-truth labels in an evaluation.
+ */
+export type Target = 'top' | number | number[] | { top: number } | { perInput: number[][] };
 
 export interface ExplainOptions {
   method?: Method;
@@ -86,11 +91,30 @@ export function resolveTargets(target: Target, logits: CpuTensor): number[][] {
     target.forEach(check);
     return Array.from({ length: n }, () => [...target]);
   }
-  if (typeof target === 'object' && target && Number.isInteger(target.top) && target.top >= 1) {
+  if (typeof target === 'object' && target && 'perInput' in target) {
+    const lists = target.perInput;
+    if (!Array.isArray(lists) || lists.length !== n) throw new OptionError(`perInput targets: ${Array.isArray(lists) ? lists.length : 'no'} lists for ${n} inputs`);
+    const t = lists[0]?.length ?? 0;
+    if (!t || lists.some((l) => !Array.isArray(l) || l.length !== t)) throw new OptionError('perInput targets: every input needs the same number (≥ 1) of targets');
+    return lists.map((l) => l.map(check));
+  }
+  if (typeof target === 'object' && target && 'top' in target && Number.isInteger(target.top) && target.top >= 1) {
     if (target.top > classes) throw new OptionError(`top ${target.top} exceeds the model's ${classes} classes`);
     return Array.from({ length: n }, (_, i) => topK(row(i), target.top));
   }
   throw new OptionError(`invalid target ${JSON.stringify(target)} (use 'top', a class index, a list of indices or { top: k })`);
+}
+
+/** Targets per input (T) of a target option. */
+function targetsPerInput(t: Target | undefined): number {
+  if (Array.isArray(t)) return t.length;
+  if (typeof t === 'object' && t) return 'perInput' in t ? (t.perInput[0]?.length ?? 1) : t.top;
+  return 1;
+}
+
+/** The target option for inputs i … i+m−1 of a batch (only per-input lists depend on the input). */
+function sliceTarget(t: Target, i: number, m: number): Target {
+  return typeof t === 'object' && !Array.isArray(t) && 'perInput' in t ? { perInput: t.perInput.slice(i, i + m) } : t;
 }
 
 function concatTensors(ts: CpuTensor[]): CpuTensor {
@@ -193,13 +217,20 @@ export class Explainer {
     const n = input.shape[0];
     if (this.session.backend === 'webgpu' && !o.forward && !o.trace) {
       const { plan } = this.layerFor(input.shape, o.layer);
-      const t = typeof o.target === 'object' && !Array.isArray(o.target) && o.target ? o.target.top : Array.isArray(o.target) ? o.target.length : 1;
+      const t = targetsPerInput(o.target);
       const fit = this.samplesPerPass(plan);
       if (t > fit) return this.explainPerTargetGroup(input, o, fit);
       const k = Math.max(1, Math.floor(fit / t));
       if (k < n) return this.explainInChunks(input, o, k);
     }
     return this.explainBatch(input, o);
+  }
+
+  /** The logits that explanations start from (the input of a final Sigmoid/Softmax): a forward pass only. */
+  async logits(input: CpuTensor): Promise<CpuTensor> {
+    const { plan } = this.layerFor(input.shape);
+    const logit = logitTensor(plan);
+    return (await this.session.run({ [this.session.inputNames[0]]: input }, { keep: new Set([logit]) }))[logit];
   }
 
   /** One input at a time, its targets in groups of `g` (when even one input's T targets do not fit). */
@@ -213,7 +244,7 @@ export class Explainer {
       const { plan } = this.layerFor(x.shape, o.layer);
       const logit = logitTensor(plan);
       const logits = (await this.session.run({ [name]: x }, { keep: new Set([logit]) }))[logit];
-      const list = resolveTargets(o.target ?? 'top', logits)[0];
+      const list = resolveTargets(sliceTarget(o.target ?? 'top', i, 1), logits)[0];
       const groups: Explanation[] = [];
       for (let j = 0; j < list.length; j += g) groups.push(await this.explainBatch(x, { ...o, target: list.slice(j, j + g) }));
       // The groups share one input: one row of logits, the targets' maps in order.
@@ -228,7 +259,8 @@ export class Explainer {
     const parts: Explanation[] = [];
     for (let i = 0; i < n; i += k) {
       const m = Math.min(k, n - i);
-      parts.push(await this.explainBatch({ shape: [m, ...input.shape.slice(1)], data: input.data.subarray(i * per, (i + m) * per) }, o));
+      const x = { shape: [m, ...input.shape.slice(1)], data: input.data.subarray(i * per, (i + m) * per) };
+      parts.push(await this.explainBatch(x, { ...o, target: sliceTarget(o.target ?? 'top', i, m) }));
     }
     return concatParts(parts);
   }

@@ -33,12 +33,15 @@ export interface PreprocessOptions {
   scale?: number;
 }
 
-export type PresetName = 'imagenet' | 'caffe-bgr' | 'inception' | 'cifar';
+export type PresetName = 'imagenet' | 'imagenet-direct' | 'caffe-bgr' | 'inception' | 'cifar';
 type Resolved = Required<Omit<PreprocessOptions, 'preset' | 'size'>> & { size: [number, number] };
 
 export const PRESETS: Record<PresetName, Resolved> = {
   // torchvision: Resize(256), CenterCrop(224), ToTensor, Normalize.
   imagenet: { size: [224, 224], resize: 'crop', cropRatio: 224 / 256, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bgr: false },
+  // The bundled models (models/): the whole image resized to 224×224 (a no-op on the benchmark's
+  // 224-pixel images), ImageNet statistics.
+  'imagenet-direct': { size: [224, 224], resize: 'direct', cropRatio: 1, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bgr: false },
   // Caffe models (the shared SqueezeNet): BGR, 0–255 minus the per-channel mean, no std; short
   // side to 256, crop 227 (reproduces the fixtures README's probabilities: 0.70, 0.87, 0.99).
   'caffe-bgr': { size: [227, 227], resize: 'crop', cropRatio: 227 / 256, scale: 1, mean: [104, 117, 123], std: [1, 1, 1], bgr: true },
