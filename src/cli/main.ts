@@ -7,10 +7,13 @@ import { verifyCommand } from './verify.js';
 import { benchCommand } from './bench.js';
 import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
+import { demoCommand } from './demo.js';
 
 const USAGE = `usage: aeq <command> [options]
 
 commands:
+  demo [--out DIR] [--backend B] [--models aeq-vgg,aeq-resnet] [--samples DIR]
+                                             explain the bundled samples with the bundled models → out/index.html
   info <model.onnx>                          inputs, outputs, ops, parameters, unsupported ops, default layer
   run <model.onnx> --input [name=]x.npy …    forward pass; writes every output to --out DIR as .npy
       [--backend webgpu|cpu|auto] --out DIR
@@ -39,6 +42,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   bench: benchCommand,
   dataset: datasetCommand,
   eval: evalCommand,
+  demo: demoCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -24,5 +24,8 @@ o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp
 mkdir -p /tmp/amd64/partial
 [ -n "$(ls /tmp/gl-debs/*.deb 2>/dev/null)" ] || { mkdir -p /tmp/gl-debs; apt-get $o update -qq; (cd /tmp/gl-debs && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null); }
 cp /tmp/gl-debs/*.deb .devkit/gl/
+cp -r models .devkit/models
+# The SqueezeNet pointing-game / GridPG folder from the shared photos (the builder needs esbuild, so it runs here).
+node tools/shared-photos/build.mjs --out .devkit/shared-photos >/dev/null
 rm -rf shared && mkdir -p shared/fixtures && cp -r ../shared/fixtures/models ../shared/fixtures/images shared/fixtures/
 du -sh .devkit shared
