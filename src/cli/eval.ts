@@ -27,6 +27,12 @@ metrics: ${METRICS.join(', ')}; all = every metric but sanity (gridpg only on mo
   --preset P --output sigmoid|softmax   for a model file (bundled models know theirs)
   --backend webgpu|cpu|auto   --json   --out FILE (JSON)`;
 
+function positiveInt(v: string, name: string): number {
+  const n = numberOpt(v, name, 0);
+  if (!Number.isInteger(n) || n < 1) throw new OptionError(`${name} must be a positive integer, got '${v}'`);
+  return n;
+}
+
 export async function evalCommand(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(EVAL_USAGE + '\n');
@@ -47,7 +53,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (split !== 'all' && !SPLITS.includes(split as Split)) throw new OptionError(`--split must be all, ${SPLITS.join(', ')}; got '${split}'`);
   const ds = readDataset(v.data as string);
   let images = split === 'all' ? ds.images : ds.images.filter((r) => r.split === split);
-  if (v.limit !== undefined) images = images.slice(0, numberOpt(v.limit as string, '--limit', images.length));
+  if (v.limit !== undefined) images = images.slice(0, positiveInt(v.limit as string, '--limit'));
   const dataset = { ...ds, images };
 
   let metrics: MetricName[];
@@ -82,7 +88,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     output,
     batch: numberOpt(v.batch as string | undefined, '--batch', 8),
     tolerance: numberOpt(v.tolerance as string | undefined, '--tolerance', 15),
-    ...(v['sanity-steps'] !== undefined ? { sanitySteps: numberOpt(v['sanity-steps'] as string, '--sanity-steps', 0) } : {}),
+    ...(v['sanity-steps'] !== undefined ? { sanitySteps: positiveInt(v['sanity-steps'] as string, '--sanity-steps') } : {}),
     onProgress: (done, total, what) => {
       bar.retarget(total, `eval ${what}`);
       if (what !== lastLabel || done === total || done % 8 === 0) bar.update(done);

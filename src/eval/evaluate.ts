@@ -273,7 +273,12 @@ async function sanity(
 
 function meanSanity(runs: SanityStep[][]): SanityStep[] {
   return runs[0].map((s, i) => {
-    const avg = (k: keyof SanityStep) => runs.reduce((a, r) => a + (r[i][k] as number), 0) / runs.length;
+    // A randomised model can give a constant map (Grad-CAM after its ReLU, often): its rank
+    // correlation is undefined, so the mean runs over the images where it is defined (NaN if none).
+    const avg = (k: keyof SanityStep) => {
+      const v = runs.map((r) => r[i][k] as number).filter(Number.isFinite);
+      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+    };
     return { step: s.step, spearman: avg('spearman'), spearmanAbs: avg('spearmanAbs'), ssim: avg('ssim'), ssimAbs: avg('ssimAbs') };
   });
 }

@@ -17,13 +17,17 @@ export function parseMethod(spec: string): MethodSpec {
     return { label: 'Grad-CAM', options: { method: 'gradcam' } };
   }
   if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…] or gradcam)`);
-  let ratio = 2;
+  let ratio: number | undefined;
   const terms: NonNullable<ExplainOptions['terms']> = {};
   for (const p of rest) {
     if (p in SWITCHES) terms[SWITCHES[p as keyof typeof SWITCHES]] = false;
-    else if (p !== '' && Number.isFinite(Number(p))) ratio = Number(p);
+    else if (/^-?\d+(\.\d+)?$/.test(p)) {
+      if (ratio !== undefined) throw new OptionError(`method '${spec}': two ratios (${ratio} and ${p})`);
+      ratio = Number(p);
+    }
     else throw new OptionError(`method '${spec}': '${p}' is neither a ratio nor one of ${Object.keys(SWITCHES).join(', ')}`);
   }
+  ratio ??= 2;
   const off = Object.keys(terms);
   return { label: `AE r=${ratio}${off.length ? ` −${off.map((k) => k[0].toUpperCase() + k.slice(1)).join(' −')}` : ''}`, options: { method: 'ae', ratio, terms } };
 }
