@@ -122,19 +122,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //#section residual_rescale
 // Rescale a and b in place so that per sample Σa = |Σa|/(|Σa|+|Σb|)·ΣR (likewise b): the factor
 // is sign(Σa)·ΣR/(|Σa|+|Σb|); a part that sums to zero already meets its target and stays as is.
+// Zero-sum R (|ΣR| ≤ ZERO_SUM·Σ|R|: what arrives from 1×1 rules, or 3×3 ones at ratio 2) has no
+// total to share: rescaling to it would leave rounding noise, so a and b stay the plain split.
 struct U { n: u32, per: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> sa: array<f32>;
 @group(0) @binding(2) var<storage, read> sb: array<f32>;
 @group(0) @binding(3) var<storage, read> sr: array<f32>;
-@group(0) @binding(4) var<storage, read_write> a: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b: array<f32>;
+@group(0) @binding(4) var<storage, read> srabs: array<f32>;
+@group(0) @binding(5) var<storage, read_write> a: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b: array<f32>;
+
+const ZERO_SUM = 1e-3;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linear_id(gid, nwg, 256u);
   if (i >= u.n) { return; }
   let s = i / u.per;
+  if (abs(sr[s]) <= ZERO_SUM * srabs[s]) { return; }
   let ta = sa[s];
   let tb = sb[s];
   let d = abs(ta) + abs(tb);

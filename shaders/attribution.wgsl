@@ -57,7 +57,7 @@ fn scale_channels(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 }
 
 // Per-sample sum: one workgroup per sample (n = samples, a = elements per sample).
-// c selects what is summed: 0 = x, 1 = x⁺, 2 = x⁻, 3 = [x ≠ 0].
+// c selects what is summed: 0 = x, 1 = x⁺, 2 = x⁻, 3 = [x ≠ 0], 4 = |x|.
 var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(256)
 fn sample_sum(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -69,6 +69,7 @@ fn sample_sum(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
       case 1u: { s += max(v, 0.0); }
       case 2u: { s += min(v, 0.0); }
       case 3u: { s += select(0.0, 1.0, v != 0.0); }
+      case 4u: { s += abs(v); }
       default: { s += v; }
     }
   }

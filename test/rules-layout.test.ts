@@ -407,6 +407,20 @@ describe('residual Add, AE', () => {
     [-9 / 11, 18 / 11].forEach((v, i) => expect(b.data[i]).toBeCloseTo(v, 6));
   });
 
+  it("mode 'proportional': zero-sum R keeps the plain split (no rescaling to a noise-level total), CPU and GPU", async () => {
+    // x1 = [2, 4], x2 = [1, −1], R = [3, −3]: ΣR = 0 ≤ 1e-3·Σ|R| → a = x1·R/z = [2, −4], b = [1, 1].
+    const x1 = { shape: [1, 2], data: Float32Array.of(2, 4) }, x2 = { shape: [1, 2], data: Float32Array.of(1, -1) };
+    const r = { shape: [1, 2], data: Float32Array.of(3, -3) };
+    const [a, b] = proportionalCpu(x1, x2, r);
+    expect(Array.from(a.data)).toEqual([2, -4]);
+    expect(Array.from(b.data)).toEqual([1, 1]);
+    const g = await getGpu();
+    const up = (t: typeof r) => g.upload(t.data, t.shape);
+    const [ga, gb] = proportionalGpu(g, up(x1), up(x2), up(r));
+    expect(Array.from(await g.read(ga))).toEqual([2, -4]);
+    expect(Array.from(await g.read(gb))).toEqual([1, 1]);
+  });
+
   it("mode 'proportional': per-sample targets Σa = |Σa₀|/(|Σa₀|+|Σb₀|)·ΣR, Σa + Σb = ΣR, GPU ≤ 1e-5", async () => {
     const c = residualModel(false)();
     const step = stepOf(c.plan, 'Add');

@@ -4,8 +4,8 @@ import { numel } from '../graph/tensor.js';
 import type { CpuTensor } from './op.js';
 import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from './gpu/runtime.js';
 
-export type SumMode = 'sum' | 'pos' | 'neg' | 'nonzero';
-const SUM_MODE: Record<SumMode, number> = { sum: 0, pos: 1, neg: 2, nonzero: 3 };
+export type SumMode = 'sum' | 'pos' | 'neg' | 'nonzero' | 'abs';
+const SUM_MODE: Record<SumMode, number> = { sum: 0, pos: 1, neg: 2, nonzero: 3, abs: 4 };
 
 // ---------------------------------------------------------------- CPU reference
 export const cpuAttr = {
@@ -54,7 +54,7 @@ export const cpuAttr = {
       let acc = 0;
       for (let k = 0; k < per; k++) {
         const v = x.data[s * per + k];
-        acc += mode === 'sum' ? v : mode === 'pos' ? Math.max(v, 0) : mode === 'neg' ? Math.min(v, 0) : v !== 0 ? 1 : 0;
+        acc += mode === 'sum' ? v : mode === 'pos' ? Math.max(v, 0) : mode === 'neg' ? Math.min(v, 0) : mode === 'abs' ? Math.abs(v) : v !== 0 ? 1 : 0;
       }
       out[s] = acc;
     }

@@ -484,6 +484,14 @@ export const binaryAe: Rule = {
   },
 };
 
+/**
+ * Zero-sum guard of the proportional split: R whose sum is below this fraction of its absolute sum
+ * (relevance from 1×1 rules, or 3×3 ones at ratio 2, is zero-sum by construction) has no total to
+ * share out; spec §2.7's rescaling to ΣR would scale both parts down to rounding noise, so the
+ * plain split a + b = R is kept, like safe_div's guard for a zero denominator.
+ */
+export const ZERO_SUM = 1e-3;
+
 /** Per-sample rescaling factor of a part summing to `s` (spec §2.7); a zero-sum part stays as is. */
 const rescale = (s: number, other: number, total: number) => (s !== 0 ? (Math.sign(s) * total) / (Math.abs(s) + Math.abs(other)) : 1);
 
@@ -500,12 +508,14 @@ export function proportionalCpu(x1: CpuTensor, x2: CpuTensor, r: CpuTensor): Cpu
   const batch = r.shape[0] ?? 1;
   const per = batch ? n / batch : 0;
   for (let k = 0; k < batch; k++) {
-    let sa = 0, sb = 0, sr = 0;
+    let sa = 0, sb = 0, sr = 0, srAbs = 0;
     for (let i = k * per; i < (k + 1) * per; i++) {
       sa += a[i];
       sb += b[i];
       sr += r.data[i];
+      srAbs += Math.abs(r.data[i]);
     }
+    if (Math.abs(sr) <= ZERO_SUM * srAbs) continue;
     const fa = rescale(sa, sb, sr), fb = rescale(sb, sa, sr);
     for (let i = k * per; i < (k + 1) * per; i++) {
       a[i] *= fa;
@@ -521,7 +531,7 @@ export function proportionalGpu(g: Gpu, x1: GpuTensor, x2: GpuTensor, r: GpuTens
   const b = g.alloc(r.shape, 'ae.residual.b');
   if (n === 0) return [a, b];
   g.dispatch(pipe(g, 'residual_split'), new Uniforms().u(n), [r.buffer, x1.buffer, x2.buffer, a.buffer, b.buffer], Gpu.groups1d(n));
-  const sums = [a, b, r].map((t) => gpuAttr.sampleSum(g, t));
+  const sums = [gpuAttr.sampleSum(g, a), gpuAttr.sampleSum(g, b), gpuAttr.sampleSum(g, r), gpuAttr.sampleSum(g, r, 'abs')];
   g.dispatch(pipe(g, 'residual_rescale'), new Uniforms().u(n, n / r.shape[0]),
     [...sums.map((s) => s.buffer), a.buffer, b.buffer], Gpu.groups1d(n));
   sums.forEach((s) => g.release(s));
