@@ -49,7 +49,7 @@ export function resolveModelPath(nameOrPath: string): string {
   const b = bundledModel(nameOrPath);
   if (b) return b.path;
   if (!existsSync(nameOrPath)) {
-    throw new InputError(`${nameOrPath}: model file not found (bundled models: ${[...bundledModels().keys()].join(', ')})`);
+    throw new InputError(`${nameOrPath}: no such file (nor a bundled model: ${[...bundledModels().keys()].join(', ')})`);
   }
   return nameOrPath;
 }

@@ -1,6 +1,7 @@
 // `aeq bench <model.onnx>`: time the forward pass (and optionally an explanation) of one model on
 // random inputs, per backend. Prints figures; the full tables live in bench/ (see bench/RESULTS.md).
 import { Explainer } from '../explain/explainer.js';
+import { resolveModelPath } from '../models.js';
 import { parse, numberOpt } from './args.js';
 import { OptionError, InputError } from '../errors.js';
 import type { BackendName } from '../runtime/session.js';
@@ -17,7 +18,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (!['forward', 'ae', 'gradcam'].includes(method)) throw new OptionError(`--method must be forward, ae or gradcam, got '${method}'`);
   const backends = ((v.backend as string[] | undefined) ?? ['webgpu', 'cpu']) as BackendName[];
   for (const backend of backends) {
-    const ex = await Explainer.create(positionals[0], { backend });
+    const ex = await Explainer.create(resolveModelPath(positionals[0]), { backend });
     const shape = ex.inputShape(batch);
     if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${positionals[0]}: dynamic input size; cannot make a random input`);
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 12.9898) * 0.5);

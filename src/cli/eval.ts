@@ -6,7 +6,7 @@ import { readDataset, SPLITS, type Split } from '../data/format.js';
 import { evaluate, resultTable, sanityTable, METRICS, type MetricName } from '../eval/evaluate.js';
 import { parseMethods, ratioSweep, ablationGrid, type MethodSpec } from '../eval/methods.js';
 import { formatTable, tableJson } from '../eval/metrics/index.js';
-import { bundledModel } from '../models.js';
+import { bundledModel, resolveModelPath } from '../models.js';
 import { PRESETS, type PresetName } from '../io/image.js';
 import { parse, numberOpt } from './args.js';
 import { Progress } from './progress.js';
@@ -72,7 +72,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   else methods = parseMethods((v.methods as string | undefined) ?? 'ae:1,ae:2,gradcam');
 
   const bundled = bundledModel(v.model as string);
-  const path = bundled?.path ?? (v.model as string);
+  const path = resolveModelPath(v.model as string);
   const preset = (v.preset as string | undefined) ?? bundled?.preset ?? 'imagenet';
   if (!(preset in PRESETS)) throw new OptionError(`unknown preset '${preset}' (use ${Object.keys(PRESETS).join(', ')})`);
   const output = (v.output as string | undefined) ?? bundled?.output ?? 'softmax';

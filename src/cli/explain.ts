@@ -5,6 +5,7 @@ import { Explainer, type ExplainOptions, type Target } from '../explain/explaine
 import { readImage, preprocess, type PreprocessOptions, type PresetName, PRESETS, type RgbImage, type CropInfo } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { heatmapPng, overlayPng } from '../io/heatmap.js';
+import { bundledModel, resolveModelPath } from '../models.js';
 import { parse, numberOpt } from './args.js';
 import { Progress } from './progress.js';
 import { InputError, OptionError } from '../errors.js';
@@ -69,7 +70,10 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, OPTIONS as never, 'explain');
   const str = (k: string) => v[k] as string | undefined;
   if (positionals.length < 2) throw new OptionError('usage: aeq explain <model.onnx> <image.png|image.jpg|tensor.npy>… [options]');
-  const [modelPath, ...inputs] = positionals;
+  const [modelArg, ...inputs] = positionals;
+  // A bundled model by name brings its preprocessing and class names.
+  const bundled = bundledModel(modelArg);
+  const modelPath = resolveModelPath(modelArg);
   const method = str('method') as 'ae' | 'gradcam';
   if (method !== 'ae' && method !== 'gradcam') throw new OptionError(`--method must be ae or gradcam, got '${method}'`);
   const opts: ExplainOptions = {
@@ -85,10 +89,10 @@ export async function explainCommand(argv: string[]): Promise<number> {
   }
   let batch = numberOpt(str('batch'), '--batch', 4);
   if (!Number.isInteger(batch) || batch < 1) throw new OptionError(`--batch must be a positive integer, got '${str('batch')}'`);
-  const preset = str('preset');
+  const preset = str('preset') ?? bundled?.preset;
   if (preset !== undefined && !(preset in PRESETS)) throw new OptionError(`unknown --preset '${preset}' (use ${Object.keys(PRESETS).join(', ')})`);
   const labelsPath = str('labels');
-  let labels: string[] | undefined;
+  let labels: string[] | undefined = bundled?.classes;
   if (labelsPath) {
     if (!existsSync(labelsPath)) throw new InputError(`${labelsPath}: labels file not found`);
     labels = readFileSync(labelsPath, 'utf8').split(/\r?\n/).filter((l, i, a) => l.length || i < a.length - 1);

@@ -3,13 +3,14 @@ import { loadModel } from '../io/onnx.js';
 import { planGraph, unsupportedOps } from '../graph/plan.js';
 import { defaultLayer } from '../graph/layers.js';
 import { fmtShape, numel, isFloatDType } from '../graph/tensor.js';
+import { resolveModelPath } from '../models.js';
 import { parse } from './args.js';
 import { OptionError } from '../errors.js';
 
 export async function infoCommand(argv: string[]): Promise<number> {
   const { positionals } = parse(argv, { batch: { type: 'string' } }, 'info');
   if (positionals.length !== 1) throw new OptionError('usage: aeq info <model.onnx>');
-  const model = loadModel(positionals[0]);
+  const model = loadModel(resolveModelPath(positionals[0]));
   const g = model.graph;
   const lines: string[] = [];
   lines.push(`model     ${model.source}`);

@@ -4,6 +4,7 @@ import { Explainer, type ExplainOptions, type TraceEntry } from '../explain/expl
 import { runCpu } from '../runtime/executor.js';
 import { readImage, preprocess } from '../io/image.js';
 import { readNpy } from '../io/npy.js';
+import { bundledModel, resolveModelPath } from '../models.js';
 import { parse, numberOpt } from './args.js';
 import { fmtShape } from '../graph/tensor.js';
 import { OptionError, InputError } from '../errors.js';
@@ -37,7 +38,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     tol: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' }, 'shared-forward': { type: 'boolean' },
   }, 'verify');
   if (positionals.length < 1) throw new OptionError('usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4]');
-  const [modelPath, ...inputs] = positionals;
+  const [modelArg, ...inputs] = positionals;
+  const modelPath = resolveModelPath(modelArg);
   const tol = numberOpt(v.tol as string | undefined, '--tol', 1e-4);
   const gpu = await Explainer.create(modelPath, { backend: 'webgpu' });
   const cpu = await Explainer.create(modelPath, { backend: 'cpu' });
@@ -50,7 +52,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     const a = readNpy(inputs[0]);
     input = { shape: a.shape.length === 3 ? [1, ...a.shape] : a.shape, data: a.data };
   } else {
-    const b = preprocess(inputs.map(readImage), { preset: v.preset as never, size: [shape[2], shape[3]] });
+    const b = preprocess(inputs.map(readImage), { preset: (v.preset ?? bundledModel(modelArg)?.preset) as never, size: [shape[2], shape[3]] });
     input = { shape: b.shape, data: b.data };
   }
   const target = v.target === undefined ? 'top' : Number(v.target);
