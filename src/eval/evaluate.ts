@@ -121,7 +121,9 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   const blank = preprocess([{ width: W, height: H, rgb: new Uint8Array(W * H * 3), source: 'blank' }], pre).data;
 
   const result: EvalResult = { images: ds.images.length, targets: 0, backend: ex.session.gpu ? `webgpu (${ex.session.gpu.adapterName})` : 'cpu', methods: [], seconds: 0 };
-  const total = ds.images.length * (o.methods.length + (wants.has('accuracy') ? 1 : 0));
+  // Metrics scored on each image's maps (sanity explains its own subset with randomised models).
+  const perImage = [...wants].some((m) => m !== 'accuracy' && m !== 'sanity');
+  const total = ds.images.length * ((perImage ? o.methods.length : 0) + (wants.has('accuracy') ? 1 : 0));
   let done = 0;
 
   try {
@@ -151,35 +153,35 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
     }
 
     const mapMetrics = [...wants].filter((m) => m !== 'accuracy');
-    for (const method of o.methods) {
-      if (!mapMetrics.length) break;
-      const pg = new PointingGame([0, tol]);
-      const oi = new ClassMeans(), en = new ClassMeans(), grid = new ClassMeans();
-      const ins: Curve[] = [], del: Curve[] = [];
-      const sanityRuns: SanityStep[][] = [];
-      let targets = 0;
-      // Images with the same number of labels share a batch (explain takes T targets per input).
-      const order = [...ds.images].sort((a, b) => a.labels.length - b.labels.length);
-      for (let i = 0; i < order.length;) {
-        const T = order[i].labels.length;
-        let j = i;
-        while (j < order.length && j - i < batch && order[j].labels.length === T) j++;
-        const xs = order.slice(i, j).map(load);
-        i = j;
-        if (T === 0) { done += xs.length; continue; }
-        const x = stack(xs);
+    // One accumulator set per method; each batch of images is decoded once and explained by every method.
+    const acc = o.methods.map(() => ({
+      pg: new PointingGame([0, tol]), oi: new ClassMeans(), en: new ClassMeans(), grid: new ClassMeans(),
+      ins: [] as Curve[], del: [] as Curve[], targets: 0,
+    }));
+    // Images with the same number of labels share a batch (explain takes T targets per input).
+    const order = perImage ? [...ds.images].sort((a, b) => a.labels.length - b.labels.length) : [];
+    for (let i = 0; i < order.length;) {
+      const T = order[i].labels.length;
+      let j = i;
+      while (j < order.length && j - i < batch && order[j].labels.length === T) j++;
+      const xs = order.slice(i, j).map(load);
+      i = j;
+      if (T === 0) { done += xs.length * o.methods.length; continue; }
+      const x = stack(xs);
+      for (const [mi, method] of o.methods.entries()) {
+        const a = acc[mi];
         const r = await ex.explain(x, { ...method.options, target: { perInput: xs.map((l) => l.rec.labels) } });
         const C = r.logits.data.length / xs.length;
         for (const [n, l] of xs.entries()) {
           const p = probabilities(r.logits.data.subarray(n * C, (n + 1) * C), o.output);
           const predicted = predictedLabels(p, o.output);
           const maps = l.truths.map((t, k) => mapAt(r.heatmaps, n * T + k, l.rec));
-          targets += T;
-          if (wants.has('pointing')) pg.add({ targets: l.truths.map((t, k) => ({ label: t.label, map: maps[k], region: t.region, difficult: t.difficult })), predicted });
+          a.targets += T;
+          if (wants.has('pointing')) a.pg.add({ targets: l.truths.map((t, k) => ({ label: t.label, map: maps[k], region: t.region, difficult: t.difficult })), predicted });
           l.truths.forEach((t, k) => {
-            if (wants.has('outside-inside')) oi.add(t.label, outsideInsideRatio(maps[k], t.region));
-            if (wants.has('energy')) en.add(t.label, energyPointingGame(maps[k], t.region));
-            if (wants.has('gridpg') && l.rec.grid && t.cell !== undefined) grid.add(t.label, gridPointingGame(maps[k], t.cell, { rows: l.rec.grid.rows, cols: l.rec.grid.cols }));
+            if (wants.has('outside-inside')) a.oi.add(t.label, outsideInsideRatio(maps[k], t.region));
+            if (wants.has('energy')) a.en.add(t.label, energyPointingGame(maps[k], t.region));
+            if (wants.has('gridpg') && l.rec.grid && t.cell !== undefined) a.grid.add(t.label, gridPointingGame(maps[k], t.cell, { rows: l.rec.grid.rows, cols: l.rec.grid.cols }));
           });
           if (wants.has('insertion') || wants.has('deletion')) {
             for (const [k, t] of l.truths.entries()) {
@@ -192,14 +194,20 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
                 return Array.from({ length: m }, (_, q) => probabilities(lg.subarray(q * C, (q + 1) * C), o.output)[t.label]);
               };
               const popts = { baseline: blank, threshold: 0.5, batchSize: 21 };
-              if (wants.has('insertion')) ins.push(await insertionCurve(image, inMap, classify, popts));
-              if (wants.has('deletion')) del.push(await deletionCurve(image, inMap, classify, popts));
+              if (wants.has('insertion')) a.ins.push(await insertionCurve(image, inMap, classify, popts));
+              if (wants.has('deletion')) a.del.push(await deletionCurve(image, inMap, classify, popts));
             }
           }
         }
         done += xs.length;
         o.onProgress?.(done, total, method.label);
       }
+    }
+
+    for (const [mi, method] of o.methods.entries()) {
+      if (!mapMetrics.length) break;
+      const { pg, oi, en, grid, ins, del, targets } = acc[mi];
+      const sanityRuns: SanityStep[][] = [];
       if (wants.has('sanity')) sanityRuns.push(...await sanity(o, ex, method, ds, load, stack));
       const scores: Record<string, number> = {};
       if (wants.has('pointing')) {

@@ -4,6 +4,7 @@ import type { Const, Shape } from '../../src/graph/tensor.js';
 import { numel } from '../../src/graph/tensor.js';
 import type { CpuTensor, OpSpec, Prepared } from '../../src/kernels/op.js';
 import { getGpu, type Gpu } from '../../src/kernels/gpu/runtime.js';
+import { mulberry32 } from '../../src/data/rng.js';
 
 export function makeNode(opType: string, nInputs: number, attrs: Record<string, AttrValue> = {}, nOutputs = 1): Node {
   return {
@@ -14,17 +15,8 @@ export function makeNode(opType: string, nInputs: number, attrs: Record<string, 
   };
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the benchmark generator's mulberry32) so failures reproduce. */
+export const rng = (seed: number): (() => number) => mulberry32(seed);
 
 export function randn(shape: Shape, r: () => number, scale = 1): CpuTensor {
   const data = new Float32Array(numel(shape));
