@@ -1,7 +1,7 @@
 // GPU Conv forward throughput on the main VGG-16 and ResNet-50 layer shapes at batch 1.
 // Run: node tools/build.mjs && node dist/bench/conv.js [filter]
 import { getGpu } from '../src/kernels/gpu/runtime.js';
-import { convForwardGpu, prepareConv } from '../src/kernels/conv.js';
+import { convForwardGpu, prepareConv } from '../src/ops/conv/forward.js';
 import type { Node } from '../src/graph/ir.js';
 
 interface Layer { name: string; c: number; hw: number; k: number; kernel: number; stride: number; pad: number }

@@ -5,10 +5,10 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
 import { vgg16, resnet50 } from '../tools/onnx-builder.js';
-import { attributionPlan } from '../src/graph/backward.js';
-import { aeConvFlops } from '../src/rules/conv.js';
-import { firstConvs } from '../src/rules/topology.js';
-import type { ConvParams } from '../src/kernels/conv.js';
+import { attributionPlan } from '../src/planner/backward.js';
+import { aeConvFlops } from '../src/ops/conv/rules.js';
+import { firstConvs } from '../src/planner/topology.js';
+import type { ConvParams } from '../src/ops/conv/forward.js';
 
 const quick = process.argv.includes('--quick');
 // --only a,b: run just the models whose names contain one of these (case-insensitive).

@@ -5,7 +5,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { Session } from '../src/runtime/session.js';
 import { vgg16, resnet50 } from '../tools/onnx-builder.js';
-import { planGraph } from '../src/graph/plan.js';
+import { planGraph } from '../src/planner/plan.js';
 import { parseModel } from '../src/io/onnx.js';
 import { numel } from '../src/graph/tensor.js';
 

@@ -18,7 +18,7 @@ function newestSource(dir) {
 }
 
 const stale = !existsSync(bundle) ||
-  statSync(bundle).mtimeMs < Math.max(newestSource(join(root, 'src')), newestSource(join(root, 'shaders')));
+  statSync(bundle).mtimeMs < newestSource(join(root, 'src'));
 if (stale) await import(pathToFileURL(join(root, 'tools', 'build.mjs')).href);
 const { main } = await import(pathToFileURL(bundle).href);
 process.exitCode = await main(process.argv.slice(2));

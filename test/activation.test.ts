@@ -2,11 +2,11 @@
 // GPU-vs-CPU on odd sizes, Clip's attribute (opset < 11) and input (≥ 11) forms, Softmax's
 // pre-13 coercion to 2-D versus the single-axis form, numerical stability, and errors.
 import { describe, expect, it } from 'vitest';
-import { ops as act } from '../src/kernels/activation.js';
-import { ops as sm } from '../src/kernels/softmax.js';
+import { ops as act } from '../src/ops/activation/forward.js';
+import { ops as sm } from '../src/ops/softmax/forward.js';
 import { constOf, numel, type Shape } from '../src/graph/tensor.js';
 import type { AttrValue } from '../src/graph/ir.js';
-import type { OpSpec } from '../src/kernels/op.js';
+import type { OpSpec } from '../src/ops/op.js';
 import { diff, makeNode, prepare, randn, rng, runCpu, runGpu, type OpInput } from './helpers/ops.js';
 
 function t(shape: Shape, data: number[]): OpInput {

@@ -1,9 +1,9 @@
 // GPU vs CPU for the small kernels of the backward walks and attribution stage one.
 import { describe, it, expect } from 'vitest';
-import { cpuAttr, gpuAttr } from '../src/kernels/attribution.js';
+import { cpuAttr, gpuAttr } from '../src/explain/kernels.js';
 import { getGpu, type GpuTensor } from '../src/kernels/gpu/runtime.js';
 import { rng, randn, diff } from './helpers/ops.js';
-import type { CpuTensor } from '../src/kernels/op.js';
+import type { CpuTensor } from '../src/ops/op.js';
 
 const up = async (t: CpuTensor): Promise<GpuTensor> => (await getGpu()).upload(t.data, t.shape);
 const down = async (t: GpuTensor) => (await getGpu()).read(t);

@@ -1,9 +1,9 @@
 // Conv forward and input gradient: CPU reference checked by hand and by the adjoint identity,
 // GPU checked against the CPU on odd shapes. Tolerance: relative L2 ≤ 1e-5.
 import { describe, expect, it } from 'vitest';
-import { ops, convForwardCpu, convForwardGpu, convInputGradCpu, convInputGradGpu, prepareConv, type ConvParams } from '../src/kernels/conv.js';
+import { ops, convForwardCpu, convForwardGpu, convInputGradCpu, convInputGradGpu, prepareConv, type ConvParams } from '../src/ops/conv/forward.js';
 import { numel } from '../src/graph/tensor.js';
-import type { CpuTensor } from '../src/kernels/op.js';
+import type { CpuTensor } from '../src/ops/op.js';
 import { diff, gpu, makeNode, prepare, randn, rng, runCpu, runGpu } from './helpers/ops.js';
 
 const Conv = ops.Conv;

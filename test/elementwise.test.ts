@@ -5,9 +5,9 @@
 // Tolerances: add/sub/mul/max/min/comparisons/Where are exact (IEEE-correctly-rounded on both
 // sides); Div relative L2 ≤ 1e-6; Pow relative L2 ≤ 1e-5.
 import { describe, it, expect } from 'vitest';
-import { ops } from '../src/kernels/elementwise.js';
+import { ops } from '../src/ops/elementwise/forward.js';
 import { constOf, type Const, type Shape } from '../src/graph/tensor.js';
-import type { CpuTensor } from '../src/kernels/op.js';
+import type { CpuTensor } from '../src/ops/op.js';
 import { diff, makeNode, prepare, randn, rng, runCpu, runGpu, type OpInput } from './helpers/ops.js';
 import { foldCases } from './helpers/fold_conformance.js';
 

@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { join } from 'node:path';
 import { Explainer, type ExplainOptions, type Explanation } from '../src/explain/explainer.js';
 import { loadImages, type PreprocessOptions } from '../src/io/image.js';
-import type { CpuTensor } from '../src/kernels/op.js';
+import type { CpuTensor } from '../src/ops/op.js';
 import { shared, FIXTURES } from './helpers/shared.js';
 import { diff, rng, randn } from './helpers/ops.js';
 

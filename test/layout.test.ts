@@ -4,10 +4,10 @@
 // plus views (alias, no kernel), Cast on both backends, folding of constants with their dtypes
 // (checked against ONNX's conformance data as folds), and error messages.
 import { describe, it, expect } from 'vitest';
-import { ops, sliceRange } from '../src/kernels/layout.js';
+import { ops, sliceRange } from '../src/ops/layout/forward.js';
 import { constOf, numel, type Const, type Shape } from '../src/graph/tensor.js';
 import type { AttrValue } from '../src/graph/ir.js';
-import type { CpuTensor } from '../src/kernels/op.js';
+import type { CpuTensor } from '../src/ops/op.js';
 import { makeNode, prepare, randn, rng, runCpu, runGpu, type OpInput } from './helpers/ops.js';
 import { foldCases } from './helpers/fold_conformance.js';
 

@@ -2,7 +2,7 @@
 // variant (vectorized and scalar loads, transposes, K tails, broadcast C, batched broadcasting),
 // the binding-split path under an artificially low binding limit, and shape errors.
 import { describe, expect, it, afterEach } from 'vitest';
-import { ops, matmulTuning } from '../src/kernels/matmul.js';
+import { ops, matmulTuning } from '../src/ops/dense/forward.js';
 import { constOf, type Shape } from '../src/graph/tensor.js';
 import type { AttrValue } from '../src/graph/ir.js';
 import { diff, makeNode, prepare, randn, rng, runCpu, runGpu, type OpInput } from './helpers/ops.js';

@@ -1,7 +1,7 @@
 // BatchNormalization (inference) and LRN: hand-checked CPU values, randomized GPU-vs-CPU on odd
 // shapes (rank 2, 3, 4; spatial = 0 for old opsets), and attribute/shape errors naming the node.
 import { describe, expect, it } from 'vitest';
-import { ops } from '../src/kernels/norm.js';
+import { ops } from '../src/ops/norm/forward.js';
 import { constOf, type Shape } from '../src/graph/tensor.js';
 import type { AttrValue } from '../src/graph/ir.js';
 import { diff, makeNode, prepare, randn, rng, runCpu, runGpu, type OpInput } from './helpers/ops.js';

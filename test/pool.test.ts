@@ -2,10 +2,10 @@
 // auto padding, tie-breaking of the max-pool transpose), randomized GPU-vs-CPU on odd shapes for
 // the forward ops and both transposes, adjoint identities, and attribute errors.
 import { describe, expect, it } from 'vitest';
-import { ops, maxPoolBackward, avgPoolBackward, type PoolParams } from '../src/kernels/pool.js';
+import { ops, maxPoolBackward, avgPoolBackward, type PoolParams } from '../src/ops/pool/forward.js';
 import { numel, type Shape } from '../src/graph/tensor.js';
 import type { AttrValue } from '../src/graph/ir.js';
-import type { CpuTensor } from '../src/kernels/op.js';
+import type { CpuTensor } from '../src/ops/op.js';
 import { getGpu } from '../src/kernels/gpu/runtime.js';
 import { diff, makeNode, prepare, randn, rng, runCpu, runGpu } from './helpers/ops.js';
 

@@ -6,11 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase, type ApplyOptions } from './helpers/rules.js';
 import { rng } from './helpers/ops.js';
-import * as conv from '../src/rules/conv.js';
-import type { CpuTensor } from '../src/kernels/op.js';
-import type { ConvParams } from '../src/kernels/conv.js';
-import type { AeOptions } from '../src/rules/rule.js';
-import { DEFAULT_AE } from '../src/rules/rule.js';
+import * as conv from '../src/ops/conv/rules.js';
+import type { CpuTensor } from '../src/ops/op.js';
+import type { ConvParams } from '../src/ops/conv/forward.js';
+import type { AeOptions } from '../src/ops/rule.js';
+import { DEFAULT_AE } from '../src/ops/rule.js';
 import { numel, type Shape } from '../src/graph/tensor.js';
 
 // ---------------------------------------------------------------- cases

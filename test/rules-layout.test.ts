@@ -12,14 +12,14 @@ import { describe, it, expect } from 'vitest';
 import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase, type ApplyOptions } from './helpers/rules.js';
 import { randn, rng, diff } from './helpers/ops.js';
-import { gradient, ae, proportionalCpu, proportionalGpu } from '../src/rules/layout.js';
-import { firstConvs, residualAdds } from '../src/rules/topology.js';
-import { cpuAttr } from '../src/kernels/attribution.js';
+import { gradient, ae, proportionalCpu, proportionalGpu } from '../src/ops/layout/rules.js';
+import { firstConvs, residualAdds } from '../src/planner/topology.js';
+import { cpuAttr } from '../src/explain/kernels.js';
 import { getGpu } from '../src/kernels/gpu/runtime.js';
 import { numel, type Shape } from '../src/graph/tensor.js';
-import type { Step } from '../src/graph/plan.js';
-import type { CpuTensor } from '../src/kernels/op.js';
-import type { Rule } from '../src/rules/rule.js';
+import type { Step } from '../src/planner/plan.js';
+import type { CpuTensor } from '../src/ops/op.js';
+import type { Rule } from '../src/ops/rule.js';
 
 const R = rng(7);
 

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { OnnxBuilder, type AttrIn } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase } from './helpers/rules.js';
 import { rng } from './helpers/ops.js';
-import * as pool from '../src/rules/pool.js';
-import type { CpuTensor } from '../src/kernels/op.js';
+import * as pool from '../src/ops/pool/rules.js';
+import type { CpuTensor } from '../src/ops/op.js';
 import { numel, type Shape } from '../src/graph/tensor.js';
 
 type PoolOp = 'MaxPool' | 'AveragePool' | 'GlobalMaxPool' | 'GlobalAveragePool';

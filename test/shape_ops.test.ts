@@ -5,13 +5,13 @@
 import { describe, it, expect } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ops as shapeOps } from '../src/kernels/shape_ops.js';
-import { ops as layoutOps } from '../src/kernels/layout.js';
-import { ops as ewOps } from '../src/kernels/elementwise.js';
+import { ops as shapeOps } from '../src/ops/shape/forward.js';
+import { ops as layoutOps } from '../src/ops/layout/forward.js';
+import { ops as ewOps } from '../src/ops/elementwise/forward.js';
 import { loadModel } from '../src/io/onnx.js';
 import { constOf, type Const, type DType, type Shape } from '../src/graph/tensor.js';
 import type { AttrValue } from '../src/graph/ir.js';
-import type { Prepared } from '../src/kernels/op.js';
+import type { Prepared } from '../src/ops/op.js';
 import { makeNode, prepare, randn, rng, type OpInput } from './helpers/ops.js';
 import { foldCases } from './helpers/fold_conformance.js';
 

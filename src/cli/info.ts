@@ -1,7 +1,7 @@
 // `aeq info <model.onnx>`: what the model is and whether aeq can run it.
 import { loadModel } from '../io/onnx.js';
-import { planGraph, unsupportedOps } from '../graph/plan.js';
-import { defaultLayer } from '../graph/layers.js';
+import { planGraph, unsupportedOps } from '../planner/plan.js';
+import { defaultLayer } from '../planner/layers.js';
 import { fmtShape, numel, isFloatDType } from '../graph/tensor.js';
 import { resolveModelPath } from '../models.js';
 import { parse } from './args.js';

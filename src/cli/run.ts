@@ -5,7 +5,7 @@ import { Session, type BackendName } from '../runtime/session.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { parse } from './args.js';
 import { OptionError, InputError } from '../errors.js';
-import type { CpuTensor } from '../kernels/op.js';
+import type { CpuTensor } from '../ops/op.js';
 
 /** Output names become file names: anything outside [A-Za-z0-9._-] is replaced by '_'. */
 export function safeFileName(name: string): string {

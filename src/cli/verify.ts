@@ -8,7 +8,7 @@ import { bundledModel, resolveModelPath } from '../models.js';
 import { parse, numberOpt } from './args.js';
 import { fmtShape } from '../graph/tensor.js';
 import { OptionError, InputError } from '../errors.js';
-import type { CpuTensor } from '../kernels/op.js';
+import type { CpuTensor } from '../ops/op.js';
 
 export function compare(a: Float32Array, b: Float32Array): { maxAbs: number; relL2: number } {
   let m = 0, num = 0, den = 0;

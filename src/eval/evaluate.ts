@@ -3,8 +3,8 @@
 // a no-op for the benchmark's 224-pixel images); maps are resized back to the image so every score
 // is taken against the annotation at its own resolution (TorchRay's protocol).
 import { Explainer } from '../explain/explainer.js';
-import type { CpuTensor } from '../kernels/op.js';
-import { cpuAttr } from '../kernels/attribution.js';
+import type { CpuTensor } from '../ops/op.js';
+import { cpuAttr } from '../explain/kernels.js';
 import { preprocess, type PreprocessOptions } from '../io/image.js';
 import { type Dataset, type ImageRecord, loadImage } from '../data/format.js';
 import { labelTruths, type LabelTruth } from './ground-truth.js';

@@ -1,9 +1,9 @@
 // The attribution pipeline runs on either backend through this one interface, so the pipeline
 // itself is written once (src/explain/pipeline.ts) and the two backends can be compared step by step.
-import type { CpuTensor } from '../kernels/op.js';
-import { cpuAttr, gpuAttr, type SumMode } from '../kernels/attribution.js';
+import type { CpuTensor } from '../ops/op.js';
+import { cpuAttr, gpuAttr, type SumMode } from './kernels.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
-import type { Rule, RuleCtx } from '../rules/rule.js';
+import type { Rule, RuleCtx } from '../ops/rule.js';
 
 export interface AttrBackend<T> {
   name: 'cpu' | 'webgpu';

@@ -2,14 +2,14 @@
 // then explain batches of N inputs × T targets in one forward and one N·T backward pass.
 import { Session, type BackendName } from '../runtime/session.js';
 import type { Model } from '../graph/ir.js';
-import type { Plan } from '../graph/plan.js';
-import { defaultLayer } from '../graph/layers.js';
+import type { Plan } from '../planner/plan.js';
+import { defaultLayer } from '../planner/layers.js';
 import { runCpu } from '../runtime/executor.js';
 import { numel } from '../graph/tensor.js';
-import type { CpuTensor } from '../kernels/op.js';
+import type { CpuTensor } from '../ops/op.js';
 import type { GpuTensor } from '../kernels/gpu/runtime.js';
-import { attributionPlan, gradientPlan } from '../graph/backward.js';
-import { DEFAULT_AE, type AeOptions, type ResidualMode } from '../rules/rule.js';
+import { attributionPlan, gradientPlan } from '../planner/backward.js';
+import { DEFAULT_AE, type AeOptions, type ResidualMode } from '../ops/rule.js';
 import { cpuBackend, gpuBackend } from './backend.js';
 import { logitTensor, runPipeline, type Method } from './pipeline.js';
 import { AeqError, InputError, OptionError } from '../errors.js';

@@ -1,12 +1,12 @@
 // The explanation pipeline, written once for both backends:
 //   forward (keeping what the walks read) → targets → gradient of the logit to the layer →
 //   Grad-CAM weights α → Grad-CAM map, or R0 = A ⊙ α normalised and the AE walk to the input.
-import type { Plan, Step } from '../graph/plan.js';
-import { attributionPlan, gradientPlan } from '../graph/backward.js';
-import { walk, type WalkSetup } from '../rules/walk.js';
-import { GRADIENT, AE } from '../rules/tables.js';
-import { firstConvs, residualAdds } from '../rules/topology.js';
-import type { AeOptions } from '../rules/rule.js';
+import type { Plan, Step } from '../planner/plan.js';
+import { attributionPlan, gradientPlan } from '../planner/backward.js';
+import { walk, type WalkSetup } from '../runtime/walk.js';
+import { GRADIENT, AE } from '../ops/methods.js';
+import { firstConvs, residualAdds } from '../planner/topology.js';
+import type { AeOptions } from '../ops/rule.js';
 import type { AttrBackend } from './backend.js';
 import { AeqError } from '../errors.js';
 

@@ -1,10 +1,10 @@
 // Runs a Plan on either backend. The GPU path records every step into one command stream, with
 // buffers released right after their last reader is recorded (the pool reuses them for later
 // steps) and no readback until the caller asks for a result.
-import type { Plan } from '../graph/plan.js';
+import type { Plan } from '../planner/plan.js';
 import type { Shape } from '../graph/tensor.js';
 import { numel } from '../graph/tensor.js';
-import type { CpuTensor } from '../kernels/op.js';
+import type { CpuTensor } from '../ops/op.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 import { InputError } from '../errors.js';
 

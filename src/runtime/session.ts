@@ -1,9 +1,9 @@
 // A loaded model bound to a backend: plans are cached per input shape, weights are uploaded once.
 import { loadModel, parseModel } from '../io/onnx.js';
 import type { Model } from '../graph/ir.js';
-import { planGraph, unsupportedOps, type Plan } from '../graph/plan.js';
+import { planGraph, unsupportedOps, type Plan } from '../planner/plan.js';
 import type { Shape } from '../graph/tensor.js';
-import type { CpuTensor } from '../kernels/op.js';
+import type { CpuTensor } from '../ops/op.js';
 import { getGpu, type Gpu, type GpuTensor } from '../kernels/gpu/runtime.js';
 import { GpuExecutor, runCpu, shapeKey, type RunOptions } from './executor.js';
 import { GpuUnavailableError, OptionError, UnsupportedOperatorError } from '../errors.js';

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, loadTensorProto } from '../../src/io/onnx.js';
-import { opFor } from '../../src/kernels/registry.js';
+import { opFor } from '../../src/ops/table.js';
 import type { Const } from '../../src/graph/tensor.js';
 import type { Model } from '../../src/graph/ir.js';
 

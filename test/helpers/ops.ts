@@ -2,7 +2,7 @@
 import type { AttrValue, Node } from '../../src/graph/ir.js';
 import type { Const, Shape } from '../../src/graph/tensor.js';
 import { numel } from '../../src/graph/tensor.js';
-import type { CpuTensor, OpSpec, Prepared } from '../../src/kernels/op.js';
+import type { CpuTensor, OpSpec, Prepared } from '../../src/ops/op.js';
 import { getGpu, type Gpu } from '../../src/kernels/gpu/runtime.js';
 import { mulberry32 } from '../../src/data/rng.js';
 

@@ -1,10 +1,10 @@
 // Apply one backward rule to one step of a real (small) model on both backends.
-import type { Rule, RuleCtx, AeOptions } from '../../src/rules/rule.js';
-import { DEFAULT_AE } from '../../src/rules/rule.js';
+import type { Rule, RuleCtx, AeOptions } from '../../src/ops/rule.js';
+import { DEFAULT_AE } from '../../src/ops/rule.js';
 import { parseModel } from '../../src/io/onnx.js';
-import { planGraph, type Plan, type Step } from '../../src/graph/plan.js';
+import { planGraph, type Plan, type Step } from '../../src/planner/plan.js';
 import { runCpu } from '../../src/runtime/executor.js';
-import type { CpuTensor } from '../../src/kernels/op.js';
+import type { CpuTensor } from '../../src/ops/op.js';
 import { getGpu, type GpuTensor } from '../../src/kernels/gpu/runtime.js';
 import type { OnnxBuilder } from '../../tools/onnx-builder.js';
 

@@ -6,16 +6,16 @@
 // "flat" when each is the output, a scalar or one contiguous block of it (per-channel bias), and a
 // strided variant per (coalesced) rank otherwise. A constant scalar operand travels in the
 // uniforms (key suffix `.k<index>`), so int64 exponents and the like never reach a buffer.
-import src from '../../shaders/elementwise.wgsl';
-import type { Const, DType, Shape } from '../graph/tensor.js';
-import { fmtShape, numel } from '../graph/tensor.js';
-import { AeqError } from '../errors.js';
-import { Gpu, Uniforms, type GpuTensor } from './gpu/runtime.js';
-import type { CpuTensor, OpSpec, OpTable, PrepareCtx, Prepared } from './op.js';
-import { assemble, parseSections } from './wgsl_sections.js';
+import src from './elementwise.wgsl';
+import type { Const, DType, Shape } from '../../graph/tensor.js';
+import { fmtShape, numel } from '../../graph/tensor.js';
+import { AeqError } from '../../errors.js';
+import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import type { CpuTensor, OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import {
   allConst, broadcastShapes, broadcastStrides, castNumber, coalesce, failer, hasInput, makeConst, mapBroadcast,
-} from './fold.js';
+} from '../shared/fold.js';
 
 const sections = parseSections(src);
 

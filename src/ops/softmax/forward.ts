@@ -1,12 +1,12 @@
 // Softmax and LogSoftmax. Before opset 13 the input is coerced to 2-D at `axis` (default 1) and
 // normalized over everything after it; from 13 along the single axis `axis` (default -1).
-import src from '../../shaders/softmax.wgsl';
-import { attrInt } from '../graph/ir.js';
-import { fmtShape, numel } from '../graph/tensor.js';
-import { nodeError } from '../errors.js';
-import type { OpSpec, OpTable, PrepareCtx } from './op.js';
-import { Uniforms } from './gpu/runtime.js';
-import { assemble, parseSections } from './wgsl_sections.js';
+import src from './softmax.wgsl';
+import { attrInt } from '../../graph/ir.js';
+import { fmtShape, numel } from '../../graph/tensor.js';
+import { nodeError } from '../../errors.js';
+import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
+import { Uniforms } from '../../kernels/gpu/runtime.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 const sections = parseSections(src);
 

@@ -2,14 +2,14 @@
 // described by element strides (transposes are strides), batched MatMul by broadcast batch strides.
 // Operands larger than the storage-buffer binding limit (VGG's fc6 weight is 411 MB against
 // lavapipe's 128 MiB) are handled by splitting the work into dispatches that bind buffer slices.
-import src from '../../shaders/matmul.wgsl';
-import type { Node } from '../graph/ir.js';
-import { attrFloat, attrInt } from '../graph/ir.js';
-import { fmtShape, numel, type Shape } from '../graph/tensor.js';
-import { nodeError } from '../errors.js';
-import { Uniforms, type Gpu, type GpuTensor } from './gpu/runtime.js';
-import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from './op.js';
-import { assemble, parseSections } from './wgsl_sections.js';
+import src from './matmul.wgsl';
+import type { Node } from '../../graph/ir.js';
+import { attrFloat, attrInt } from '../../graph/ir.js';
+import { fmtShape, numel, type Shape } from '../../graph/tensor.js';
+import { nodeError } from '../../errors.js';
+import { Uniforms, type Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 export interface MatmulParams {
   opType: string;

@@ -1,14 +1,14 @@
 // Pooling (MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool). Gradient: the pooling
 // transposes of src/kernels/pool.ts (max routes to the arg-max of x, ties to the first tap in
 // row-major window order, padding never wins). AE: the z-rule on positive inputs (spec §2.3).
-import src from '../../shaders/ae_pool.wgsl';
-import poolSrc from '../../shaders/pool.wgsl';
-import { ops as poolOps, maxPoolBackward, avgPoolBackward, type PoolParams } from '../kernels/pool.js';
-import type { CpuTensor } from '../kernels/op.js';
-import { Gpu, Uniforms, type GpuTensor } from '../kernels/gpu/runtime.js';
-import { assemble, parseSections } from '../kernels/wgsl_sections.js';
-import { numel, type Shape } from '../graph/tensor.js';
-import type { Rule, RuleCtx, RuleTable } from './rule.js';
+import src from './ae_pool.wgsl';
+import poolSrc from './pool.wgsl';
+import { ops as poolOps, maxPoolBackward, avgPoolBackward, type PoolParams } from './forward.js';
+import type { CpuTensor } from '../op.js';
+import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { numel, type Shape } from '../../graph/tensor.js';
+import type { Rule, RuleCtx, RuleTable } from '../rule.js';
 
 /** The prepared params re-based on the backward batch (N·T samples instead of the forward N). */
 function atBatch(ctx: RuleCtx<unknown>, r: { shape: Shape }): PoolParams {

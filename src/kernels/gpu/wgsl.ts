@@ -1,7 +1,7 @@
 // WGSL has no preprocessor: a family's shader file holds named sections (`//#section name`) and a
 // kernel variant is assembled from the ones it needs, with `{{NAME}}` placeholders for small
 // per-variant constants. The variant is always part of the pipeline key.
-import { WGSL_COMMON } from './gpu/runtime.js';
+import { WGSL_COMMON } from './runtime.js';
 
 export function parseSections(src: string): Map<string, string> {
   const out = new Map<string, string>();

@@ -1,14 +1,14 @@
 // Operator table: ONNX op type (default domain) → implementation. One module per operator family.
 import type { OpSpec, OpTable } from './op.js';
-import { ops as conv } from './conv.js';
-import { ops as matmul } from './matmul.js';
-import { ops as pool } from './pool.js';
-import { ops as norm } from './norm.js';
-import { ops as activation } from './activation.js';
-import { ops as softmax } from './softmax.js';
-import { ops as elementwise } from './elementwise.js';
-import { ops as layout } from './layout.js';
-import { ops as shapeOps } from './shape_ops.js';
+import { ops as conv } from './conv/forward.js';
+import { ops as matmul } from './dense/forward.js';
+import { ops as pool } from './pool/forward.js';
+import { ops as norm } from './norm/forward.js';
+import { ops as activation } from './activation/forward.js';
+import { ops as softmax } from './softmax/forward.js';
+import { ops as elementwise } from './elementwise/forward.js';
+import { ops as layout } from './layout/forward.js';
+import { ops as shapeOps } from './shape/forward.js';
 
 export const OPS: OpTable = { ...conv, ...matmul, ...pool, ...norm, ...activation, ...softmax, ...elementwise, ...layout, ...shapeOps };
 

@@ -1,10 +1,10 @@
 // Element-wise activations. Gradient: dy · f'(x). AE: relevance passes unchanged, even where the
 // activation was off (spec §2.1).
-import src from '../../shaders/grad_act.wgsl';
-import type { CpuTensor } from '../kernels/op.js';
-import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../kernels/gpu/runtime.js';
-import { numel } from '../graph/tensor.js';
-import type { Rule, RuleCtx, RuleTable } from './rule.js';
+import src from './grad_act.wgsl';
+import type { CpuTensor } from '../op.js';
+import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { numel } from '../../graph/tensor.js';
+import type { Rule, RuleCtx, RuleTable } from '../rule.js';
 
 type Kind = 'relu' | 'clip' | 'leaky' | 'sigmoid';
 

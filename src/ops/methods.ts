@@ -1,11 +1,11 @@
 // The method tables. A method is data: op type → rule, assembled from one module per op family.
 import type { RuleTable } from './rule.js';
-import * as conv from './conv.js';
-import * as dense from './dense.js';
-import * as pool from './pool.js';
-import * as norm from './norm.js';
-import * as activation from './activation.js';
-import * as layout from './layout.js';
+import * as conv from './conv/rules.js';
+import * as dense from './dense/rules.js';
+import * as pool from './pool/rules.js';
+import * as norm from './norm/rules.js';
+import * as activation from './activation/rules.js';
+import * as layout from './layout/rules.js';
 
 const families = [conv, dense, pool, norm, activation, layout];
 

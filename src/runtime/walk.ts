@@ -1,9 +1,9 @@
 // The generic backward walk: visits a backward plan's steps in reverse topological order, applies
 // the op's rule, and sums what arrives at a tensor from several consumers (forks). Backend-generic:
 // the CPU and GPU walks differ only in how tensors are added, copied and freed.
-import type { Plan, Step } from '../graph/plan.js';
-import type { BackwardPlan } from '../graph/backward.js';
-import type { Rule, RuleCtx, RuleTable, AeOptions } from './rule.js';
+import type { Plan, Step } from '../planner/plan.js';
+import type { BackwardPlan } from '../planner/backward.js';
+import type { Rule, RuleCtx, RuleTable, AeOptions } from '../ops/rule.js';
 import { AeqError } from '../errors.js';
 
 export interface WalkBackend<T> {

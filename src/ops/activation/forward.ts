@@ -1,11 +1,11 @@
 // Element-wise activations: one shared unary kernel whose op body is the pipeline variant.
-import src from '../../shaders/activation.wgsl';
-import { attrFloat } from '../graph/ir.js';
-import { numel, scalarValue } from '../graph/tensor.js';
-import { nodeError } from '../errors.js';
-import { Gpu, Uniforms } from './gpu/runtime.js';
-import type { OpSpec, OpTable, PrepareCtx } from './op.js';
-import { assemble, parseSections } from './wgsl_sections.js';
+import src from './activation.wgsl';
+import { attrFloat } from '../../graph/ir.js';
+import { numel, scalarValue } from '../../graph/tensor.js';
+import { nodeError } from '../../errors.js';
+import { Gpu, Uniforms } from '../../kernels/gpu/runtime.js';
+import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 const sections = parseSections(src);
 const F32_MAX = 3.4028234663852886e38;

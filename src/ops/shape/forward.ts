@@ -1,12 +1,12 @@
 // Shape arithmetic that is always known when the graph is planned: Shape and Size read static
 // shapes (their input may be a runtime tensor), Constant, ConstantOfShape, Range and NonZero read
 // constants. Every one of them folds in prepare; none has a kernel.
-import { attrInt, attrInts, attrTensor } from '../graph/ir.js';
-import type { Const, DType, Shape } from '../graph/tensor.js';
-import { fmtShape, numel } from '../graph/tensor.js';
-import { AeqError } from '../errors.js';
-import type { OpSpec, OpTable, PrepareCtx, Prepared } from './op.js';
-import { constValues, failer, hasInput, makeConst } from './fold.js';
+import { attrInt, attrInts, attrTensor } from '../../graph/ir.js';
+import type { Const, DType, Shape } from '../../graph/tensor.js';
+import { fmtShape, numel } from '../../graph/tensor.js';
+import { AeqError } from '../../errors.js';
+import type { OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
+import { constValues, failer, hasInput, makeConst } from '../shared/fold.js';
 
 function folded(c: Const): Prepared<null> {
   return { shapes: [c.dims], dtypes: [c.dtype], params: null, folded: [c] };

@@ -1,11 +1,11 @@
 // BatchNormalization (inference form, opsets 7–15) and LRN (across channels).
-import src from '../../shaders/norm.wgsl';
-import { attrFloat, attrInt } from '../graph/ir.js';
-import { fmtShape, numel } from '../graph/tensor.js';
-import { nodeError } from '../errors.js';
-import { Gpu, Uniforms } from './gpu/runtime.js';
-import type { OpTable, PrepareCtx } from './op.js';
-import { assemble, parseSections } from './wgsl_sections.js';
+import src from './norm.wgsl';
+import { attrFloat, attrInt } from '../../graph/ir.js';
+import { fmtShape, numel } from '../../graph/tensor.js';
+import { nodeError } from '../../errors.js';
+import { Gpu, Uniforms } from '../../kernels/gpu/runtime.js';
+import type { OpTable, PrepareCtx } from '../op.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 const sections = parseSections(src);
 

@@ -2,13 +2,13 @@
 // GlobalAveragePool, GlobalMaxPool, and the pooling transposes attribution passes need:
 // maxPoolBackward routes each window's gradient to its arg-max (ties to the first tap in row-major
 // window order, padding never wins), avgPoolBackward is the exact transpose of average pooling.
-import src from '../../shaders/pool.wgsl';
-import { attrInt, attrInts, attrString } from '../graph/ir.js';
-import { fmtShape, numel, type Shape } from '../graph/tensor.js';
-import { nodeError } from '../errors.js';
-import { Gpu, Uniforms, type GpuTensor } from './gpu/runtime.js';
-import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from './op.js';
-import { assemble, parseSections } from './wgsl_sections.js';
+import src from './pool.wgsl';
+import { attrInt, attrInts, attrString } from '../../graph/ir.js';
+import { fmtShape, numel, type Shape } from '../../graph/tensor.js';
+import { nodeError } from '../../errors.js';
+import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 export interface PoolParams {
   kind: 'max' | 'avg';

@@ -1,11 +1,11 @@
 // Dtype-aware arithmetic for constant folding, and the broadcasting/stride helpers the
 // element-wise and layout kernels share. Constants hold integers as float64 (exact to 2^53), so
 // folding computes in float64 and then rounds into the result dtype the way ONNX (C casts) does.
-import type { Const, DType, Shape } from '../graph/tensor.js';
-import { fmtShape, numel, stridesOf } from '../graph/tensor.js';
-import { nodeError } from '../errors.js';
-import type { Node } from '../graph/ir.js';
-import type { PrepareCtx } from './op.js';
+import type { Const, DType, Shape } from '../../graph/tensor.js';
+import { fmtShape, numel, stridesOf } from '../../graph/tensor.js';
+import { nodeError } from '../../errors.js';
+import type { Node } from '../../graph/ir.js';
+import type { PrepareCtx } from '../op.js';
 
 export type NumArray = Float32Array | Float64Array;
 

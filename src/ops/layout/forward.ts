@@ -6,20 +6,20 @@
 // Cast of a runtime tensor: runtime tensors are float32, so Cast to float32/float64 is a view,
 // to float16 rounds to half precision, to bool gives 0/1, and to any integer type rounds toward
 // zero (C semantics) on both backends while the storage stays float32.
-import src from '../../shaders/layout.wgsl';
-import { attrInt, attrInts, attrString, attrFloat } from '../graph/ir.js';
-import type { Const, DType, Shape } from '../graph/tensor.js';
-import { fmtShape, numel, stridesOf } from '../graph/tensor.js';
-import { dtypeOf } from '../io/onnx.js';
-import { AeqError } from '../errors.js';
-import { Gpu, Uniforms, type GpuTensor } from './gpu/runtime.js';
-import type { OpSpec, OpTable, PrepareCtx, Prepared } from './op.js';
-import { assemble, parseSections } from './wgsl_sections.js';
-import { recordElementwise } from './elementwise.js';
+import src from './layout.wgsl';
+import { attrInt, attrInts, attrString, attrFloat } from '../../graph/ir.js';
+import type { Const, DType, Shape } from '../../graph/tensor.js';
+import { fmtShape, numel, stridesOf } from '../../graph/tensor.js';
+import { dtypeOf } from '../../io/onnx.js';
+import { AeqError } from '../../errors.js';
+import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import type { OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { recordElementwise } from '../elementwise/forward.js';
 import {
   allConst, arrayLike, broadcastShapes, broadcastStrides, castNumber, coalesce, constValues, failer, forEachOffset,
   hasInput, makeConst, normAxis, type NumArray,
-} from './fold.js';
+} from '../shared/fold.js';
 
 const sections = parseSections(src);
 const MAX_COPY_RANK = 12;

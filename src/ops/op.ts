@@ -2,7 +2,7 @@
 // shape arithmetic), a CPU reference, and a GPU kernel. The two backends take the same params.
 import type { Node } from '../graph/ir.js';
 import type { Const, DType, Shape } from '../graph/tensor.js';
-import type { Gpu, GpuTensor } from './gpu/runtime.js';
+import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 
 export interface CpuTensor {
   shape: Shape;

@@ -1,8 +1,8 @@
 // Attribution methods are rule tables over operators (as in Zennit): for each op type, how a
 // backward signal (a gradient, or AE relevance) at the step's output becomes one at its inputs.
 // Every rule has a CPU reference and a GPU implementation built on the shared kernels.
-import type { Plan, Step } from '../graph/plan.js';
-import type { CpuTensor } from '../kernels/op.js';
+import type { Plan, Step } from '../planner/plan.js';
+import type { CpuTensor } from './op.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 
 export type ResidualMode = 'main' | 'proportional';

@@ -1,17 +1,17 @@
 // ONNX Conv (1-D and 2-D, groups, dilations, strides, asymmetric pads, auto_pad) and the two
 // convolution primitives the attribution passes need: a forward with any weight tensor, and the
 // gradient with respect to the input (the transposed convolution into the known input shape).
-import type { Node } from '../graph/ir.js';
-import { attrInt, attrInts, attrString } from '../graph/ir.js';
-import { fmtShape, type Shape } from '../graph/tensor.js';
-import { nodeError } from '../errors.js';
-import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from './op.js';
-import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from './gpu/runtime.js';
-import convSrc from '../../shaders/conv.wgsl';
-import packSrc from '../../shaders/conv_pack.wgsl';
-import lanesSrc from '../../shaders/conv3x3.wgsl';
-import padSrc from '../../shaders/conv_pad.wgsl';
-import k1Src from '../../shaders/conv1x1.wgsl';
+import type { Node } from '../../graph/ir.js';
+import { attrInt, attrInts, attrString } from '../../graph/ir.js';
+import { fmtShape, type Shape } from '../../graph/tensor.js';
+import { nodeError } from '../../errors.js';
+import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
+import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import convSrc from './conv.wgsl';
+import packSrc from './conv_pack.wgsl';
+import lanesSrc from './conv3x3.wgsl';
+import padSrc from './conv_pad.wgsl';
+import k1Src from './conv1x1.wgsl';
 
 /** Geometry of one convolution, always as 2-D (a 1-D conv has h = oh = kh = 1). */
 export interface ConvParams {

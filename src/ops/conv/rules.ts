@@ -12,14 +12,14 @@
 //   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
 // pass with the W⁺ and W⁻ accumulators.
-import src from '../../shaders/ae_conv.wgsl';
-import type { CpuTensor } from '../kernels/op.js';
-import { Gpu, Uniforms, type GpuTensor } from '../kernels/gpu/runtime.js';
-import { convForwardCpu, convInputGradCpu, convInputGradGpu, type ConvParams } from '../kernels/conv.js';
-import { cpuAttr, gpuAttr } from '../kernels/attribution.js';
-import { assemble, parseSections } from '../kernels/wgsl_sections.js';
-import { numel, type Shape } from '../graph/tensor.js';
-import type { AeOptions, Rule, RuleCtx, RuleTable } from './rule.js';
+import src from './ae_conv.wgsl';
+import type { CpuTensor } from '../op.js';
+import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { convForwardCpu, convInputGradCpu, convInputGradGpu, type ConvParams } from './forward.js';
+import { cpuAttr, gpuAttr } from '../../explain/kernels.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { numel, type Shape } from '../../graph/tensor.js';
+import type { AeOptions, Rule, RuleCtx, RuleTable } from '../rule.js';
 
 /** The step's conv geometry re-based on the backward batch (N·T samples instead of N). */
 function atBatch(ctx: RuleCtx<unknown>, r: { shape: Shape }): ConvParams {

@@ -1,6 +1,6 @@
 // Graph facts the AE rules need: which convolution is the first (zB rule, spec §2.6) and, for
 // residual Adds, which operand is the main branch and where its fork is (spec §2.7).
-import type { Plan, Step } from '../graph/plan.js';
+import type { Plan, Step } from './plan.js';
 
 const LAYOUT_OPS = new Set(['Pad', 'Transpose', 'Reshape', 'Identity', 'Cast', 'Flatten', 'Squeeze', 'Unsqueeze', 'Dropout']);
 

@@ -7,17 +7,17 @@
 // The backward batch may hold T signals per forward sample (several targets); the walker expands
 // every runtime tensor along axis 0. That commutes with an op only if the op keeps samples apart,
 // so an op that moves data across the batch axis is refused when T > 1 (it is exact when T = 1).
-import src from '../../shaders/ae_layout.wgsl';
-import type { Rule, RuleCtx, RuleTable } from './rule.js';
-import type { CpuTensor } from '../kernels/op.js';
-import { ops as layoutOps, mapPadIndex, recordCopy, type Copy } from '../kernels/layout.js';
-import { attrInt, attrInts } from '../graph/ir.js';
-import { fmtShape, numel, stridesOf, type Shape } from '../graph/tensor.js';
-import { broadcastStrides, coalesce, forEachOffset } from '../kernels/fold.js';
-import { assemble, parseSections } from '../kernels/wgsl_sections.js';
-import { Gpu, Uniforms, type GpuTensor } from '../kernels/gpu/runtime.js';
-import { gpuAttr } from '../kernels/attribution.js';
-import { nodeError } from '../errors.js';
+import src from './ae_layout.wgsl';
+import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import type { CpuTensor } from '../op.js';
+import { ops as layoutOps, mapPadIndex, recordCopy, type Copy } from './forward.js';
+import { attrInt, attrInts } from '../../graph/ir.js';
+import { fmtShape, numel, stridesOf, type Shape } from '../../graph/tensor.js';
+import { broadcastStrides, coalesce, forEachOffset } from '../shared/fold.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { gpuAttr } from '../../explain/kernels.js';
+import { nodeError } from '../../errors.js';
 
 type AnyCtx = RuleCtx<unknown>;
 type Sig = { shape: Shape };

@@ -2,13 +2,13 @@
 // run by the matmul kernels with derived params (they split operands larger than the binding limit,
 // such as VGG's fc6 weight). No AE rule: the spec has none, and the walk starts at a 4-D feature
 // map before the classifier.
-import src from '../../shaders/grad_dense.wgsl';
-import { ops as matmulOps, type MatmulParams } from '../kernels/matmul.js';
-import type { CpuTensor } from '../kernels/op.js';
-import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../kernels/gpu/runtime.js';
-import { numel, stridesOf, type Shape } from '../graph/tensor.js';
-import { attrInt } from '../graph/ir.js';
-import type { Rule, RuleCtx, RuleTable } from './rule.js';
+import src from './grad_dense.wgsl';
+import { ops as matmulOps, type MatmulParams } from './forward.js';
+import type { CpuTensor } from '../op.js';
+import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { numel, stridesOf, type Shape } from '../../graph/tensor.js';
+import { attrInt } from '../../graph/ir.js';
+import type { Rule, RuleCtx, RuleTable } from '../rule.js';
 
 /** One product Y = alpha·A'·B' in the matmul kernels' terms (see MatmulParams). */
 interface Product {

@@ -2,11 +2,11 @@
 // static list of kernel steps with tensor lifetimes. Runs before any buffer is allocated, so an
 // oversized or inconsistent graph is refused without touching the device.
 import { AeqError, InputError, ShapeError, UnsupportedOperatorError } from '../errors.js';
-import type { Model, Node } from './ir.js';
-import { MAX_ELEMENTS, numel, fmtShape, isFloatDType, type Const, type DType, type Shape } from './tensor.js';
-import { topoSort } from './toposort.js';
-import { opFor } from '../kernels/registry.js';
-import type { OpSpec } from '../kernels/op.js';
+import type { Model, Node } from '../graph/ir.js';
+import { MAX_ELEMENTS, numel, fmtShape, isFloatDType, type Const, type DType, type Shape } from '../graph/tensor.js';
+import { topoSort } from '../graph/toposort.js';
+import { opFor } from '../ops/table.js';
+import type { OpSpec } from '../ops/op.js';
 
 export interface Step {
   node: Node;

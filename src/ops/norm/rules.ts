@@ -2,13 +2,13 @@
 // R_in = R ⊙ [x ≠ 0] ⊙ [γ ≠ 0] — the reference's x · safe_div(R, x·γ) · γ, in which scale and
 // shift cancel. Both per channel, or per activation for the old spatial = 0 form.
 // LRN has neither rule: it sits before the chosen layer in the models that use it.
-import src from '../../shaders/rules_norm.wgsl';
-import type { BatchNormParams } from '../kernels/norm.js';
-import type { CpuTensor } from '../kernels/op.js';
-import { Gpu, Uniforms, type GpuTensor } from '../kernels/gpu/runtime.js';
-import { assemble, parseSections } from '../kernels/wgsl_sections.js';
-import { numel } from '../graph/tensor.js';
-import type { Rule, RuleCtx, RuleTable } from './rule.js';
+import src from './rules_norm.wgsl';
+import type { BatchNormParams } from './forward.js';
+import type { CpuTensor } from '../op.js';
+import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { numel } from '../../graph/tensor.js';
+import type { Rule, RuleCtx, RuleTable } from '../rule.js';
 
 const sections = parseSections(src);
 
