@@ -12,7 +12,8 @@ import { describe, it, expect } from 'vitest';
 import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase, type ApplyOptions } from './helpers/rules.js';
 import { randn, rng, diff } from './helpers/ops.js';
-import { gradient, ae, proportionalCpu, proportionalGpu } from '../src/ops/layout/rules.js';
+import { proportionalCpu, proportionalGpu } from '../src/ops/elementwise/rules.js';
+import { methodTable } from '../src/ops/table.js';
 import { firstConvs, residualAdds } from '../src/planner/topology.js';
 import { cpuAttr } from '../src/explain/kernels.js';
 import { getGpu } from '../src/kernels/gpu/runtime.js';
@@ -20,6 +21,9 @@ import { numel, type Shape } from '../src/graph/tensor.js';
 import type { Step } from '../src/planner/plan.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import type { Rule } from '../src/ops/rule.js';
+
+const gradient = methodTable('gradient');
+const ae = methodTable('ae');
 
 const R = rng(7);
 

@@ -6,9 +6,10 @@
 import type { Model, Node } from '../graph/ir.js';
 import type { Const } from '../graph/tensor.js';
 import { topoSort } from '../graph/toposort.js';
+import { opsWith } from '../ops/table.js';
 import { mulberry32 } from '../data/rng.js';
 
-const PARAM_OPS = new Set(['Conv', 'Gemm', 'MatMul', 'ConvTranspose']);
+const PARAM_OPS = opsWith('weighted');
 
 /** Parametrised layers, from the output back to the input. */
 export function parametrisedLayers(model: Model): Node[] {

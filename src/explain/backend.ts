@@ -3,7 +3,7 @@
 import type { CpuTensor } from '../ops/op.js';
 import { cpuAttr, gpuAttr, type SumMode } from './kernels.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
-import type { Rule, RuleCtx } from '../ops/rule.js';
+import { applyRule, cpuRuleBackend, gpuRuleBackend, type Rule, type RuleCtx } from '../ops/rule.js';
 
 export interface AttrBackend<T> {
   name: 'cpu' | 'webgpu';
@@ -27,6 +27,7 @@ export interface AttrBackend<T> {
 }
 
 export function cpuBackend(): AttrBackend<CpuTensor> {
+  const rules = cpuRuleBackend();
   return {
     name: 'cpu',
     shape: (t) => t.shape,
@@ -44,12 +45,13 @@ export function cpuBackend(): AttrBackend<CpuTensor> {
     clone: (t) => ({ shape: t.shape, data: t.data.slice() }),
     release: () => {},
     storage: (t) => t.data.buffer,
-    apply: (rule, ctx, r) => rule.cpu(ctx, r),
+    apply: (rule, ctx, r) => applyRule(rule, ctx, r, rules),
     read: async (t) => t,
   };
 }
 
 export function gpuBackend(g: Gpu): AttrBackend<GpuTensor> {
+  const rules = gpuRuleBackend(g);
   return {
     name: 'webgpu',
     shape: (t) => t.shape,
@@ -75,7 +77,7 @@ export function gpuBackend(g: Gpu): AttrBackend<GpuTensor> {
     },
     release: (t) => g.release(t),
     storage: (t) => t.buffer,
-    apply: (rule, ctx, r) => rule.gpu(g, ctx, r),
+    apply: (rule, ctx, r) => applyRule(rule, ctx, r, rules),
     read: async (t) => ({ shape: t.shape, data: await g.read(t) }),
   };
 }

@@ -4,7 +4,7 @@
 import type { Plan, Step } from '../planner/plan.js';
 import { attributionPlan, gradientPlan } from '../planner/backward.js';
 import { walk, type WalkSetup } from '../runtime/walk.js';
-import { GRADIENT, AE } from '../ops/methods.js';
+import { methodTable, opsWith } from '../ops/table.js';
 import { firstConvs, residualAdds } from '../planner/topology.js';
 import type { AeOptions } from '../ops/rule.js';
 import type { AttrBackend } from './backend.js';
@@ -37,11 +37,12 @@ export interface PipelineResult<T> {
 
 /** The tensor holding the pre-softmax logits: the graph output, or the input of a final Softmax/Sigmoid. */
 export function logitTensor(plan: Plan): string {
+  const through = new Set([...opsWith('scoreHead'), ...opsWith('identity')]);
   let name = plan.outputs[0].name;
   for (;;) {
     const i = plan.producer.get(name);
     const s = i === undefined || i < 0 ? undefined : plan.steps[i];
-    if (!s || !['Softmax', 'LogSoftmax', 'Sigmoid', 'Identity', 'Dropout'].includes(s.node.opType)) return name;
+    if (!s || !through.has(s.node.opType)) return name;
     name = s.inputs[0]!;
   }
 }
@@ -80,7 +81,7 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   const classes = logitShape.slice(1).reduce((a, b) => a * b, 1);
   const seed = be.oneHot(flat, classes, logitShape);
   const tracer = (w: 'gradient' | 'ae') => (req.trace ? (name: string, v: unknown) => req.trace!.push({ walk: w, name, value: be.clone(v as T) }) : undefined);
-  const gsetup: WalkSetup = { ...base, bp: gp, table: GRADIENT, scaleAt: new Map(), collect: new Set([layer]), trace: tracer('gradient') };
+  const gsetup: WalkSetup = { ...base, bp: gp, table: methodTable('gradient'), scaleAt: new Map(), collect: new Set([layer]), trace: tracer('gradient') };
   const grads = walk(gsetup, walkBackend, req.logit, seed);
   const dA = grads.get(layer);
   if (!dA) throw new AeqError(`the gradient of '${req.logit}' does not reach layer '${layer}'`);
@@ -104,7 +105,7 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
     const onWalk = new Set(ap.steps);
     const scaleAt = new Map<string, number>();
     if (req.opts.residual === 'main') for (const [s, r] of residual) if (onWalk.has(s)) scaleAt.set(r.fork, 2);
-    const asetup: WalkSetup = { ...base, bp: ap, table: AE, scaleAt, collect: new Set([inputName]), trace: tracer('ae') };
+    const asetup: WalkSetup = { ...base, bp: ap, table: methodTable('ae'), scaleAt, collect: new Set([inputName]), trace: tracer('ae') };
     const rel = walk(asetup, walkBackend, layer, r0);
     const attribution = rel.get(inputName);
     if (!attribution) throw new AeqError(`no relevance reached the model input from layer '${layer}'`);

@@ -1,6 +1,6 @@
 // The contract every operator implements: plan-time shape inference (and folding of constant
 // shape arithmetic), a CPU reference, and a GPU kernel. The two backends take the same params.
-import type { Node } from '../graph/ir.js';
+import type { Model, Node } from '../graph/ir.js';
 import type { Const, DType, Shape } from '../graph/tensor.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 
@@ -40,6 +40,62 @@ export interface OpSpec<P = any> {
   cpu(p: P, inputs: (CpuTensor | undefined)[], outShapes: Shape[]): Float32Array[];
   /** Record the GPU kernel(s). Output tensors are allocated by the executor with the prepared shapes. */
   gpu(g: Gpu, p: P, inputs: (GpuTensor | undefined)[], outputs: GpuTensor[]): void;
+  /** Declared once here; see `Traits`. */
+  traits?: Traits;
 }
 
 export type OpTable = Record<string, OpSpec>;
+
+// The plan's data as operators and rules see it (built by src/planner/plan.ts).
+export interface Step {
+  node: Node;
+  spec: OpSpec;
+  params: unknown;
+  outShapes: Shape[];
+  /** Aligned with node.inputs: the runtime tensor name, or undefined (omitted/static input). */
+  inputs: (string | undefined)[];
+  alias?: number;
+}
+
+export interface Plan {
+  model: Model;
+  inputs: { name: string; shape: Shape }[];
+  outputs: { name: string; shape: Shape }[];
+  steps: Step[];
+  shapes: Map<string, Shape>;
+  /** Every constant known at plan time (initializers and folded values). */
+  consts: Map<string, Const>;
+  /** Float constants that kernels read at run time (weights, biases). */
+  weights: Set<string>;
+  /** Step index producing each runtime tensor (-1 for graph inputs). */
+  producer: Map<string, number>;
+  /** Folded (never run) nodes, for `info`. */
+  foldedNodes: Node[];
+}
+
+
+/**
+ * What the rest of the engine may know about an operator without naming it. Every operator list
+ * in the code (views, the ops a first convolution may sit behind, default-layer candidates, the
+ * logit search) is a query on these, declared once with the operator.
+ */
+export interface Traits {
+  /** Output 0 is input 0's data reshaped (Reshape, Flatten, Squeeze, Identity, Dropout, Cast): no value changes. */
+  view?: boolean;
+  /** Output 0 equals input 0 at inference (Identity, Dropout): the logit search looks through it. */
+  identity?: boolean;
+  /** Moves or pads values without arithmetic (Transpose, Pad): a convolution behind it still reads the model input (zB rule, spec §2.6). */
+  layout?: boolean;
+  /** Element-wise activation (spec §2.1). */
+  activation?: boolean;
+  /** Ends a block: a candidate for the default explained layer (spec §1.3). */
+  blockOutput?: boolean;
+  /** Maps logits to scores (Softmax, LogSoftmax, Sigmoid at the end): explanations start at its input. */
+  scoreHead?: boolean;
+  /** Has learned weights as its second input (Conv, Gemm, MatMul): the sanity check randomises them. */
+  weighted?: boolean;
+  pooling?: boolean;
+  normaliser?: boolean;
+  /** A convolution or a dense layer: a linear map of its input by a weight tensor. */
+  linear?: boolean;
+}

@@ -1,8 +1,8 @@
 // Attribution methods are rule tables over operators (as in Zennit): for each op type, how a
 // backward signal (a gradient, or AE relevance) at the step's output becomes one at its inputs.
 // Every rule has a CPU reference and a GPU implementation built on the shared kernels.
-import type { Plan, Step } from '../planner/plan.js';
-import type { CpuTensor } from './op.js';
+import type { CpuTensor, Plan, Step } from './op.js';
+import { numel, type Shape } from '../graph/tensor.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 
 export type ResidualMode = 'main' | 'proportional';
@@ -39,17 +39,111 @@ export interface RuleCtx<T> {
   batch: number;
 }
 
-export interface Rule {
-  /** Signal for each node input (aligned with node.inputs; undefined where nothing flows). */
-  cpu(ctx: RuleCtx<CpuTensor>, r: CpuTensor): (CpuTensor | undefined)[];
-  /**
-   * GPU twin. It may return `r` itself (or a view of its buffer) for pass-through; any other
-   * returned tensor is newly allocated from `g` and becomes the walker's. Temporaries are released.
-   */
-  gpu(g: Gpu, ctx: RuleCtx<GpuTensor>, r: GpuTensor): (GpuTensor | undefined)[];
+/** What one node input receives from a rule. */
+export interface SignalSpec {
+  /** Its shape in the backward batch. */
+  shape: Shape;
+  /** It is the incoming signal itself seen with `shape`: no data moves, the twins write nothing. */
+  alias?: boolean;
+  /** The twins accumulate into it, so it must start at zero (fresh CPU arrays always do). */
+  zero?: boolean;
+}
+
+export interface RulePlan<P> {
+  params: P;
+  /** Aligned with node.inputs; undefined where no signal flows (constants, omitted inputs, indices). */
+  signals: (SignalSpec | undefined)[];
+}
+
+/**
+ * A backward rule has the operator's contract: `plan` once per step and backward batch (shapes,
+ * params, which inputs receive a signal; it reads no tensor), then a CPU and a GPU twin over that
+ * plan. The caller allocates the outputs (`out`, aligned with `signals`) and owns them; the twins
+ * fill the non-alias ones, and release any temporaries they make.
+ */
+export interface Rule<P = any> {
+  plan(ctx: RuleCtx<unknown>, r: Shape): RulePlan<P>;
+  cpu(p: P, ctx: RuleCtx<CpuTensor>, r: CpuTensor, out: (CpuTensor | undefined)[]): void;
+  gpu(p: P, g: Gpu, ctx: RuleCtx<GpuTensor>, r: GpuTensor, out: (GpuTensor | undefined)[]): void;
 }
 
 export type RuleTable = Record<string, Rule>;
 
-/** Ops through which no signal flows back to any runtime input (their inputs are all constants). */
-export const PASS_OPS = new Set(['Identity', 'Dropout', 'Cast', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
+/** How a backend makes a rule's outputs and runs its twin. */
+export interface RuleBackend<T> {
+  shape(t: T): Shape;
+  alloc(shape: Shape, zero: boolean, label: string): T;
+  /** The same storage seen with another shape. */
+  view(t: T, shape: Shape): T;
+  twin<P>(rule: Rule<P>, p: P, ctx: RuleCtx<T>, r: T, out: (T | undefined)[]): void;
+}
+
+/** Plan, allocate, run: the one way a rule is applied (by the walker and by the tests). */
+export function applyRule<T>(rule: Rule, ctx: RuleCtx<T>, r: T, be: RuleBackend<T>): (T | undefined)[] {
+  const p = rule.plan(ctx, be.shape(r));
+  if (LEGACY in rule) {
+    be.twin(rule, p.params, ctx, r, []);
+    return (p.params as LegacyParams).result as (T | undefined)[];
+  }
+  const label = `${ctx.step.node.opType}.signal`;
+  const out = p.signals.map((s) => (!s ? undefined : s.alias ? be.view(r, s.shape) : be.alloc(s.shape, !!s.zero, label)));
+  be.twin(rule, p.params, ctx, r, out);
+  return out;
+}
+
+export function cpuRuleBackend(): RuleBackend<CpuTensor> {
+  return {
+    shape: (t) => t.shape,
+    alloc: (shape) => ({ shape, data: new Float32Array(numel(shape)) }),
+    view: (t, shape) => ({ shape, data: t.data }),
+    twin: (rule, p, ctx, r, out) => rule.cpu(p, ctx, r, out),
+  };
+}
+
+export function gpuRuleBackend(g: Gpu): RuleBackend<GpuTensor> {
+  return {
+    shape: (t) => t.shape,
+    alloc: (shape, zero, label) => {
+      const t = g.alloc(shape, label);
+      if (zero) g.zero(t);
+      return t;
+    },
+    view: (t, shape) => ({ shape, buffer: t.buffer }),
+    twin: (rule, p, ctx, r, out) => rule.gpu(p, g, ctx, r, out),
+  };
+}
+
+/**
+ * A rule written before the contract, returning tensors it allocated itself. Kept only while the
+ * families move to plan + twins; `applyRule` recognises it by its `legacy` mark.
+ */
+export interface LegacyRule {
+  cpu(ctx: RuleCtx<CpuTensor>, r: CpuTensor): (CpuTensor | undefined)[];
+  gpu(g: Gpu, ctx: RuleCtx<GpuTensor>, r: GpuTensor): (GpuTensor | undefined)[];
+}
+
+interface LegacyParams { result?: unknown[] }
+const LEGACY = Symbol('legacy rule');
+
+const wrapped = new WeakMap<LegacyRule, Rule<LegacyParams>>();
+
+export function legacy(old: LegacyRule): Rule<LegacyParams> {
+  let w = wrapped.get(old);
+  if (!w) wrapped.set(old, (w = wrap(old)));
+  return w;
+}
+
+function wrap(old: LegacyRule): Rule<LegacyParams> {
+  return {
+    [LEGACY]: true,
+    plan: () => ({ params: {}, signals: [] }),
+    cpu: (p, ctx, r) => { p.result = old.cpu(ctx, r); },
+    gpu: (p, g, ctx, r) => { p.result = old.gpu(g, ctx, r); },
+  } as Rule<LegacyParams>;
+}
+
+export type LegacyTable = Record<string, LegacyRule>;
+
+export function legacyTable(t: LegacyTable): RuleTable {
+  return Object.fromEntries(Object.entries(t).map(([k, r]) => [k, legacy(r)]));
+}

@@ -6,33 +6,9 @@ import type { Model, Node } from '../graph/ir.js';
 import { MAX_ELEMENTS, numel, fmtShape, isFloatDType, type Const, type DType, type Shape } from '../graph/tensor.js';
 import { topoSort } from '../graph/toposort.js';
 import { opFor } from '../ops/table.js';
-import type { OpSpec } from '../ops/op.js';
 
-export interface Step {
-  node: Node;
-  spec: OpSpec;
-  params: unknown;
-  outShapes: Shape[];
-  /** Aligned with node.inputs: the runtime tensor name, or undefined (omitted/static input). */
-  inputs: (string | undefined)[];
-  alias?: number;
-}
-
-export interface Plan {
-  model: Model;
-  inputs: { name: string; shape: Shape }[];
-  outputs: { name: string; shape: Shape }[];
-  steps: Step[];
-  shapes: Map<string, Shape>;
-  /** Every constant known at plan time (initializers and folded values). */
-  consts: Map<string, Const>;
-  /** Float constants that kernels read at run time (weights, biases). */
-  weights: Set<string>;
-  /** Step index producing each runtime tensor (-1 for graph inputs). */
-  producer: Map<string, number>;
-  /** Folded (never run) nodes, for `info`. */
-  foldedNodes: Node[];
-}
+export type { Plan, Step } from '../ops/op.js';
+import type { Plan, Step } from '../ops/op.js';
 
 /** Every node whose operator aeq does not support, listed up front. */
 export function unsupportedOps(model: Model): { opType: string; node: string }[] {

@@ -1,8 +1,8 @@
 // Graph facts the AE rules need: which convolution is the first (zB rule, spec §2.6) and, for
 // residual Adds, which operand is the main branch and where its fork is (spec §2.7).
 import type { Plan, Step } from './plan.js';
+import { opsWith } from '../ops/table.js';
 
-const LAYOUT_OPS = new Set(['Pad', 'Transpose', 'Reshape', 'Identity', 'Cast', 'Flatten', 'Squeeze', 'Unsqueeze', 'Dropout']);
 
 function producer(plan: Plan, t: string): Step | undefined {
   const i = plan.producer.get(t);
@@ -12,11 +12,13 @@ function producer(plan: Plan, t: string): Step | undefined {
 /** Convolutions that read a model input directly or only through layout ops. */
 export function firstConvs(plan: Plan): Set<Step> {
   const inputs = new Set(plan.inputs.map((i) => i.name));
+  // Ops that only move, pad or reshape values keep the model input's bounds (zB rule).
+  const layoutOps = new Set([...opsWith('view'), ...opsWith('layout')]);
   const fromInput = (t: string | undefined): boolean => {
     if (!t) return false;
     if (inputs.has(t)) return true;
     const p = producer(plan, t);
-    return !!p && LAYOUT_OPS.has(p.node.opType) && fromInput(p.inputs[0]);
+    return !!p && layoutOps.has(p.node.opType) && fromInput(p.inputs[0]);
   };
   return new Set(plan.steps.filter((s) => s.node.opType === 'Conv' && fromInput(s.inputs[0])));
 }

@@ -16,6 +16,12 @@ export interface GpuTensor {
 /** Words of a uniform struct. Floats are bit-cast so everything is written as u32. */
 export class Uniforms {
   private words: number[] = [];
+  /** Words laid out by a declared block (src/kernels/gpu/wgsl.ts `UniformBlock.pack`). */
+  static fromWords(w: ArrayLike<number>): Uniforms {
+    const u = new Uniforms();
+    u.words = Array.from(w);
+    return u;
+  }
   private f32 = new Float32Array(1);
   private u32 = new Uint32Array(this.f32.buffer);
   u(...v: number[]): this {
@@ -227,6 +233,13 @@ export class Gpu {
   /** Workgroup count covering `n` threads of `wg` each (1-D; the runtime folds large counts into y). */
   static groups1d(n: number, wg = 256): [number] {
     return [Math.ceil(n / wg)];
+  }
+
+  /** Set a tensor's whole buffer to zero (recorded in order with the dispatches). */
+  zero(t: GpuTensor): void {
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
+    this.encoder.clearBuffer(t.buffer);
   }
 
   copy(src: GpuTensor, dst: GpuTensor, bytes = numel(src.shape) * 4): void {

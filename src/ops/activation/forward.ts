@@ -4,7 +4,7 @@ import { attrFloat } from '../../graph/ir.js';
 import { numel, scalarValue } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import { Gpu, Uniforms } from '../../kernels/gpu/runtime.js';
-import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
+import type { OpSpec, OpTable, PrepareCtx, Traits } from '../op.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 const sections = parseSections(src);
@@ -25,15 +25,16 @@ interface Unary {
   wgsl: string;
   /** The CPU reference (float64, rounded to float32 on store). */
   cpu: (v: number, p: UnaryParams) => number;
+  traits?: Traits;
 }
 
 const UNARY: Record<string, Unary> = {
-  Relu: { wgsl: 'return max(v, 0.0);', cpu: (v) => Math.max(v, 0) },
-  LeakyRelu: { wgsl: 'return select(u.alpha * v, v, v >= 0.0);', cpu: (v, p) => (v >= 0 ? v : Math.fround(p.alpha) * v) },
+  Relu: { wgsl: 'return max(v, 0.0);', cpu: (v) => Math.max(v, 0), traits: { activation: true, blockOutput: true } },
+  LeakyRelu: { wgsl: 'return select(u.alpha * v, v, v >= 0.0);', cpu: (v, p) => (v >= 0 ? v : Math.fround(p.alpha) * v), traits: { activation: true } },
   // exp(-v) overflowing to +inf still gives the right limit 0.
-  Sigmoid: { wgsl: 'return 1.0 / (1.0 + exp(-v));', cpu: (v) => 1 / (1 + Math.exp(-v)) },
+  Sigmoid: { wgsl: 'return 1.0 / (1.0 + exp(-v));', cpu: (v) => 1 / (1 + Math.exp(-v)), traits: { activation: true, scoreHead: true } },
   // tanh(±10) is ±1 in float32; clamping keeps exp-based implementations away from inf/inf.
-  Tanh: { wgsl: 'return tanh(clamp(v, -10.0, 10.0));', cpu: (v) => Math.tanh(v) },
+  Tanh: { wgsl: 'return tanh(clamp(v, -10.0, 10.0));', cpu: (v) => Math.tanh(v), traits: { activation: true } },
   Exp: { wgsl: 'return exp(v);', cpu: (v) => Math.exp(v) },
   Abs: { wgsl: 'return abs(v);', cpu: (v) => Math.abs(v) },
   Neg: { wgsl: 'return -v;', cpu: (v) => -v },
@@ -41,6 +42,7 @@ const UNARY: Record<string, Unary> = {
   Clip: {
     wgsl: 'return min(max(v, lo()), hi());',
     cpu: (v, p) => Math.min(Math.max(v, Math.fround(p.lo)), Math.fround(p.hi)),
+    traits: { activation: true, blockOutput: true },
   },
 };
 
@@ -116,5 +118,5 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
 }
 
 export const ops: OpTable = Object.fromEntries(
-  Object.keys(UNARY).map((op) => [op, spec(op, op === 'Clip' ? prepareClip : prepareUnary)]),
+  Object.keys(UNARY).map((op) => [op, { ...spec(op, op === 'Clip' ? prepareClip : prepareUnary), traits: UNARY[op].traits }]),
 );

@@ -4,7 +4,7 @@ import src from './grad_act.wgsl';
 import type { CpuTensor } from '../op.js';
 import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { numel } from '../../graph/tensor.js';
-import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import type { LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
 
 type Kind = 'relu' | 'clip' | 'leaky' | 'sigmoid';
 

@@ -533,4 +533,4 @@ const conv: OpSpec<ConvParams> = {
   },
 };
 
-export const ops: OpTable = { Conv: conv };
+export const ops: OpTable = { Conv: { ...conv, traits: { linear: true, weighted: true } } };

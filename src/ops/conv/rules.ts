@@ -19,7 +19,7 @@ import { convForwardCpu, convInputGradCpu, convInputGradGpu, type ConvParams } f
 import { cpuAttr, gpuAttr } from '../../explain/kernels.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import { numel, type Shape } from '../../graph/tensor.js';
-import type { AeOptions, Rule, RuleCtx, RuleTable } from '../rule.js';
+import type { AeOptions, LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
 
 /** The step's conv geometry re-based on the backward batch (N·T samples instead of N). */
 function atBatch(ctx: RuleCtx<unknown>, r: { shape: Shape }): ConvParams {

@@ -354,6 +354,6 @@ function spec(prepare: (ctx: PrepareCtx) => { shapes: Shape[]; params: MatmulPar
 }
 
 export const ops: OpTable = {
-  Gemm: spec(prepareGemm),
-  MatMul: spec(prepareMatMul),
+  Gemm: { ...spec(prepareGemm), traits: { linear: true, weighted: true } },
+  MatMul: { ...spec(prepareMatMul), traits: { linear: true, weighted: true } },
 };

@@ -8,7 +8,7 @@ import type { CpuTensor } from '../op.js';
 import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { numel, stridesOf, type Shape } from '../../graph/tensor.js';
 import { attrInt } from '../../graph/ir.js';
-import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import type { LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
 
 /** One product Y = alpha·A'·B' in the matmul kernels' terms (see MatmulParams). */
 interface Product {

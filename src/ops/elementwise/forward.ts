@@ -248,4 +248,5 @@ function gpuEw(g: Gpu, p: EwParams, inputs: (GpuTensor | undefined)[], outputs: 
 
 const spec: OpSpec<EwParams> = { prepare: prepareEw, cpu: cpuEw, gpu: gpuEw };
 
-export const ops: OpTable = Object.fromEntries(Object.keys(DEFS).map((k) => [k, spec]));
+// A residual Add ends a block (default-layer candidate, spec §1.3).
+export const ops: OpTable = Object.fromEntries(Object.keys(DEFS).map((k) => [k, k === 'Add' ? { ...spec, traits: { blockOutput: true } } : spec]));

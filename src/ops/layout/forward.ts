@@ -605,21 +605,24 @@ const castSpec: OpSpec<CastParams> = {
 
 // ---------------------------------------------------------------- table
 
+const VIEW = { view: true };
+const IDENTITY = { view: true, identity: true };
+
 export const ops: OpTable = {
-  Transpose: copySpec(prepareTranspose),
+  Transpose: { ...copySpec(prepareTranspose), traits: { layout: true } },
   Slice: copySpec(prepareSlice),
   Expand: copySpec(prepareExpand),
   Tile: copySpec(prepareTile),
-  Concat: copySpec(prepareConcat),
+  Concat: { ...copySpec(prepareConcat), traits: { blockOutput: true } },
   Gather: copySpec(prepareGather),
-  Pad: padSpec,
-  Reshape: viewSpec(prepareReshape),
-  Flatten: viewSpec(prepareFlatten),
-  Squeeze: viewSpec(prepareSqueeze),
-  Unsqueeze: viewSpec(prepareUnsqueeze),
-  Identity: viewSpec(prepareIdentity),
-  Dropout: viewSpec(prepareDropout),
-  Cast: castSpec,
+  Pad: { ...padSpec, traits: { layout: true } },
+  Reshape: { ...viewSpec(prepareReshape), traits: VIEW },
+  Flatten: { ...viewSpec(prepareFlatten), traits: VIEW },
+  Squeeze: { ...viewSpec(prepareSqueeze), traits: VIEW },
+  Unsqueeze: { ...viewSpec(prepareUnsqueeze), traits: VIEW },
+  Identity: { ...viewSpec(prepareIdentity), traits: IDENTITY },
+  Dropout: { ...viewSpec(prepareDropout), traits: IDENTITY },
+  Cast: { ...castSpec, traits: VIEW },
   CastLike: castSpec,
 };
 

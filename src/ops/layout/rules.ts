@@ -8,7 +8,7 @@
 // every runtime tensor along axis 0. That commutes with an op only if the op keeps samples apart,
 // so an op that moves data across the batch axis is refused when T > 1 (it is exact when T = 1).
 import src from './ae_layout.wgsl';
-import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import type { LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
 import type { CpuTensor } from '../op.js';
 import { ops as layoutOps, mapPadIndex, recordCopy, type Copy } from './forward.js';
 import { attrInt, attrInts } from '../../graph/ir.js';
@@ -17,42 +17,15 @@ import { broadcastStrides, coalesce, forEachOffset } from '../shared/fold.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { gpuAttr } from '../../explain/kernels.js';
-import { nodeError } from '../../errors.js';
-
-type AnyCtx = RuleCtx<unknown>;
-type Sig = { shape: Shape };
+import { type AnyCtx, type Sig, backShape, fail, isRuntime, keepsSamples, perSample, sameShape } from '../shared/signal.js';
 
 const sections = parseSections(src);
-const MAX_REDUCE_RANK = 8;
 
-/** A kernel of shaders/ae_layout.wgsl; `rank` templates the strided ones (part of the key). */
+/** A kernel of ae_layout.wgsl; `rank` templates the strided ones (part of the key). */
 function pipe(g: Gpu, name: string, rank?: number): GPUComputePipeline {
   const key = `ae_layout.${name}${rank === undefined ? '' : `.r${rank}`}`;
   return g.kernel(key, () => assemble(sections, [name], rank === undefined ? {} : { RANK: rank }));
 }
-
-const fail = (ctx: AnyCtx, msg: string) => nodeError(ctx.step.node.opType, ctx.step.node.name, msg);
-
-/** Signals per forward sample in the backward batch (T targets per sample). */
-function perSample(ctx: AnyCtx, r: Sig): number {
-  const n = ctx.plan.shapes.get(ctx.step.node.outputs[0])?.[0];
-  return n && r.shape.length ? r.shape[0] / n : 1;
-}
-
-/** A tensor's shape in the backward batch: runtime tensors have T times the forward batch. */
-function backShape(ctx: AnyCtx, name: string, t: number): Shape {
-  const s = ctx.plan.shapes.get(name)!;
-  return t === 1 || ctx.plan.consts.has(name) ? s : [s[0] * t, ...s.slice(1)];
-}
-
-function keepsSamples(ctx: AnyCtx, t: number, ok: boolean, what: string): void {
-  if (t !== 1 && !ok) {
-    throw fail(ctx, `${what}: it mixes samples along the batch axis, which is not supported with several targets per sample; explain one target at a time`);
-  }
-}
-
-const isRuntime = (ctx: AnyCtx, i: number): boolean => !!ctx.step.inputs[i] && !ctx.plan.consts.has(ctx.step.inputs[i]!);
-const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 // ---------------------------------------------------------------- strided copies
 
@@ -339,205 +312,6 @@ export const gatherGrad: Rule = {
   },
 };
 
-// ---------------------------------------------------------------- element-wise binary ops
-
-interface Operand {
-  runtime: boolean;
-  shape: Shape;
-  /** A constant scalar read from the plan (it travels in the forward kernel's uniforms). */
-  scalar?: number;
-}
-
-function operands(ctx: AnyCtx, r: Sig): [Operand, Operand] {
-  const t = perSample(ctx, r);
-  const outN = ctx.step.outShapes[0][0];
-  return [0, 1].map((i) => {
-    const name = ctx.step.node.inputs[i];
-    const runtime = isRuntime(ctx, i);
-    const planShape = ctx.plan.shapes.get(name)!;
-    if (runtime) {
-      keepsSamples(ctx, t, planShape.length === r.shape.length && planShape[0] === outN,
-        `operand ${i} ${fmtShape(planShape)} is broadcast along the batch axis`);
-    }
-    const c = ctx.step.inputs[i] ? undefined : ctx.plan.consts.get(name);
-    return { runtime, shape: runtime ? backShape(ctx, name, t) : planShape, scalar: c && c.data.length === 1 ? Math.fround(c.data[0]) : undefined };
-  }) as [Operand, Operand];
-}
-
-/** What multiplies dy before the reduction: nothing, the other operand, or 1 / the other operand. */
-interface Factor<T> { mode: 0 | 1 | 2; other?: T; scale: number }
-
-/** The factor for operand i of a gradient rule (Sub's second operand is negated). */
-function gradFactor<T>(ctx: RuleCtx<T>, ops: [Operand, Operand], i: number): Factor<T> {
-  const op = ctx.step.node.opType;
-  const j = 1 - i;
-  if (op === 'Add') return { mode: 0, scale: 1 };
-  if (op === 'Sub') return { mode: 0, scale: i === 0 ? 1 : -1 };
-  const s = ops[j].scalar;
-  if (op === 'Mul') return s !== undefined ? { mode: 0, scale: s } : { mode: 1, other: ctx.input(j)!, scale: 1 };
-  // Div: only the numerator's gradient, dy / b (the divisor's is refused in divGrad).
-  if (s !== undefined) return { mode: 0, scale: s !== 0 ? 1 / s : 0 };
-  return { mode: 2, other: ctx.input(1)!, scale: 1 };
-}
-
-/** scale · Σ over dy's broadcast axes of dy·factor, to `shape` (numpy broadcasting, right-aligned). */
-function reduceCpu(dy: CpuTensor, shape: Shape, f: Factor<CpuTensor>): CpuTensor {
-  if (f.mode === 0 && f.scale === 1 && sameShape(shape, dy.shape)) return dy;
-  const acc = new Float64Array(numel(shape));
-  const so = f.other ? broadcastStrides(f.other.shape, dy.shape) : dy.shape.map(() => 0);
-  const ot = f.other?.data;
-  forEachOffset(dy.shape, [broadcastStrides(shape, dy.shape), so], [0, 0], (i, o) => {
-    let v = dy.data[i];
-    if (f.mode === 1) v *= ot![o[1]];
-    else if (f.mode === 2) v = ot![o[1]] !== 0 ? v / ot![o[1]] : 0;
-    acc[o[0]] += v;
-  });
-  return { shape, data: Float32Array.from(acc, (v) => v * f.scale) };
-}
-
-function reduceGpu(g: Gpu, dy: GpuTensor, shape: Shape, f: Factor<GpuTensor>, label: string): GpuTensor {
-  if (f.mode === 0 && f.scale === 1 && sameShape(shape, dy.shape)) return dy;
-  const rank = dy.shape.length;
-  if (rank > MAX_REDUCE_RANK) throw new Error(`internal: broadcast reduction of rank ${rank} exceeds ${MAX_REDUCE_RANK}`);
-  const k = [...new Array<number>(rank - shape.length).fill(1), ...shape];
-  const red = k.map((s, d) => (s === 1 ? dy.shape[d] : 1));
-  const so = f.other ? broadcastStrides(f.other.shape, dy.shape) : dy.shape.map(() => 0);
-  const n = numel(shape);
-  const out = g.alloc(shape, label);
-  const u = new Uniforms().u(n, numel(red), rank, f.mode).f(f.scale).u(0, 0, 0)
-    .vec4s(k, 2, 1).vec4s(red, 2, 1).vec4s(stridesOf(dy.shape), 2).vec4s(so, 2);
-  if (n) g.dispatch(pipe(g, 'reduce'), u, [dy.buffer, (f.other ?? dy).buffer, out.buffer], Gpu.groups1d(n));
-  return out;
-}
-
-function checkRank(ctx: AnyCtx, r: Sig): void {
-  if (r.shape.length > MAX_REDUCE_RANK) throw fail(ctx, `rank ${r.shape.length} exceeds the ${MAX_REDUCE_RANK} supported by the backward rules`);
-}
-
-/** Gradient of Add/Sub/Mul/Div with numpy broadcasting; only runtime operands receive one. */
-export const binaryGrad: Rule = {
-  cpu(ctx, r) {
-    checkRank(ctx, r);
-    const ops = operands(ctx, r);
-    if (ctx.step.node.opType === 'Div' && ops[1].runtime) throw fail(ctx, 'the gradient with respect to a runtime divisor is not supported');
-    return ops.map((o, i) => (o.runtime ? reduceCpu(r, o.shape, gradFactor(ctx, ops, i)) : undefined));
-  },
-  gpu(g, ctx, r) {
-    checkRank(ctx, r);
-    const ops = operands(ctx, r);
-    if (ctx.step.node.opType === 'Div' && ops[1].runtime) throw fail(ctx, 'the gradient with respect to a runtime divisor is not supported');
-    return ops.map((o, i) => (o.runtime ? reduceGpu(g, r, o.shape, gradFactor(ctx, ops, i), 'grad.binary') : undefined));
-  },
-};
-
-/** AE: the operand that receives all of R (undefined: two runtime operands, the caller decides). */
-function soleRuntime(ctx: AnyCtx, ops: [Operand, Operand]): number | undefined {
-  const op = ctx.step.node.opType;
-  if (ops[0].runtime && ops[1].runtime) {
-    if (op === 'Add') return undefined;
-    throw fail(ctx, `AE has no rule for ${op} of two runtime tensors (only a constant operand, e.g. a normalisation, passes relevance through)`);
-  }
-  if (op === 'Div' && ops[1].runtime) throw fail(ctx, 'AE has no rule for a division by a runtime tensor');
-  return ops[0].runtime ? 0 : 1;
-}
-
-const PASS: Factor<never> = { mode: 0, scale: 1 };
-
-/** Mode 'proportional' needs x₁, x₂ and R of one shape. */
-function proportionalShapes(ctx: AnyCtx, ops: [Operand, Operand], r: Sig): void {
-  if (!sameShape(ops[0].shape, r.shape) || !sameShape(ops[1].shape, r.shape)) {
-    throw fail(ctx, `residual mode 'proportional' needs operands of the output's shape, got ${fmtShape(ops[0].shape)} and ${fmtShape(ops[1].shape)}`);
-  }
-}
-
-/**
- * AE at Add/Sub/Mul/Div (spec §2.7). One runtime operand (a bias, a normalisation constant):
- * R passes to it unchanged (summed over axes it was broadcast along). Two runtime operands (Add):
- * mode 'main' gives all of R to the main operand, 'proportional' splits it by contribution.
- */
-export const binaryAe: Rule = {
-  cpu(ctx, r) {
-    checkRank(ctx, r);
-    const ops = operands(ctx, r);
-    const sole = soleRuntime(ctx, ops);
-    const res: (CpuTensor | undefined)[] = [undefined, undefined];
-    if (sole !== undefined || ctx.opts.residual === 'main') {
-      const i = sole ?? ctx.mainOperand ?? 0;
-      res[i] = reduceCpu(r, ops[i].shape, PASS);
-      return res;
-    }
-    proportionalShapes(ctx, ops, r);
-    return proportionalCpu(ctx.input(0)!, ctx.input(1)!, r);
-  },
-  gpu(g, ctx, r) {
-    checkRank(ctx, r);
-    const ops = operands(ctx, r);
-    const sole = soleRuntime(ctx, ops);
-    const res: (GpuTensor | undefined)[] = [undefined, undefined];
-    if (sole !== undefined || ctx.opts.residual === 'main') {
-      const i = sole ?? ctx.mainOperand ?? 0;
-      res[i] = reduceGpu(g, r, ops[i].shape, PASS, 'ae.binary');
-      return res;
-    }
-    proportionalShapes(ctx, ops, r);
-    return proportionalGpu(g, ctx.input(0)!, ctx.input(1)!, r);
-  },
-};
-
-/**
- * Zero-sum guard of the proportional split: R whose sum is below this fraction of its absolute sum
- * (relevance from 1×1 rules, or 3×3 ones at ratio 2, is zero-sum by construction) has no total to
- * share out; spec §2.7's rescaling to ΣR would scale both parts down to rounding noise, so the
- * plain split a + b = R is kept, like safe_div's guard for a zero denominator.
- */
-export const ZERO_SUM = 1e-3;
-
-/** Per-sample rescaling factor of a part summing to `s` (spec §2.7); a zero-sum part stays as is. */
-const rescale = (s: number, other: number, total: number) => (s !== 0 ? (Math.sign(s) * total) / (Math.abs(s) + Math.abs(other)) : 1);
-
-export function proportionalCpu(x1: CpuTensor, x2: CpuTensor, r: CpuTensor): CpuTensor[] {
-  const n = r.data.length;
-  const a = new Float32Array(n);
-  const b = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const z = Math.fround(x1.data[i] + x2.data[i]);
-    const s = z !== 0 ? r.data[i] / z : 0;
-    a[i] = x1.data[i] * s;
-    b[i] = x2.data[i] * s;
-  }
-  const batch = r.shape[0] ?? 1;
-  const per = batch ? n / batch : 0;
-  for (let k = 0; k < batch; k++) {
-    let sa = 0, sb = 0, sr = 0, srAbs = 0;
-    for (let i = k * per; i < (k + 1) * per; i++) {
-      sa += a[i];
-      sb += b[i];
-      sr += r.data[i];
-      srAbs += Math.abs(r.data[i]);
-    }
-    if (Math.abs(sr) <= ZERO_SUM * srAbs) continue;
-    const fa = rescale(sa, sb, sr), fb = rescale(sb, sa, sr);
-    for (let i = k * per; i < (k + 1) * per; i++) {
-      a[i] *= fa;
-      b[i] *= fb;
-    }
-  }
-  return [{ shape: r.shape, data: a }, { shape: r.shape, data: b }];
-}
-
-export function proportionalGpu(g: Gpu, x1: GpuTensor, x2: GpuTensor, r: GpuTensor): GpuTensor[] {
-  const n = numel(r.shape);
-  const a = g.alloc(r.shape, 'ae.residual.a');
-  const b = g.alloc(r.shape, 'ae.residual.b');
-  if (n === 0) return [a, b];
-  g.dispatch(pipe(g, 'residual_split'), new Uniforms().u(n), [r.buffer, x1.buffer, x2.buffer, a.buffer, b.buffer], Gpu.groups1d(n));
-  const sums = [gpuAttr.sampleSum(g, a), gpuAttr.sampleSum(g, b), gpuAttr.sampleSum(g, r), gpuAttr.sampleSum(g, r, 'abs')];
-  g.dispatch(pipe(g, 'residual_rescale'), new Uniforms().u(n, n / r.shape[0]),
-    [...sums.map((s) => s.buffer), a.buffer, b.buffer], Gpu.groups1d(n));
-  sums.forEach((s) => g.release(s));
-  return [a, b];
-}
-
 // ---------------------------------------------------------------- views
 
 /** Reshape the signal back to the step's input shape; no data moves. */
@@ -556,10 +330,6 @@ export const gradient: RuleTable = {
   Concat: concatGrad,
   Pad: padGrad,
   Gather: gatherGrad,
-  Add: binaryGrad,
-  Sub: binaryGrad,
-  Mul: binaryGrad,
-  Div: binaryGrad,
 };
 
 export const ae: RuleTable = {
@@ -568,8 +338,4 @@ export const ae: RuleTable = {
   Slice: sliceBack,
   Concat: concatAe,
   Pad: padCrop,
-  Add: binaryAe,
-  Sub: binaryAe,
-  Mul: binaryAe,
-  Div: binaryAe,
 };

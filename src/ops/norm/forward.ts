@@ -72,6 +72,7 @@ function prepareLrn(ctx: PrepareCtx) {
 
 export const ops: OpTable = {
   BatchNormalization: {
+    traits: { normaliser: true },
     prepare: prepareBatchNorm,
     cpu(p: BatchNormParams, inputs) {
       const [x, scale, b, mean, v] = inputs.map((t) => t!.data);
@@ -89,6 +90,7 @@ export const ops: OpTable = {
     },
   },
   LRN: {
+    traits: { normaliser: true },
     prepare: prepareLrn,
     cpu(p: LrnParams, inputs) {
       const x = inputs[0]!.data;

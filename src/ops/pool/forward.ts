@@ -236,11 +236,13 @@ function spec(prepare: (ctx: PrepareCtx) => { shapes: Shape[]; params: PoolParam
   };
 }
 
+const POOLING = { pooling: true };
+
 export const ops: OpTable = {
-  MaxPool: spec((ctx) => preparePool(ctx, 'max')),
-  AveragePool: spec((ctx) => preparePool(ctx, 'avg')),
-  GlobalMaxPool: spec((ctx) => prepareGlobal(ctx, 'max')),
-  GlobalAveragePool: spec((ctx) => prepareGlobal(ctx, 'avg')),
+  MaxPool: { ...spec((ctx) => preparePool(ctx, 'max')), traits: POOLING },
+  AveragePool: { ...spec((ctx) => preparePool(ctx, 'avg')), traits: POOLING },
+  GlobalMaxPool: { ...spec((ctx) => prepareGlobal(ctx, 'max')), traits: POOLING },
+  GlobalAveragePool: { ...spec((ctx) => prepareGlobal(ctx, 'avg')), traits: POOLING },
 };
 
 // ---------------------------------------------------------------- transposes for attribution

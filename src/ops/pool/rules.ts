@@ -8,7 +8,7 @@ import type { CpuTensor } from '../op.js';
 import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import { numel, type Shape } from '../../graph/tensor.js';
-import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import type { LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
 
 /** The prepared params re-based on the backward batch (N·T samples instead of the forward N). */
 function atBatch(ctx: RuleCtx<unknown>, r: { shape: Shape }): PoolParams {

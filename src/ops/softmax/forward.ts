@@ -65,6 +65,6 @@ function spec(log: boolean): OpSpec<SoftmaxParams> {
 }
 
 export const ops: OpTable = {
-  Softmax: spec(false),
-  LogSoftmax: spec(true),
+  Softmax: { ...spec(false), traits: { scoreHead: true } },
+  LogSoftmax: { ...spec(true), traits: { scoreHead: true } },
 };

@@ -1,0 +1,4 @@
+import { family } from '../family.js';
+import { ops } from './forward.js';
+
+export default family('softmax', ops);
