@@ -1,6 +1,6 @@
 // GPU vs CPU for the small kernels of the backward walks and attribution stage one.
 import { describe, it, expect } from 'vitest';
-import { cpuAttr, gpuAttr } from '../src/explain/kernels.js';
+import { cpuAttr, gpuAttr } from '../src/ops/shared/attribution.js';
 import { getGpu, type GpuTensor } from '../src/kernels/gpu/runtime.js';
 import { rng, randn, diff } from './helpers/ops.js';
 import type { CpuTensor } from '../src/ops/op.js';

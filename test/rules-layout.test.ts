@@ -15,7 +15,7 @@ import { randn, rng, diff } from './helpers/ops.js';
 import { proportionalCpu, proportionalGpu } from '../src/ops/elementwise/rules.js';
 import { methodTable } from '../src/ops/table.js';
 import { firstConvs, residualAdds } from '../src/planner/topology.js';
-import { cpuAttr } from '../src/explain/kernels.js';
+import { cpuAttr } from '../src/ops/shared/attribution.js';
 import { getGpu } from '../src/kernels/gpu/runtime.js';
 import { numel, type Shape } from '../src/graph/tensor.js';
 import type { Step } from '../src/planner/plan.js';

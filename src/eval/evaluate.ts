@@ -4,7 +4,7 @@
 // is taken against the annotation at its own resolution (TorchRay's protocol).
 import { Explainer } from '../explain/explainer.js';
 import type { CpuTensor } from '../ops/op.js';
-import { cpuAttr } from '../explain/kernels.js';
+import { cpuAttr } from '../ops/shared/attribution.js';
 import { preprocess, type PreprocessOptions } from '../io/image.js';
 import { type Dataset, type ImageRecord, loadImage } from '../data/format.js';
 import { labelTruths, type LabelTruth } from './ground-truth.js';

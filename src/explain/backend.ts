@@ -1,7 +1,7 @@
 // The attribution pipeline runs on either backend through this one interface, so the pipeline
 // itself is written once (src/explain/pipeline.ts) and the two backends can be compared step by step.
 import type { CpuTensor } from '../ops/op.js';
-import { cpuAttr, gpuAttr, type SumMode } from './kernels.js';
+import { cpuAttr, gpuAttr, type SumMode } from '../ops/shared/attribution.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 import { applyRule, cpuRuleBackend, gpuRuleBackend, type Rule, type RuleCtx } from '../ops/rule.js';
 

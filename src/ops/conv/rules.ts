@@ -16,7 +16,7 @@ import src from './ae_conv.wgsl';
 import type { CpuTensor } from '../op.js';
 import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { convForwardCpu, convInputGradCpu, convInputGradGpu, type ConvParams } from './forward.js';
-import { cpuAttr, gpuAttr } from '../../explain/kernels.js';
+import { cpuAttr, gpuAttr } from '../shared/attribution.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import { numel, type Shape } from '../../graph/tensor.js';
 import type { AeOptions, LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';

@@ -16,7 +16,7 @@ import { fmtShape, numel, stridesOf, type Shape } from '../../graph/tensor.js';
 import { broadcastStrides, coalesce, forEachOffset } from '../shared/fold.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
-import { gpuAttr } from '../../explain/kernels.js';
+import { gpuAttr } from '../shared/attribution.js';
 import { type AnyCtx, type Sig, backShape, fail, isRuntime, keepsSamples, perSample, sameShape } from '../shared/signal.js';
 
 const sections = parseSections(src);

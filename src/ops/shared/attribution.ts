@@ -1,8 +1,8 @@
 // Helpers of the backward walks and of attribution stage one, on both backends (shaders/attribution.wgsl).
 import src from './attribution.wgsl';
-import { numel } from '../graph/tensor.js';
-import type { CpuTensor } from '../ops/op.js';
-import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../kernels/gpu/runtime.js';
+import { numel } from '../../graph/tensor.js';
+import type { CpuTensor } from '../op.js';
+import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
 
 export type SumMode = 'sum' | 'pos' | 'neg' | 'nonzero' | 'abs';
 const SUM_MODE: Record<SumMode, number> = { sum: 0, pos: 1, neg: 2, nonzero: 3, abs: 4 };
