@@ -9,21 +9,29 @@ export function classCount(plan: Plan): number {
 }
 
 
+/** A Mul of two runtime tensors: a gate (SiLU, squeeze-and-excitation, an exported HardSwish). */
+function isGatingMul(plan: Plan, step: Plan['steps'][number]): boolean {
+  return step.node.opType === 'Mul' && step.inputs.filter((t) => t && !plan.consts.has(t)).length === 2;
+}
+
 /**
- * The deepest 4-D output (h·w > 1) of a block-output node (trait `blockOutput`: Relu, Clip, Concat, Add) that comes, in topological
- * order, before the first node whose output has exactly as many channels/features as there are
- * classes. VGG-16 → ReLU after conv5_3; ResNet-50 → layer4's output; SqueezeNet → fire9's Concat;
- * MobileNet → the last Clip.
+ * The default explained layer (spec §1.3 and §1.3b): the deepest 4-D output with h·w > 1 of a node
+ * that ends a block (trait `blockOutput`: Relu, Clip, Concat, Add), of an element-wise activation,
+ * or of a gating Mul, skipping the classifier head: nothing from the first convolution with an
+ * h·w > 1 output whose channel count equals the class count onwards (SqueezeNet's class-score
+ * conv). An SE block's 1×1 convolutions never end the search, whatever their width. VGG-16 → ReLU
+ * after conv5_3; ResNet-50 → layer4's output; SqueezeNet → fire9's Concat; MobileNet → the last
+ * Clip; EfficientNet → the last SiLU (a gating Mul); ConvNeXt → the last residual Add.
  */
 export function defaultLayer(plan: Plan): string | undefined {
   const classes = classCount(plan);
-  const blockOutputs = opsWith('blockOutput');
+  const candidates = new Set([...opsWith('blockOutput'), ...opsWith('activation')]);
+  const spatial = (shape: number[] | undefined) => shape?.length === 4 && shape[2] * shape[3] > 1;
   let best: string | undefined;
   for (const step of plan.steps) {
-    const out = step.node.outputs[0];
     const shape = step.outShapes[0];
-    if (shape && shape.length >= 2 && shape[1] === classes) break;
-    if (blockOutputs.has(step.node.opType) && shape?.length === 4 && shape[2] * shape[3] > 1) best = out;
+    if (step.node.opType === 'Conv' && spatial(shape) && shape[1] === classes) break;
+    if ((candidates.has(step.node.opType) || isGatingMul(plan, step)) && spatial(shape)) best = step.node.outputs[0];
   }
   return best;
 }
