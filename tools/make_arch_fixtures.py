@@ -93,7 +93,7 @@ def efficientnet_b0():
 def regnet_y_400mf():
     from torchvision.models.regnet import BlockParams
     # Y-400MF: depth 16, w_0 48, w_a 27.89, w_m 2.09, group width 8, SE 0.25; widths / 4.
-    params = BlockParams.from_init_params(depth=16, w_0=12, w_a=7.0, w_m=2.09, group_width=4, se_ratio=0.25)
+    params = BlockParams.from_init_params(depth=16, w_0=16, w_a=7.0, w_m=2.09, group_width=4, se_ratio=0.25)
     return tvm.RegNet(params, num_classes=CLASSES, stem_width=8)
 
 
@@ -140,10 +140,11 @@ class ChannelLastLayerNorm(nn.Module):
         return self.head(torch.flatten(self.pool(x + y), 1))
 
 
+# AlexNet and VGG keep 224 px: their AdaptiveAvgPool to 6×6 / 7×7 exports only from a multiple.
 # name → (constructor, input size, the default layer of spec §1.3b as a module path)
 MODELS = {
-    'alexnet': (lambda: shrink(tvm.AlexNet(num_classes=CLASSES), 8), 64, 'features.11 (last ReLU of features)'),
-    'vgg11_bn': (lambda: shrink(tvm.vgg11_bn(num_classes=CLASSES), 8), 64, 'features.27 (last ReLU of features)'),
+    'alexnet': (lambda: shrink(tvm.AlexNet(num_classes=CLASSES), 16), 224, 'features.11 (last ReLU of features)'),
+    'vgg11_bn': (lambda: shrink(tvm.vgg11_bn(num_classes=CLASSES), 16), 224, 'features.27 (last ReLU of features)'),
     'resnet18': (lambda: resnet_like(tvm.resnet.BasicBlock, [2, 2, 2, 2], 8), 64, 'layer4 output (last residual ReLU)'),
     'resnext50': (lambda: resnet_like(tvm.resnet.Bottleneck, [3, 4, 6, 3], 8, groups=32, width_per_group=4), 64, 'layer4 output'),
     'wide_resnet50': (lambda: resnet_like(tvm.resnet.Bottleneck, [3, 4, 6, 3], 16, width_per_group=128), 64, 'layer4 output'),
