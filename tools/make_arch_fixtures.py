@@ -26,7 +26,7 @@ import torchvision.models as tvm
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'arch')
 SEED = 20261202
-CLASSES = 10
+CLASSES = 7  # odd: no reduced width equals it by accident (SqueezeNet's class conv and tiny_se's SE squeeze do on purpose)
 MAX_BYTES = 2_500_000
 
 
@@ -105,9 +105,10 @@ def convnext_tiny():
 
 
 class SqueezeExcitation(nn.Module):
-    """EfficientNet-B0's MBConv squeeze-and-excitation with SiLU (torchvision's ops.SqueezeExcitation)."""
+    """EfficientNet-B0's MBConv squeeze-and-excitation with SiLU (torchvision's ops.SqueezeExcitation),
+    its squeeze width equal to the class count: spec §1.3b's trap for the default layer."""
 
-    def __init__(self, c=16, s=4):
+    def __init__(self, c=16, s=CLASSES):
         super().__init__()
         self.conv = nn.Conv2d(3, c, 3, padding=1)
         self.act = nn.SiLU()
@@ -149,7 +150,7 @@ MODELS = {
     'resnext50': (lambda: resnet_like(tvm.resnet.Bottleneck, [3, 4, 6, 3], 8, groups=32, width_per_group=4), 64, 'layer4 output'),
     'wide_resnet50': (lambda: resnet_like(tvm.resnet.Bottleneck, [3, 4, 6, 3], 16, width_per_group=128), 64, 'layer4 output'),
     'densenet121': (lambda: tvm.DenseNet(growth_rate=8, block_config=(6, 12, 24, 16), num_init_features=16, num_classes=CLASSES), 64, 'final ReLU after norm5'),
-    'inception_v3': (lambda: shrink(tvm.Inception3(num_classes=CLASSES, aux_logits=False, transform_input=False, init_weights=False), 8), 96, 'Mixed_7c Concat'),
+    'inception_v3': (lambda: shrink(tvm.Inception3(num_classes=CLASSES, aux_logits=False, transform_input=False, init_weights=False), 8), 128, 'Mixed_7c Concat'),
     'googlenet': (lambda: shrink(tvm.GoogLeNet(num_classes=CLASSES, aux_logits=False, transform_input=False, init_weights=False), 8), 64, 'inception5b Concat'),
     'squeezenet1_1': (lambda: shrink(tvm.SqueezeNet('1_1', num_classes=CLASSES), 4), 64, 'features.12 (fire8 Concat)'),
     'mobilenet_v2': (lambda: tvm.MobileNetV2(num_classes=CLASSES, width_mult=0.25), 64, 'last features block activation (Clip)'),
