@@ -1,16 +1,11 @@
 //#section unary
-// Element-wise unary activation; the op body is the variant (one pipeline per op).
-struct U {
-  total: u32, _p0: u32, _p1: u32, _p2: u32,
-  alpha: f32, lo: f32, hi: f32, _p3: u32,
-}
-@group(0) @binding(0) var<uniform> u: U;
+// Element-wise unary activation; the expression `{{EXPR}}` of `v` is the variant (one pipeline per op).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 {{EXTRA_BINDINGS}}
 
 fn op(v: f32) -> f32 {
-  {{BODY}}
+  return {{EXPR}};
 }
 
 @compute @workgroup_size(64)
