@@ -93,7 +93,7 @@ export const ops: OpTable = {
       return [y];
     },
     gpu(g, p: BatchNormParams, inputs, outputs) {
-      const pipe = g.kernel('norm.forward.batchnorm', () => assemble(sections, ['param_index', 'batchnorm'], {}, BN_U));
+      const pipe = g.kernel('norm.forward.batchnorm', () => assemble(sections, ['param_index', 'batchnorm', 'per_element'], { WG: 64 }, BN_U));
       g.dispatch(pipe, bnUniforms(p, p.total), [...inputs.slice(0, 5).map((t) => t!.buffer), outputs[0].buffer], Gpu.groups1d(p.total, 64));
     },
   },

@@ -8,6 +8,18 @@ fn param_index(i: u32) -> u32 {
   return (i / u.inner) % u.C;
 }
 
+//#section per_element
+// One thread per element of u.total, each handed to the variant's `fn store(i, c)` with c its
+// BatchNormalization parameter index.
+@compute @workgroup_size({{WG}})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, {{WG}}u);
+  if (i >= u.total) {
+    return;
+  }
+  store(i, param_index(i));
+}
+
 //#section batchnorm
 // Inference batch normalization: y = (x − mean) · scale / sqrt(var + eps) + bias.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -17,13 +29,7 @@ fn param_index(i: u32) -> u32 {
 @group(0) @binding(5) var<storage, read> variance: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear_id(gid, nwg, 64u);
-  if (i >= u.total) {
-    return;
-  }
-  let c = param_index(i);
+fn store(i: u32, c: u32) {
   y[i] = (x[i] - mean[c]) * scale[c] / sqrt(variance[c] + u.eps) + bias[c];
 }
 

@@ -39,7 +39,7 @@ function bnRule(kind: 'grad' | 'ae', auxInput: number, wgsl: string,
       }
     },
     gpu({ bn, total }, g, ctx: RuleCtx<GpuTensor>, r, [out]) {
-      const pipe = g.kernel(`norm.${kind}.batchnorm`, () => assemble(sections, ['param_index', 'rule'], { RULE: wgsl }, BN_U));
+      const pipe = g.kernel(`norm.${kind}.batchnorm`, () => assemble(sections, ['param_index', 'rule', 'per_element'], { RULE: wgsl, WG: 256 }, BN_U));
       g.dispatch(pipe, bnUniforms(bn, total), [out!.buffer, r.buffer, ctx.input(1)!.buffer, ctx.input(auxInput)!.buffer], Gpu.groups1d(total));
     },
   };
