@@ -30,6 +30,12 @@ export interface Activation {
   };
   /** The AE rule: the relevance itself, seen at the input (no data moves). */
   ae?: 'alias';
+  /**
+   * Takes bounds lo/hi as Clip does: attributes min/max before opset 11, optional inputs 1 and 2
+   * from 11 (constant ones travel in the uniforms, runtime ones are read on the device by `lo()`,
+   * `hi()`); absent means unbounded.
+   */
+  bounds?: boolean;
 }
 
 export const ACTIVATIONS: Record<string, Activation> = {
@@ -55,6 +61,7 @@ export const ACTIVATIONS: Record<string, Activation> = {
   Neg: { wgsl: '-v', cpu: (v) => -v },
   Sqrt: { wgsl: 'sqrt(v)', cpu: (v) => Math.sqrt(v) },
   Clip: {
+    bounds: true,
     wgsl: 'min(max(v, lo()), hi())',
     cpu: (v, p) => Math.min(Math.max(v, Math.fround(p.lo)), Math.fround(p.hi)),
     traits: { activation: true, blockOutput: true },

@@ -31,8 +31,8 @@ function prepareUnary(ctx: PrepareCtx) {
   return { shapes: [x], params: p };
 }
 
-/** Clip bounds: attributes before opset 11, optional inputs (usually constants) from 11; missing means unbounded. */
-function prepareClip(ctx: PrepareCtx) {
+/** Bounds (Clip): attributes before opset 11, optional inputs (usually constants) from 11; missing means unbounded. */
+function prepareBounds(ctx: PrepareCtx) {
   const { node } = ctx;
   const base = prepareUnary(ctx);
   const p = base.params;
@@ -74,15 +74,14 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
       const dyn = p.dynLo || p.dynHi;
       const key = `activation.forward.${opType.toLowerCase()}${dyn ? `.dyn${p.dynLo ? 'lo' : ''}${p.dynHi ? 'hi' : ''}` : ''}`;
       const pipe = g.kernel(key, () => {
-        // Runtime Clip bounds are read from one-element buffers, constant ones from uniforms.
+        // Runtime bounds are read from one-element buffers, constant ones from uniforms.
         const bindings: string[] = [];
         let n = 3;
         if (p.dynLo) bindings.push(`@group(0) @binding(${n++}) var<storage, read> lo_buf: array<f32>;`);
         if (p.dynHi) bindings.push(`@group(0) @binding(${n++}) var<storage, read> hi_buf: array<f32>;`);
-        const helpers = opType === 'Clip'
-          ? `fn lo() -> f32 { return ${p.dynLo ? 'lo_buf[0]' : 'u.lo'}; }\nfn hi() -> f32 { return ${p.dynHi ? 'hi_buf[0]' : 'u.hi'}; }`
-          : '';
-        return assemble(sections, ['unary'], { EXTRA_BINDINGS: [...bindings, helpers].join('\n'), EXPR: f.wgsl }, U);
+        return assemble(sections, ['unary', ...(f.bounds ? ['bounds'] : [])], {
+          EXTRA_BINDINGS: bindings.join('\n'), EXPR: f.wgsl, LO: p.dynLo ? 'lo_buf[0]' : 'u.lo', HI: p.dynHi ? 'hi_buf[0]' : 'u.hi',
+        }, U);
       });
       const u = U.pack({ total: p.total, alpha: p.alpha, lo: p.lo, hi: p.hi });
       const bufs = [inputs[0]!.buffer, outputs[0].buffer];
@@ -94,5 +93,5 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
 }
 
 export const ops: OpTable = Object.fromEntries(
-  Object.keys(ACTIVATIONS).map((op) => [op, { ...spec(op, op === 'Clip' ? prepareClip : prepareUnary), traits: ACTIVATIONS[op].traits }]),
+  Object.entries(ACTIVATIONS).map(([op, a]) => [op, { ...spec(op, a.bounds ? prepareBounds : prepareUnary), traits: a.traits }]),
 );

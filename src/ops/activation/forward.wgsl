@@ -16,3 +16,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   y[i] = op(x[i]);
 }
+
+//#section bounds
+// Bounds of an activation that takes them (Clip): uniforms, or one-element buffers at run time.
+fn lo() -> f32 {
+  return {{LO}};
+}
+
+fn hi() -> f32 {
+  return {{HI}};
+}

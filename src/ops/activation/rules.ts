@@ -10,7 +10,7 @@ import { ACTIVATIONS, U, type Activation, type ActParams } from './activations.j
 
 const sections = parseSections(src);
 
-/** Clip bounds: attributes before opset 11, constant inputs from 11; absent means unbounded. */
+/** Bounds (Clip): attributes before opset 11, constant inputs from 11; absent means unbounded. */
 function clipBounds(ctx: RuleCtx<unknown>): [number, number] {
   const n = ctx.step.node;
   const attr = (k: string) => n.attrs.get(k) as number | undefined;

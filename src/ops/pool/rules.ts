@@ -42,9 +42,9 @@ interface GatherHooks {
   STORE: string;
 }
 
-/** Record the gather of `sig` (one value per window) into `dst` (one per input element). */
-function dispatchGather(g: Gpu, key: string, p: PoolParams, hooks: GatherHooks, sig: GPUBuffer, dst: GPUBuffer, extra: GPUBuffer[]): void {
-  const pipe = g.kernel(key, () => assemble(sections, ['common', 'zrule', 'gather'], { ...hooks }, POOL_U));
+/** Record the gather of `sig` (one value per window) into `dst` (one per input element); `names`: sections the hooks need. */
+function dispatchGather(g: Gpu, key: string, p: PoolParams, hooks: GatherHooks, sig: GPUBuffer, dst: GPUBuffer, extra: GPUBuffer[], names: string[] = []): void {
+  const pipe = g.kernel(key, () => assemble(sections, ['common', ...names, 'gather'], { ...hooks }, POOL_U));
   g.dispatch(pipe, poolUniforms(p, p.planes), [sig, dst, ...extra], Gpu.groups1d(p.planes * p.H * p.W, WG));
 }
 
@@ -70,11 +70,11 @@ export const maxPoolBackward = {
     const nOut = p.planes * p.OH * p.OW;
     const arg = g.alloc([nOut], 'pool.argmax');
     // Each window's plane-relative arg-max: the window walk, global pools included.
-    dispatchWalk(g, 'pool.argmax', p, false, {
+    dispatchWalk(g, 'pool.grad.argmax', p, false, {
       BINDINGS: bindings(1, ['x', 'f32', false], ['arg', 'u32', true]),
       INIT: 'LOWEST', LOAD: 'x[base + at]', ACCUMULATE: 'if (idx == NONE || v > acc) { acc = max(v, LOWEST); idx = at; }', FINISH: 'arg[i] = idx;',
     }, [x.buffer, arg.buffer]);
-    dispatchGather(g, 'pool.grad.max', p, {
+    dispatchGather(g, 'pool.grad.gather.max', p, {
       BINDINGS: bindings(3, ['arg', 'u32', false]), CONTRIBUTION: ROUTE_ARGMAX, STORE: 'dst[i] = acc;',
     }, gy.buffer, gx.buffer, [arg.buffer]);
     g.release(arg);
@@ -92,7 +92,7 @@ export const avgPoolBackward = {
     return gx;
   },
   gpu(g: Gpu, p: PoolParams, gy: GpuTensor, gx: GpuTensor): void {
-    dispatchGather(g, 'pool.grad.avg', p, {
+    dispatchGather(g, 'pool.grad.gather.avg', p, {
       BINDINGS: '',
       CONTRIBUTION: 'if (u.is_global != 0u) { return sig[o] / f32(u.H * u.W); }\n  return sig[o] / avg_count(window(oh, ow));',
       STORE: 'dst[i] = acc;',
@@ -176,16 +176,16 @@ function zRuleGpu(g: Gpu, p: PoolParams, x: GpuTensor, r: GpuTensor, out: GpuTen
   const { arg: hasArg, ...hooks } = S_WALK[p.kind];
   const arg = hasArg ? g.alloc([nOut], 'ae.pool.arg') : undefined;
   const extra = arg ? [arg.buffer] : [];
-  dispatchWalk(g, `pool.ae_s.${p.kind}`, p, p.global, {
+  dispatchWalk(g, `pool.ae.s.${p.kind}`, p, p.global, {
     ...hooks,
     BINDINGS: S_BINDINGS + (hasArg ? '\n' + bindings(4, ['arg', 'u32', true]) : ''),
     FINISH: p.global ? S_GLOBAL_FINISH[p.kind] : hooks.FINISH,
   }, [x.buffer, r.buffer, s.buffer, ...extra], ['zrule'], sections);
-  dispatchGather(g, `pool.ae_gather.${p.kind}`, p, {
+  dispatchGather(g, `pool.ae.gather.${p.kind}`, p, {
     BINDINGS: bindings(3, ['x', 'f32', false], ...(hasArg ? [['arg', 'u32', false] as [string, 'u32', boolean]] : [])),
     CONTRIBUTION: hasArg ? ROUTE_ARGMAX : 'return sig[o];',
     STORE: 'dst[i] = xhat(x[i]) * acc;',
-  }, s.buffer, out.buffer, [x.buffer, ...extra]);
+  }, s.buffer, out.buffer, [x.buffer, ...extra], ['zrule']);
   g.release(s);
   if (arg) g.release(arg);
 }
