@@ -1,10 +1,12 @@
-// Element-wise activations: one shared unary kernel whose op body is the pipeline variant.
-import src from './activation.wgsl';
+// Element-wise activations: one shared unary kernel whose op expression (from the ACTIVATIONS
+// table) is the pipeline variant.
+import src from './forward.wgsl';
 import { attrFloat } from '../../graph/ir.js';
 import { numel, scalarValue } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
-import { Gpu, Uniforms } from '../../kernels/gpu/runtime.js';
-import type { OpSpec, OpTable, PrepareCtx, Traits } from '../op.js';
+import { Gpu } from '../../kernels/gpu/runtime.js';
+import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
+import { ACTIVATIONS, U } from './activations.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 const sections = parseSections(src);
@@ -20,32 +22,6 @@ export interface UnaryParams {
   dynHi: boolean;
 }
 
-interface Unary {
-  /** WGSL body of `fn op(v: f32) -> f32`; `u.alpha`, `u.lo`, `u.hi` are the parameters. */
-  wgsl: string;
-  /** The CPU reference (float64, rounded to float32 on store). */
-  cpu: (v: number, p: UnaryParams) => number;
-  traits?: Traits;
-}
-
-const UNARY: Record<string, Unary> = {
-  Relu: { wgsl: 'return max(v, 0.0);', cpu: (v) => Math.max(v, 0), traits: { activation: true, blockOutput: true } },
-  LeakyRelu: { wgsl: 'return select(u.alpha * v, v, v >= 0.0);', cpu: (v, p) => (v >= 0 ? v : Math.fround(p.alpha) * v), traits: { activation: true } },
-  // exp(-v) overflowing to +inf still gives the right limit 0.
-  Sigmoid: { wgsl: 'return 1.0 / (1.0 + exp(-v));', cpu: (v) => 1 / (1 + Math.exp(-v)), traits: { activation: true, scoreHead: true } },
-  // tanh(±10) is ±1 in float32; clamping keeps exp-based implementations away from inf/inf.
-  Tanh: { wgsl: 'return tanh(clamp(v, -10.0, 10.0));', cpu: (v) => Math.tanh(v), traits: { activation: true } },
-  Exp: { wgsl: 'return exp(v);', cpu: (v) => Math.exp(v) },
-  Abs: { wgsl: 'return abs(v);', cpu: (v) => Math.abs(v) },
-  Neg: { wgsl: 'return -v;', cpu: (v) => -v },
-  Sqrt: { wgsl: 'return sqrt(v);', cpu: (v) => Math.sqrt(v) },
-  Clip: {
-    wgsl: 'return min(max(v, lo()), hi());',
-    cpu: (v, p) => Math.min(Math.max(v, Math.fround(p.lo)), Math.fround(p.hi)),
-    traits: { activation: true, blockOutput: true },
-  },
-};
-
 function prepareUnary(ctx: PrepareCtx) {
   const x = ctx.shapes[0];
   if (!x) throw nodeError(ctx.node.opType, ctx.node.name, 'input X is required');
@@ -55,8 +31,8 @@ function prepareUnary(ctx: PrepareCtx) {
   return { shapes: [x], params: p };
 }
 
-/** Clip bounds: attributes before opset 11, optional inputs (usually constants) from 11; missing means unbounded. */
-function prepareClip(ctx: PrepareCtx) {
+/** Bounds (Clip): attributes before opset 11, optional inputs (usually constants) from 11; missing means unbounded. */
+function prepareBounds(ctx: PrepareCtx) {
   const { node } = ctx;
   const base = prepareUnary(ctx);
   const p = base.params;
@@ -82,7 +58,7 @@ function prepareClip(ctx: PrepareCtx) {
 }
 
 function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]; params: UnaryParams }): OpSpec<UnaryParams> {
-  const f = UNARY[opType];
+  const f = ACTIVATIONS[opType];
   return {
     prepare,
     cpu(p, inputs) {
@@ -96,19 +72,18 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
     },
     gpu(g, p, inputs, outputs) {
       const dyn = p.dynLo || p.dynHi;
-      const key = `act.${opType.toLowerCase()}${dyn ? `.dyn${p.dynLo ? 'lo' : ''}${p.dynHi ? 'hi' : ''}` : ''}`;
+      const key = `activation.forward.${opType.toLowerCase()}${dyn ? `.dyn${p.dynLo ? 'lo' : ''}${p.dynHi ? 'hi' : ''}` : ''}`;
       const pipe = g.kernel(key, () => {
-        // Runtime Clip bounds are read from one-element buffers, constant ones from uniforms.
+        // Runtime bounds are read from one-element buffers, constant ones from uniforms.
         const bindings: string[] = [];
         let n = 3;
         if (p.dynLo) bindings.push(`@group(0) @binding(${n++}) var<storage, read> lo_buf: array<f32>;`);
         if (p.dynHi) bindings.push(`@group(0) @binding(${n++}) var<storage, read> hi_buf: array<f32>;`);
-        const helpers = opType === 'Clip'
-          ? `fn lo() -> f32 { return ${p.dynLo ? 'lo_buf[0]' : 'u.lo'}; }\nfn hi() -> f32 { return ${p.dynHi ? 'hi_buf[0]' : 'u.hi'}; }`
-          : '';
-        return assemble(sections, ['unary'], { EXTRA_BINDINGS: [...bindings, helpers].join('\n'), BODY: f.wgsl });
+        return assemble(sections, ['unary', ...(f.bounds ? ['bounds'] : [])], {
+          EXTRA_BINDINGS: bindings.join('\n'), EXPR: f.wgsl, LO: p.dynLo ? 'lo_buf[0]' : 'u.lo', HI: p.dynHi ? 'hi_buf[0]' : 'u.hi',
+        }, U);
       });
-      const u = new Uniforms().u(p.total, 0, 0, 0).f(p.alpha, p.lo, p.hi);
+      const u = U.pack({ total: p.total, alpha: p.alpha, lo: p.lo, hi: p.hi });
       const bufs = [inputs[0]!.buffer, outputs[0].buffer];
       if (p.dynLo) bufs.push(inputs[1]!.buffer);
       if (p.dynHi) bufs.push(inputs[2]!.buffer);
@@ -118,5 +93,5 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
 }
 
 export const ops: OpTable = Object.fromEntries(
-  Object.keys(UNARY).map((op) => [op, { ...spec(op, op === 'Clip' ? prepareClip : prepareUnary), traits: UNARY[op].traits }]),
+  Object.entries(ACTIVATIONS).map(([op, a]) => [op, { ...spec(op, a.bounds ? prepareBounds : prepareUnary), traits: a.traits }]),
 );

@@ -1,14 +1,16 @@
-// Element-wise activations. Gradient: dy · f'(x). AE: relevance passes unchanged, even where the
+// Element-wise activations, the rules of every entry of ACTIVATIONS that declares them. Gradient:
+// dy · f′(v), one generated kernel per activation. AE: relevance passes unchanged, even where the
 // activation was off (spec §2.1).
-import src from './grad_act.wgsl';
-import type { CpuTensor } from '../op.js';
-import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import src from './backward.wgsl';
+import { Gpu } from '../../kernels/gpu/runtime.js';
 import { numel } from '../../graph/tensor.js';
-import type { LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
+import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import { ACTIVATIONS, U, type Activation, type ActParams } from './activations.js';
 
-type Kind = 'relu' | 'clip' | 'leaky' | 'sigmoid';
+const sections = parseSections(src);
 
-/** Clip bounds: attributes before opset 11, constant inputs from 11; absent means unbounded. */
+/** Bounds (Clip): attributes before opset 11, constant inputs from 11; absent means unbounded. */
 function clipBounds(ctx: RuleCtx<unknown>): [number, number] {
   const n = ctx.step.node;
   const attr = (k: string) => n.attrs.get(k) as number | undefined;
@@ -19,56 +21,44 @@ function clipBounds(ctx: RuleCtx<unknown>): [number, number] {
   return [inp(1) ?? attr('min') ?? -Infinity, inp(2) ?? attr('max') ?? Infinity];
 }
 
-function param(kind: Kind, ctx: RuleCtx<unknown>): [number, number] {
-  if (kind === 'clip') return clipBounds(ctx);
-  if (kind === 'leaky') return [(ctx.step.node.attrs.get('alpha') as number | undefined) ?? 0.01, 0];
-  return [0, 0];
+interface GradParams extends ActParams {
+  total: number;
 }
 
-function gradRule(kind: Kind): Rule {
+function gradRule(op: string, grad: NonNullable<Activation['grad']>): Rule<GradParams> {
+  const fwd = <T>(ctx: RuleCtx<T>): T => (grad.of === 'y' ? ctx.output() : ctx.input(0)!);
   return {
-    cpu(ctx, dy) {
-      const x = kind === 'sigmoid' ? ctx.output() : ctx.input(0)!;
-      const [a, b] = param(kind, ctx);
-      const out = new Float32Array(dy.data.length);
-      for (let i = 0; i < out.length; i++) {
-        const v = x.data[i];
-        out[i] = kind === 'relu' ? (v > 0 ? dy.data[i] : 0)
-          : kind === 'clip' ? (v > a && v < b ? dy.data[i] : 0)
-          : kind === 'leaky' ? (v > 0 ? dy.data[i] : dy.data[i] * a)
-          : dy.data[i] * v * (1 - v);
-      }
-      return [{ shape: dy.shape, data: out } as CpuTensor];
+    plan(ctx, r) {
+      // Every activation's parameters as the forward attributes give them; an expression reads those it needs.
+      const [lo, hi] = clipBounds(ctx);
+      const alpha = (ctx.step.node.attrs.get('alpha') as number | undefined) ?? 0.01;
+      return { params: { total: numel(r), alpha, lo, hi }, signals: [{ shape: r }] };
     },
-    gpu(g, ctx, dy) {
-      const x = kind === 'sigmoid' ? ctx.output() : ctx.input(0)!;
-      const [a, b] = param(kind, ctx);
-      const out = g.alloc(dy.shape, `grad.${kind}`);
-      const n = numel(dy.shape);
+    cpu(p, ctx, dy, [out]) {
+      const x = fwd(ctx).data, d = dy.data, o = out!.data;
+      for (let i = 0; i < p.total; i++) o[i] = grad.cpu(d[i], x[i], p);
+    },
+    gpu(p, g, ctx, dy, [out]) {
       // ±Infinity bounds are clamped to the largest float so the uniform stays finite.
       const f = (v: number) => Math.max(-3.4e38, Math.min(3.4e38, v));
-      const p = g.kernel(`grad.${kind}`, () => WGSL_COMMON + src, kind);
-      g.dispatch(p, new Uniforms().u(n, 0, 0, 0).f(f(a), f(b)), [out.buffer, dy.buffer, x.buffer], Gpu.groups1d(n));
-      return [out as GpuTensor];
+      const pipe = g.kernel(`activation.grad.${op.toLowerCase()}`, () => assemble(sections, ['grad'], { GRAD: grad.wgsl }, U));
+      g.dispatch(pipe, U.pack({ total: p.total, alpha: f(p.alpha), lo: f(p.lo), hi: f(p.hi) }),
+        [out!.buffer, dy.buffer, fwd(ctx).buffer], Gpu.groups1d(p.total));
     },
   };
 }
 
 /** AE: relevance passes unchanged to the activation's input. */
-export const passThrough: Rule = {
-  cpu: (_ctx, r) => [r],
-  gpu: (_g, _ctx, r) => [r],
+export const passThrough: Rule<null> = {
+  plan: (_ctx, r) => ({ params: null, signals: [{ shape: r, alias: true }] }),
+  cpu() {},
+  gpu() {},
 };
 
-export const gradient: RuleTable = {
-  Relu: gradRule('relu'),
-  Clip: gradRule('clip'),
-  LeakyRelu: gradRule('leaky'),
-  Sigmoid: gradRule('sigmoid'),
-};
+const entries = Object.entries(ACTIVATIONS);
 
-export const ae: RuleTable = {
-  Relu: passThrough,
-  Clip: passThrough,
-  LeakyRelu: passThrough,
-};
+export const gradient: RuleTable = Object.fromEntries(
+  entries.filter(([, a]) => a.grad).map(([op, a]) => [op, gradRule(op, a.grad!)]));
+
+export const ae: RuleTable = Object.fromEntries(
+  entries.filter(([, a]) => a.ae === 'alias').map(([op]) => [op, passThrough]));

@@ -2,14 +2,14 @@
 // described by element strides (transposes are strides), batched MatMul by broadcast batch strides.
 // Operands larger than the storage-buffer binding limit (VGG's fc6 weight is 411 MB against
 // lavapipe's 128 MiB) are handled by splitting the work into dispatches that bind buffer slices.
-import src from './matmul.wgsl';
+import src from './forward.wgsl';
 import type { Node } from '../../graph/ir.js';
 import { attrFloat, attrInt } from '../../graph/ir.js';
 import { fmtShape, numel, type Shape } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
-import { Uniforms, type Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import type { Gpu, GpuTensor } from '../../kernels/gpu/runtime.js';
 import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
-import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 
 export interface MatmulParams {
   opType: string;
@@ -141,11 +141,11 @@ function batchOffsets(p: MatmulParams, bi: number): [number, number] {
   return [oa, ob];
 }
 
-function cpu(p: MatmulParams, inputs: (CpuTensor | undefined)[]): Float32Array[] {
+/** The CPU reference into `Y` (numel(batch)·M·N elements, every one written). */
+export function matmulCpu(p: MatmulParams, inputs: (CpuTensor | undefined)[], Y: Float32Array): void {
   const A = inputs[0]!.data, B = inputs[1]!.data, C = p.hasC ? inputs[2]!.data : undefined;
   const { M, N, K } = p;
   const nb = numel(p.batch);
-  const Y = new Float32Array(nb * M * N);
   const row = new Float64Array(N);
   for (let bi = 0; bi < nb; bi++) {
     const [oa, ob] = batchOffsets(p, bi);
@@ -169,7 +169,6 @@ function cpu(p: MatmulParams, inputs: (CpuTensor | undefined)[]): Float32Array[]
       for (let n = 0; n < N; n++) Y[yo + n] = p.alpha * row[n] + (C ? p.beta * C[m * p.scm + n * p.scn] : 0);
     }
   }
-  return [Y];
 }
 
 // ---------------------------------------------------------------- GPU
@@ -199,12 +198,14 @@ function chooseVariant(p: MatmulParams, rowsInChunk: number): Variant {
 }
 
 function pipeline(g: Gpu, v: Variant, hasC: boolean): GPUComputePipeline {
-  const key = `matmul.${v.mode}.tm${v.tm}${hasC ? '.bias' : ''}`;
+  const key = `dense.matmul.${v.mode}.tm${v.tm}${hasC ? '.bias' : ''}`;
   const vec = v.mode !== 'scalar';
   return g.kernel(key, () => assemble(sections,
-    ['common', ...(vec ? ['a_vec', `b_${v.mode}`] : []), hasC ? 'c_some' : 'c_none', 'store',
-      `main_${vec ? 'vec' : 'scalar'}_tm${v.tm}`],
-    { A_T: vec ? 'vec4f' : 'f32', B_T: vec ? 'vec4f' : 'f32', WGX: v.wgx, WGY: v.wgy }));
+    ['common', ...(vec ? ['a_vec', `b_${v.mode}`] : []), hasC ? 'c_some' : 'c_none', 'store', 'main'],
+    {
+      TILE: sections.get(`tile_${vec ? 'vec' : 'scalar'}_tm${v.tm}`)!,
+      A_T: vec ? 'vec4f' : 'f32', B_T: vec ? 'vec4f' : 'f32', TM: v.tm, WGX: v.wgx, WGY: v.wgy,
+    }, MM_U));
 }
 
 /** Work region of one dispatch: rows [m0,m1), cols [n0,n1), reduction [k0,k1), batches [b0,b0+nb). */
@@ -259,24 +260,30 @@ function planChunks(p: MatmulParams, ops: Operand[], limit: number, align: numbe
   }
 }
 
-function uniforms(p: MatmulParams, r: Region, bases: number[], accumulate: boolean): Uniforms {
+const BATCH = { vec4: 'u32', n: MAX_BATCH_DIMS / 4 } as const;
+const MM_U = uniforms({
+  M: 'u32', N: 'u32', K: 'u32',
+  m0: 'u32', n0: 'u32', k0: 'u32', b0: 'u32', m1: 'u32', n1: 'u32', k1: 'u32', accumulate: 'u32',
+  a_base: 'u32', b_base: 'u32', c_base: 'u32', y_base: 'u32',
+  sam: 'u32', sak: 'u32', sbk: 'u32', sbn: 'u32', scm: 'u32', scn: 'u32', alpha: 'f32', beta: 'f32',
+  bshape: BATCH, astr: BATCH, bstr: BATCH,
+});
+
+function mmUniforms(p: MatmulParams, r: Region, bases: number[], accumulate: boolean) {
   const slots = MAX_BATCH_DIMS - p.batch.length;
   const pad = (v: number[], fill: number) => [...Array(slots).fill(fill), ...v];
-  return new Uniforms()
-    .u(p.M, p.N, p.K, 0)
-    .u(r.m0, r.n0, r.k0, r.b0)
-    .u(r.m1, r.n1, r.k1, accumulate ? 1 : 0)
-    .u(...bases)
-    .u(p.sam, p.sak, p.sbk, p.sbn)
-    .u(p.scm, p.scn).f(p.alpha, p.beta)
-    .vec4s(pad(p.batch, 1), 2)
-    .vec4s(pad(p.aBatchStrides, 0), 2)
-    .vec4s(pad(p.bBatchStrides, 0), 2);
+  const [a_base, b_base, c_base, y_base] = bases;
+  return MM_U.pack({
+    M: p.M, N: p.N, K: p.K, m0: r.m0, n0: r.n0, k0: r.k0, b0: r.b0, m1: r.m1, n1: r.n1, k1: r.k1, accumulate: accumulate ? 1 : 0,
+    a_base, b_base, c_base, y_base, sam: p.sam, sak: p.sak, sbk: p.sbk, sbn: p.sbn, scm: p.scm, scn: p.scn, alpha: p.alpha, beta: p.beta,
+    bshape: pad(p.batch, 1), astr: pad(p.aBatchStrides, 0), bstr: pad(p.bBatchStrides, 0),
+  });
 }
 
 const MAX_Z = 65535;
 
-function gpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefined)[], outputs: GpuTensor[]): void {
+/** Record Y = alpha·A'·B' (+ beta·C) into `outputs[0]`, split into binding-sized slices where needed. */
+export function matmulGpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefined)[], outputs: GpuTensor[]): void {
   const [a, b, c] = inputs;
   const y = outputs[0];
   const nb = numel(p.batch);
@@ -293,7 +300,7 @@ function gpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefined)[], outputs
     for (let b0 = 0; b0 < nb; b0 += MAX_Z) {
       const region = { m0: 0, m1: p.M, n0: 0, n1: p.N, k0: 0, k1: p.K, b0, nb: Math.min(MAX_Z, nb - b0) };
       groups[2] = region.nb;
-      g.dispatch(pipe, uniforms(p, region, [0, 0, 0, 0], false), bufs, groups);
+      g.dispatch(pipe, mmUniforms(p, region, [0, 0, 0, 0], false), bufs, groups);
     }
     return;
   }
@@ -342,7 +349,7 @@ function gpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefined)[], outputs
           const groups: [number, number, number] = [
             Math.ceil((r.n1 - r.n0) / 4 / v.wgx), Math.ceil((r.m1 - r.m0) / v.tm / v.wgy), 1,
           ];
-          g.dispatch(pipe, uniforms(p, r, [ba, bb, bc, by], k0 > 0), binds, groups);
+          g.dispatch(pipe, mmUniforms(p, r, [ba, bb, bc, by], k0 > 0), binds, groups);
         }
       }
     }
@@ -350,7 +357,15 @@ function gpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefined)[], outputs
 }
 
 function spec(prepare: (ctx: PrepareCtx) => { shapes: Shape[]; params: MatmulParams }): OpSpec<MatmulParams> {
-  return { prepare, cpu: (p, inputs) => cpu(p, inputs), gpu };
+  return {
+    prepare,
+    cpu(p, inputs) {
+      const y = new Float32Array(numel(p.batch) * p.M * p.N);
+      matmulCpu(p, inputs, y);
+      return [y];
+    },
+    gpu: matmulGpu,
+  };
 }
 
 export const ops: OpTable = {

@@ -2,13 +2,17 @@
 // run by the matmul kernels with derived params (they split operands larger than the binding limit,
 // such as VGG's fc6 weight). No AE rule: the spec has none, and the walk starts at a 4-D feature
 // map before the classifier.
-import src from './grad_dense.wgsl';
-import { ops as matmulOps, type MatmulParams } from './forward.js';
+import src from './backward.wgsl';
+import { ops as matmulOps, matmulCpu, matmulGpu, type MatmulParams } from './forward.js';
 import type { CpuTensor } from '../op.js';
-import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import { numel, stridesOf, type Shape } from '../../graph/tensor.js';
 import { attrInt } from '../../graph/ir.js';
-import type { LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
+import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import { backShape, isRuntime, perSample } from '../shared/signal.js';
+
+const sections = parseSections(src);
 
 /** One product Y = alpha·A'·B' in the matmul kernels' terms (see MatmulParams). */
 interface Product {
@@ -26,15 +30,12 @@ function product(src: MatmulParams, fields: Pick<MatmulParams, 'M' | 'N' | 'K' |
   };
 }
 
-function runCpu(pr: Product, tensors: CpuTensor[]): CpuTensor {
-  const data = matmulOps.Gemm.cpu(pr.p, pr.operands.map((i) => tensors[i]), [pr.shape])[0];
-  return { shape: pr.shape, data };
+function runCpu(pr: Product, tensors: CpuTensor[], out: Float32Array): void {
+  matmulCpu(pr.p, pr.operands.map((i) => tensors[i]), out);
 }
 
-function runGpu(g: Gpu, pr: Product, tensors: GpuTensor[], label: string): GpuTensor {
-  const out = g.alloc(pr.shape, label);
-  matmulOps.Gemm.gpu(g, pr.p, pr.operands.map((i) => tensors[i]), [out]);
-  return out;
+function runGpu(g: Gpu, pr: Product, tensors: GpuTensor[], out: GpuTensor): void {
+  matmulGpu(g, pr.p, pr.operands.map((i) => tensors[i]), [out]);
 }
 
 // ---------------------------------------------------------------- Gemm
@@ -55,13 +56,13 @@ function gemmGradA(ctx: RuleCtx<unknown>, dy: { shape: Shape }): Product {
   return { p: product(p, { M: K, N: M, K: N, sam: p.sbk, sak: p.sbn, sbk: 1, sbn: N, alpha: p.alpha }), operands: [1, 0], shape: [K, M] };
 }
 
-const gemmGrad: Rule = {
-  cpu(ctx, dy) {
-    return [runCpu(gemmGradA(ctx, dy), [dy, ctx.input(1)!])];
+const gemmGrad: Rule<Product> = {
+  plan(ctx, r) {
+    const pr = gemmGradA(ctx, { shape: r });
+    return { params: pr, signals: [{ shape: pr.shape }] };
   },
-  gpu(g, ctx, dy) {
-    return [runGpu(g, gemmGradA(ctx, dy), [dy, ctx.input(1)!], 'grad.gemm')];
-  },
+  cpu: (pr, ctx, dy, [out]) => runCpu(pr, [dy, ctx.input(1)!], out!.data),
+  gpu: (pr, g, ctx, dy, [out]) => runGpu(g, pr, [dy, ctx.input(1)!], out!),
 };
 
 // ---------------------------------------------------------------- MatMul
@@ -114,17 +115,27 @@ function matmulGradB(g: MatMulGeometry): Product {
   };
 }
 
-/** Per batch dim: summed (the operand was broadcast along it) or kept. */
-function summedDims(batch: number[], pad: number[]): boolean[] {
-  return batch.map((d, i) => pad[i] !== d);
+/** The sum of the full batched gradient over the operand's broadcast dims, or none. */
+interface Reduction {
+  /** Shape of the full batched gradient (the product's output). */
+  full: Shape;
+  batch: number[];
+  /** Per batch dim: summed (the operand was broadcast along it) or kept. */
+  summed: boolean[];
+  pad: number[];
 }
 
-function reduceCpu(full: CpuTensor, batch: number[], pad: number[], shape: Shape): CpuTensor {
-  const summed = summedDims(batch, pad);
-  if (!summed.some(Boolean)) return { shape, data: full.data };
-  const inner = numel(full.shape) / numel(batch);
-  const out = new Float32Array(numel(shape));
-  const outStrides = stridesOf(pad);
+function reduction(full: Shape, batch: number[], pad: number[]): Reduction | undefined {
+  const summed = batch.map((d, i) => pad[i] !== d);
+  return summed.some(Boolean) ? { full, batch, summed, pad } : undefined;
+}
+
+/** The CPU sum accumulates into `out`, which it clears first (the GPU kernel writes every element). */
+function reduceCpu(red: Reduction, full: Float32Array, out: Float32Array): void {
+  const { batch, summed } = red;
+  out.fill(0);
+  const inner = numel(red.full) / numel(batch);
+  const outStrides = stridesOf(red.pad);
   for (let bi = 0; bi < numel(batch); bi++) {
     let rem = bi, ob = 0;
     for (let d = batch.length - 1; d >= 0; d--) {
@@ -132,53 +143,75 @@ function reduceCpu(full: CpuTensor, batch: number[], pad: number[], shape: Shape
       rem = Math.floor(rem / batch[d]);
       if (!summed[d]) ob += idx * outStrides[d];
     }
-    for (let e = 0; e < inner; e++) out[ob * inner + e] += full.data[bi * inner + e];
+    for (let e = 0; e < inner; e++) out[ob * inner + e] += full[bi * inner + e];
   }
-  return { shape, data: out };
 }
 
-/** Sum the full batched gradient over the operand's broadcast dims (consumes `full`). */
-function reduceGpu(g: Gpu, full: GpuTensor, batch: number[], pad: number[], shape: Shape): GpuTensor {
-  const summed = summedDims(batch, pad);
-  if (!summed.some(Boolean)) return { shape, buffer: full.buffer };
-  const inner = numel(full.shape) / numel(batch);
-  const out = g.alloc(shape, 'grad.matmul');
+const BATCH = { vec4: 'u32', n: 2 } as const;
+const REDUCE_U = uniforms({ total: 'u32', inner: 'u32', nred: 'u32', size: BATCH, fstride: BATCH, ostride: BATCH, rstride: BATCH });
+
+function reduceGpu(g: Gpu, red: Reduction, full: GpuTensor, out: GpuTensor): void {
+  const { batch, summed } = red;
+  const inner = numel(red.full) / numel(batch);
   const fstride = stridesOf(batch);
   const kept = batch.map((d, i) => (summed[i] ? 1 : d));
-  const red = batch.map((d, i) => (summed[i] ? d : 1));
+  const reduced = batch.map((d, i) => (summed[i] ? d : 1));
   const ostride = stridesOf(kept).map((s, i) => (summed[i] ? 0 : s));
-  const rstride = stridesOf(red).map((s, i) => (summed[i] ? s : 0));
-  const total = numel(shape);
-  const u = new Uniforms().u(total, inner, numel(red), 0)
-    .vec4s(batch, 2, 1).vec4s(fstride, 2).vec4s(ostride, 2).vec4s(rstride, 2);
-  const pipe = g.kernel('grad.matmul_reduce', () => WGSL_COMMON + src);
+  const rstride = stridesOf(reduced).map((s, i) => (summed[i] ? s : 0));
+  const total = numel(out.shape);
+  const u = REDUCE_U.pack({ total, inner, nred: numel(reduced), size: batch, fstride, ostride, rstride }, { size: 1 });
+  const pipe = g.kernel('dense.grad.matmul_reduce', () => assemble(sections, ['reduce'], {}, REDUCE_U));
   g.dispatch(pipe, u, [full.buffer, out.buffer], Gpu.groups1d(total, 64));
-  g.release(full);
-  return out;
 }
 
-/** Operand i of the step is a runtime tensor (not a weight or plan-time constant). */
-function isRuntime(ctx: RuleCtx<unknown>, i: number): boolean {
-  const t = ctx.step.inputs[i];
-  return !!t && !ctx.plan.consts.has(t);
+/** The gradient of one MatMul operand: the product, then (where it was broadcast) the reduction. */
+interface OperandGrad {
+  pr: Product;
+  red?: Reduction;
 }
 
-const matmulGrad: Rule = {
-  cpu(ctx, dy) {
-    const a = ctx.input(0)!, b = ctx.input(1)!;
-    const geo = geometry(ctx, a.shape, b.shape);
-    const res: (CpuTensor | undefined)[] = [undefined, undefined];
-    if (isRuntime(ctx, 0)) res[0] = reduceCpu(runCpu(matmulGradA(geo), [dy, b]), geo.batch, geo.aPad, a.shape);
-    if (isRuntime(ctx, 1)) res[1] = reduceCpu(runCpu(matmulGradB(geo), [a, dy]), geo.batch, geo.bPad, b.shape);
-    return res;
+interface MatMulGradParams {
+  /** Aligned with the operands A, B; undefined where the operand is not a runtime tensor. */
+  grads: (OperandGrad | undefined)[];
+}
+
+function operandGrad(pr: Product, batch: number[], pad: number[]): OperandGrad {
+  return { pr, red: reduction(pr.shape, batch, pad) };
+}
+
+const matmulGrad: Rule<MatMulGradParams> = {
+  plan(ctx, r) {
+    const t = perSample(ctx, { shape: r });
+    const [a, b] = [0, 1].map((i) => backShape(ctx, ctx.step.inputs[i] ?? ctx.step.node.inputs[i], t));
+    const geo = geometry(ctx, a, b);
+    const grads = [
+      isRuntime(ctx, 0) ? operandGrad(matmulGradA(geo), geo.batch, geo.aPad) : undefined,
+      isRuntime(ctx, 1) ? operandGrad(matmulGradB(geo), geo.batch, geo.bPad) : undefined,
+    ];
+    return { params: { grads }, signals: grads.map((gr, i) => gr && { shape: i === 0 ? a : b }) };
   },
-  gpu(g, ctx, dy) {
+  cpu({ grads }, ctx, dy, out) {
     const a = ctx.input(0)!, b = ctx.input(1)!;
-    const geo = geometry(ctx, a.shape, b.shape);
-    const res: (GpuTensor | undefined)[] = [undefined, undefined];
-    if (isRuntime(ctx, 0)) res[0] = reduceGpu(g, runGpu(g, matmulGradA(geo), [dy, b], 'grad.matmul.a'), geo.batch, geo.aPad, a.shape);
-    if (isRuntime(ctx, 1)) res[1] = reduceGpu(g, runGpu(g, matmulGradB(geo), [a, dy], 'grad.matmul.b'), geo.batch, geo.bPad, b.shape);
-    return res;
+    grads.forEach((gr, i) => {
+      if (!gr || !out[i]) return;
+      const tensors = i === 0 ? [dy, b] : [a, dy];
+      if (!gr.red) return runCpu(gr.pr, tensors, out[i]!.data);
+      const full = new Float32Array(numel(gr.pr.shape));
+      runCpu(gr.pr, tensors, full);
+      reduceCpu(gr.red, full, out[i]!.data);
+    });
+  },
+  gpu({ grads }, g, ctx, dy, out) {
+    const a = ctx.input(0)!, b = ctx.input(1)!;
+    grads.forEach((gr, i) => {
+      if (!gr || !out[i]) return;
+      const tensors = i === 0 ? [dy, b] : [a, dy];
+      if (!gr.red) return runGpu(g, gr.pr, tensors, out[i]!);
+      const full = g.alloc(gr.pr.shape, `grad.matmul.${'ab'[i]}`);
+      runGpu(g, gr.pr, tensors, full);
+      reduceGpu(g, gr.red, full, out[i]!);
+      g.release(full);
+    });
   },
 };
 

@@ -1,13 +1,22 @@
 // BatchNormalization (inference form, opsets 7–15) and LRN (across channels).
-import src from './norm.wgsl';
+import src from './forward.wgsl';
 import { attrFloat, attrInt } from '../../graph/ir.js';
 import { fmtShape, numel } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
-import { Gpu, Uniforms } from '../../kernels/gpu/runtime.js';
+import { Gpu } from '../../kernels/gpu/runtime.js';
 import type { OpTable, PrepareCtx } from '../op.js';
-import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 
-const sections = parseSections(src);
+export const sections = parseSections(src);
+
+/** BatchNormalization's uniforms, shared by its forward kernel and its rules (backward.wgsl). */
+export const BN_U = uniforms({ total: 'u32', C: 'u32', inner: 'u32', per_activation: 'u32', eps: 'f32' });
+const LRN_U = uniforms({ total: 'u32', C: 'u32', inner: 'u32', size: 'u32', alpha: 'f32', beta: 'f32', bias: 'f32' });
+
+/** BN uniforms for `total` elements (the forward batch, or a backward batch). */
+export function bnUniforms(p: BatchNormParams, total: number) {
+  return BN_U.pack({ total, C: p.C, inner: p.inner, per_activation: p.perActivation ? 1 : 0, eps: p.eps });
+}
 
 export interface BatchNormParams {
   total: number;
@@ -84,9 +93,8 @@ export const ops: OpTable = {
       return [y];
     },
     gpu(g, p: BatchNormParams, inputs, outputs) {
-      const pipe = g.kernel('norm.batchnorm', () => assemble(sections, ['batchnorm']));
-      const u = new Uniforms().u(p.total, p.C, p.inner, p.perActivation ? 1 : 0).f(p.eps);
-      g.dispatch(pipe, u, [...inputs.slice(0, 5).map((t) => t!.buffer), outputs[0].buffer], Gpu.groups1d(p.total, 64));
+      const pipe = g.kernel('norm.forward.batchnorm', () => assemble(sections, ['param_index', 'batchnorm', 'per_element'], { WG: 64 }, BN_U));
+      g.dispatch(pipe, bnUniforms(p, p.total), [...inputs.slice(0, 5).map((t) => t!.buffer), outputs[0].buffer], Gpu.groups1d(p.total, 64));
     },
   },
   LRN: {
@@ -106,8 +114,8 @@ export const ops: OpTable = {
       return [y];
     },
     gpu(g, p: LrnParams, inputs, outputs) {
-      const pipe = g.kernel('norm.lrn', () => assemble(sections, ['lrn']));
-      const u = new Uniforms().u(p.total, p.C, p.inner, p.size).f(p.alpha, p.beta, p.bias);
+      const pipe = g.kernel('norm.forward.lrn', () => assemble(sections, ['lrn'], {}, LRN_U));
+      const u = LRN_U.pack({ total: p.total, C: p.C, inner: p.inner, size: p.size, alpha: p.alpha, beta: p.beta, bias: p.bias });
       g.dispatch(pipe, u, [inputs[0]!.buffer, outputs[0].buffer], Gpu.groups1d(p.total, 64));
     },
   },

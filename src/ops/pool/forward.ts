@@ -1,14 +1,13 @@
 // MaxPool, AveragePool (1-D and 2-D, explicit or auto padding, strides, dilations, ceil_mode),
-// GlobalAveragePool, GlobalMaxPool, and the pooling transposes attribution passes need:
-// maxPoolBackward routes each window's gradient to its arg-max (ties to the first tap in row-major
-// window order, padding never wins), avgPoolBackward is the exact transpose of average pooling.
-import src from './pool.wgsl';
+// GlobalAveragePool, GlobalMaxPool. The window walks (CPU `forEachWindow`, WGSL `window` and
+// `global` sections with hooks) are shared with the backward rules in rules.ts.
+import src from './forward.wgsl';
 import { attrInt, attrInts, attrString } from '../../graph/ir.js';
 import { fmtShape, numel, type Shape } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
-import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
-import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
-import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
+import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 
 export interface PoolParams {
   kind: 'max' | 'avg';
@@ -35,7 +34,7 @@ export interface PoolParams {
 }
 
 /** The float32 lowest value: what a max over a window with no input taps yields (as onnxruntime). */
-const LOWEST = -3.4028234663852886e38;
+export const LOWEST = -3.4028234663852886e38;
 
 // ---------------------------------------------------------------- shape inference
 
@@ -129,7 +128,7 @@ function prepareGlobal(ctx: PrepareCtx, kind: 'max' | 'avg') {
 
 // ---------------------------------------------------------------- CPU reference
 
-function avgCount(p: PoolParams, h0: number, w0: number): number {
+export function avgCount(p: PoolParams, h0: number, w0: number): number {
   let n = 0;
   for (let a = 0; a < p.kh; a++) {
     const h = h0 + a * p.dh;
@@ -145,7 +144,7 @@ function avgCount(p: PoolParams, h0: number, w0: number): number {
 }
 
 /** Visit each window: its output index, origin, and the in-input taps in row-major order. */
-function forEachWindow(p: PoolParams, fn: (o: number, base: number, h0: number, w0: number, taps: number[]) => void): void {
+export function forEachWindow(p: PoolParams, fn: (o: number, base: number, h0: number, w0: number, taps: number[]) => void): void {
   const taps: number[] = [];
   for (let plane = 0; plane < p.planes; plane++) {
     const base = plane * p.H * p.W;
@@ -167,7 +166,7 @@ function forEachWindow(p: PoolParams, fn: (o: number, base: number, h0: number, 
   }
 }
 
-function cpuForward(p: PoolParams, x: Float32Array): Float32Array {
+export function cpuForward(p: PoolParams, x: Float32Array): Float32Array {
   const y = new Float32Array(p.planes * p.OH * p.OW);
   forEachWindow(p, (o, base, h0, w0, taps) => {
     if (p.kind === 'max') {
@@ -183,49 +182,78 @@ function cpuForward(p: PoolParams, x: Float32Array): Float32Array {
   return y;
 }
 
-/** Plane-relative arg-max of each window (first of equal maxima), -1 for a window without input taps. */
-function cpuArgmax(p: PoolParams, x: Float32Array): Int32Array {
-  const arg = new Int32Array(p.planes * p.OH * p.OW).fill(-1);
-  forEachWindow(p, (o, base, _h0, _w0, taps) => {
-    let best = LOWEST;
-    for (const t of taps) {
-      const v = x[base + t];
-      if (arg[o] < 0 || v > best) {
-        best = Math.max(v, LOWEST);
-        arg[o] = t;
-      }
-    }
-  });
-  return arg;
-}
-
 // ---------------------------------------------------------------- GPU
 
-const sections = parseSections(src);
+export const sections = parseSections(src);
 const WG = 64;
 
-const VARIANT = {
-  max: { INIT: 'LOWEST', ACCUMULATE: 'if (v > acc) { acc = v; }', FINISH: 'acc', GLOBAL_FINISH: 'acc' },
-  avg: { INIT: '0.0', ACCUMULATE: 'acc += v;', FINISH: 'acc / avg_count(win)', GLOBAL_FINISH: 'acc / f32(n)' },
-};
+/** The uniforms of every pooling kernel (forward and backward): the window geometry of PoolParams. */
+export const POOL_U = uniforms({
+  total: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', kh: 'u32', kw: 'u32', sh: 'u32', sw: 'u32', dh: 'u32', dw: 'u32',
+  pt: 'i32', pl: 'i32', pb: 'i32', pr: 'i32', cip: 'u32', is_global: 'u32',
+});
 
-function uniforms(p: PoolParams, total: number): Uniforms {
-  return new Uniforms()
-    .u(total, p.H, p.W, p.OH, p.OW, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw)
-    .i(p.pt, p.pl, p.pb, p.pr)
-    .u(p.countIncludePad ? 1 : 0, p.global ? 1 : 0, 0, 0, 0);
+/** POOL_U for `total` windows, planes (global walk and gather) or elements. */
+export function poolUniforms(p: PoolParams, total: number) {
+  return POOL_U.pack({
+    total, H: p.H, W: p.W, OH: p.OH, OW: p.OW, kh: p.kh, kw: p.kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw,
+    pt: p.pt, pl: p.pl, pb: p.pb, pr: p.pr, cip: p.countIncludePad ? 1 : 0, is_global: p.global ? 1 : 0,
+  });
 }
 
+/** `@group(0) @binding(n)` declarations of storage buffers, from binding 1: [name, element type, writable]. */
+export function bindings(from: number, ...b: [string, 'f32' | 'u32', boolean][]): string {
+  return b.map(([name, t, rw], k) =>
+    `@group(0) @binding(${from + k}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<${t}>;`).join('\n');
+}
+
+/** Hooks of a window walk (`window` or `global` section of forward.wgsl); see there. */
+export interface WalkHooks {
+  BINDINGS: string;
+  INIT: string;
+  LOAD: string;
+  ACCUMULATE: string;
+  /** Global walk only: fold (v, j) from the upper half into part[lid.x] (and part_idx). */
+  COMBINE?: string;
+  FINISH: string;
+}
+
+/**
+ * Record one walk over x: a thread per window, or (`global`) a workgroup per plane. `names` are
+ * sections of `from` (a map holding forward.wgsl's) that the hooks need besides `common`; the key
+ * gets the walk appended.
+ */
+export function dispatchWalk(
+  g: Gpu, key: string, p: PoolParams, global: boolean, hooks: WalkHooks, buffers: GPUBuffer[],
+  names: string[] = [], from: Map<string, string> = sections,
+): void {
+  const walk = global ? 'global' : 'window';
+  const pipe = g.kernel(`${key}.${walk}`, () => assemble(from, ['common', ...names, walk], { COMBINE: '', ...hooks }, POOL_U));
+  const n = global ? p.planes : p.planes * p.OH * p.OW;
+  g.dispatch(pipe, poolUniforms(p, n), buffers, global ? [p.planes] : Gpu.groups1d(n, WG));
+}
+
+const FORWARD_BINDINGS = bindings(1, ['x', 'f32', false], ['y', 'f32', true]);
+
+const FORWARD: Record<PoolParams['kind'], { window: WalkHooks; global: WalkHooks }> = {
+  max: {
+    window: { BINDINGS: FORWARD_BINDINGS, INIT: 'LOWEST', LOAD: 'x[base + at]', ACCUMULATE: 'if (v > acc) { acc = v; }', FINISH: 'y[i] = acc;' },
+    global: {
+      BINDINGS: FORWARD_BINDINGS, INIT: 'LOWEST', LOAD: 'x[base + at]', ACCUMULATE: 'if (v > acc) { acc = v; }',
+      COMBINE: 'if (v > part[lid.x]) { part[lid.x] = v; }', FINISH: 'y[plane] = part[0];',
+    },
+  },
+  avg: {
+    window: { BINDINGS: FORWARD_BINDINGS, INIT: '0.0', LOAD: 'x[base + at]', ACCUMULATE: 'acc += v;', FINISH: 'y[i] = acc / avg_count(win);' },
+    global: {
+      BINDINGS: FORWARD_BINDINGS, INIT: '0.0', LOAD: 'x[base + at]', ACCUMULATE: 'acc += v;',
+      COMBINE: 'part[lid.x] += v;', FINISH: 'y[plane] = part[0] / f32(n);',
+    },
+  },
+};
+
 function gpuForward(g: Gpu, p: PoolParams, x: GpuTensor, y: GpuTensor): void {
-  const v = VARIANT[p.kind];
-  if (p.global) {
-    const pipe = g.kernel(`pool.global_${p.kind}`, () => assemble(sections, ['common', 'global'], v));
-    g.dispatch(pipe, uniforms(p, p.planes), [x.buffer, y.buffer], [p.planes]);
-    return;
-  }
-  const total = p.planes * p.OH * p.OW;
-  const pipe = g.kernel(`pool.${p.kind}`, () => assemble(sections, ['common', 'forward'], v));
-  g.dispatch(pipe, uniforms(p, total), [x.buffer, y.buffer], Gpu.groups1d(total, WG));
+  dispatchWalk(g, `pool.forward.${p.kind}`, p, p.global, FORWARD[p.kind][p.global ? 'global' : 'window'], [x.buffer, y.buffer]);
 }
 
 function spec(prepare: (ctx: PrepareCtx) => { shapes: Shape[]; params: PoolParams }): OpSpec<PoolParams> {
@@ -243,59 +271,4 @@ export const ops: OpTable = {
   AveragePool: { ...spec((ctx) => preparePool(ctx, 'avg')), traits: POOLING },
   GlobalMaxPool: { ...spec((ctx) => prepareGlobal(ctx, 'max')), traits: POOLING },
   GlobalAveragePool: { ...spec((ctx) => prepareGlobal(ctx, 'avg')), traits: POOLING },
-};
-
-// ---------------------------------------------------------------- transposes for attribution
-
-function backwardUniforms(p: PoolParams): Uniforms {
-  return uniforms(p, p.planes);
-}
-
-/**
- * Gradient of max pooling (MaxPool or GlobalMaxPool params): gx[argmax of window] += gy[window].
- * `x` is the pooled input (it decides the arg-max), `gy` has the pooled output's shape.
- */
-export const maxPoolBackward = {
-  cpu(p: PoolParams, x: CpuTensor, gy: CpuTensor): Float32Array {
-    const gx = new Float32Array(p.planes * p.H * p.W);
-    const arg = cpuArgmax(p, x.data);
-    const per = p.OH * p.OW;
-    for (let o = 0; o < arg.length; o++) {
-      if (arg[o] >= 0) gx[Math.floor(o / per) * p.H * p.W + arg[o]] += gy.data[o];
-    }
-    return gx;
-  },
-  gpu(g: Gpu, p: PoolParams, x: GpuTensor, gy: GpuTensor, gx: GpuTensor): void {
-    const nOut = p.planes * p.OH * p.OW;
-    const arg = g.alloc([nOut], 'pool.argmax');
-    const argPipe = g.kernel('pool.argmax', () => assemble(sections, ['common', 'argmax']));
-    g.dispatch(argPipe, uniforms(p, nOut), [x.buffer, arg.buffer], Gpu.groups1d(nOut, WG));
-    const pipe = g.kernel('pool.max_backward', () => assemble(sections, ['common', 'backward'], {
-      EXTRA_BINDING: '@group(0) @binding(3) var<storage, read> arg: array<u32>;',
-      CONTRIBUTION: 'return select(0.0, gy[o], arg[o] == at);',
-    }));
-    const nIn = p.planes * p.H * p.W;
-    g.dispatch(pipe, backwardUniforms(p), [gy.buffer, gx.buffer, arg.buffer], Gpu.groups1d(nIn, WG));
-    g.release(arg);
-  },
-};
-
-/** Transpose of average pooling (AveragePool or GlobalAveragePool params), count_include_pad included. */
-export const avgPoolBackward = {
-  cpu(p: PoolParams, gy: CpuTensor): Float32Array {
-    const gx = new Float32Array(p.planes * p.H * p.W);
-    forEachWindow(p, (o, base, h0, w0, taps) => {
-      const g = gy.data[o] / (p.global ? p.H * p.W : avgCount(p, h0, w0));
-      for (const t of taps) gx[base + t] += g;
-    });
-    return gx;
-  },
-  gpu(g: Gpu, p: PoolParams, gy: GpuTensor, gx: GpuTensor): void {
-    const pipe = g.kernel('pool.avg_backward', () => assemble(sections, ['common', 'backward'], {
-      EXTRA_BINDING: '',
-      CONTRIBUTION: 'if (u.is_global != 0u) { return gy[o] / f32(u.H * u.W); }\n  return gy[o] / avg_count(window(oh, ow));',
-    }));
-    const nIn = p.planes * p.H * p.W;
-    g.dispatch(pipe, backwardUniforms(p), [gy.buffer, gx.buffer], Gpu.groups1d(nIn, WG));
-  },
 };

@@ -1,14 +1,14 @@
 // Softmax and LogSoftmax. Before opset 13 the input is coerced to 2-D at `axis` (default 1) and
 // normalized over everything after it; from 13 along the single axis `axis` (default -1).
-import src from './softmax.wgsl';
+import src from './forward.wgsl';
 import { attrInt } from '../../graph/ir.js';
 import { fmtShape, numel } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
-import { Uniforms } from '../../kernels/gpu/runtime.js';
-import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 
 const sections = parseSections(src);
+const U = uniforms({ rows: 'u32', D: 'u32', inner: 'u32' });
 
 export interface SoftmaxParams {
   log: boolean;
@@ -57,9 +57,9 @@ function spec(log: boolean): OpSpec<SoftmaxParams> {
     gpu(g, p, inputs, outputs) {
       const rows = p.outer * p.inner;
       if (rows === 0 || p.D === 0) return;
-      const pipe = g.kernel(log ? 'softmax.log' : 'softmax', () =>
-        assemble(sections, ['softmax'], { OUT: log ? 'v - log(s)' : 'exp(v) / s' }));
-      g.dispatch(pipe, new Uniforms().u(rows, p.D, p.inner, 0), [inputs[0]!.buffer, outputs[0].buffer], [rows]);
+      const pipe = g.kernel(`softmax.forward.${log ? 'log' : 'softmax'}`, () =>
+        assemble(sections, ['softmax'], { OUT: log ? 'v - log(s)' : 'exp(v) / s' }, U));
+      g.dispatch(pipe, U.pack({ rows, D: p.D, inner: p.inner }), [inputs[0]!.buffer, outputs[0].buffer], [rows]);
     },
   };
 }

@@ -1,10 +1,6 @@
 //#section softmax
 // Softmax / LogSoftmax along one axis, one workgroup per row: a row is D elements `inner` apart.
 // Numerically stable: the row maximum is subtracted before exponentiating.
-struct U {
-  rows: u32, D: u32, inner: u32, _p0: u32,
-}
-@group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 

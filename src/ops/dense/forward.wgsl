@@ -5,19 +5,7 @@
 // at a time as vec4 loads (K a multiple of 4); the scalar kernel handles any strides, one k at a time.
 // Indices are global; each binding may be a slice of a larger buffer that starts at element
 // *_base (u32 arithmetic wraps, so intermediate differences below the base are harmless).
-struct U {
-  M: u32, N: u32, K: u32, _pad0: u32,
-  m0: u32, n0: u32, k0: u32, b0: u32,
-  m1: u32, n1: u32, k1: u32, accumulate: u32,
-  a_base: u32, b_base: u32, c_base: u32, y_base: u32,
-  sam: u32, sak: u32, sbk: u32, sbn: u32,
-  scm: u32, scn: u32, alpha: f32, beta: f32,
-  // Batch dims, right-aligned in 8 slots (unused slots: extent 1, stride 0).
-  bshape: array<vec4u, 2>,
-  astr: array<vec4u, 2>,
-  bstr: array<vec4u, 2>,
-}
-@group(0) @binding(0) var<uniform> u: U;
+// Batch dims (u.bshape, u.astr, u.bstr) are right-aligned in 8 slots (unused: extent 1, stride 0).
 @group(0) @binding(1) var<storage, read> A: array<{{A_T}}>;
 @group(0) @binding(2) var<storage, read> B: array<{{B_T}}>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
@@ -98,66 +86,53 @@ fn store(bi: u32, r: u32, n: u32, acc: vec4f) {
   }
 }
 
-//#section main_vec_tm1
-@compute @workgroup_size({{WGX}}, {{WGY}}, 1)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let n = u.n0 + gid.x * 4u;
-  let m = u.m0 + gid.y;
-  if (n >= u.n1 || m >= u.m1) {
-    return;
-  }
-  let bi = u.b0 + gid.z;
-  let off = batch_offsets(bi);
-  var acc = vec4f(0.0);
-  for (var k = u.k0; k < u.k1; k += 4u) {
-    acc += contrib(load_a(off.x, m, k), load_b(off.y, k, n));
-  }
-  store(bi, m, n, acc);
-}
-
-//#section main_vec_tm4
-@compute @workgroup_size({{WGX}}, {{WGY}}, 1)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let n = u.n0 + gid.x * 4u;
-  let m = u.m0 + gid.y * 4u;
-  if (n >= u.n1 || m >= u.m1) {
-    return;
-  }
-  let bi = u.b0 + gid.z;
-  let off = batch_offsets(bi);
-  // Rows past the end repeat the last row; their results are not stored.
-  let r1 = min(m + 1u, u.m1 - 1u);
-  let r2 = min(m + 2u, u.m1 - 1u);
-  let r3 = min(m + 3u, u.m1 - 1u);
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
-  for (var k = u.k0; k < u.k1; k += 4u) {
-    let bm = load_b(off.y, k, n);
-    acc0 += contrib(load_a(off.x, m, k), bm);
-    acc1 += contrib(load_a(off.x, r1, k), bm);
-    acc2 += contrib(load_a(off.x, r2, k), bm);
-    acc3 += contrib(load_a(off.x, r3, k), bm);
-  }
+fn store4(bi: u32, m: u32, n: u32, acc0: vec4f, acc1: vec4f, acc2: vec4f, acc3: vec4f) {
   store(bi, m, n, acc0);
   store(bi, m + 1u, n, acc1);
   store(bi, m + 2u, n, acc2);
   store(bi, m + 3u, n, acc3);
 }
 
-//#section main_scalar_tm1
+//#section main
+// One thread owns {{TM}} row(s) × 4 columns of Y; the tile section (`TILE`) is the variant.
 @compute @workgroup_size({{WGX}}, {{WGY}}, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let n = u.n0 + gid.x * 4u;
-  let m = u.m0 + gid.y;
+  let m = u.m0 + gid.y * {{TM}}u;
   if (n >= u.n1 || m >= u.m1) {
     return;
   }
   let bi = u.b0 + gid.z;
   let off = batch_offsets(bi);
-  // Columns past the end repeat the last one; their results are not stored.
-  let c = min(vec4u(n) + vec4u(0u, 1u, 2u, 3u), vec4u(u.n1 - 1u)) * u.sbn + off.y - u.b_base;
+  // Rows and columns past the end repeat the last one; their results are not stored.
+  let rows = min(vec4u(m) + vec4u(0u, 1u, 2u, 3u), vec4u(u.m1 - 1u));
+  let cols = min(vec4u(n) + vec4u(0u, 1u, 2u, 3u), vec4u(u.n1 - 1u));
+  {{TILE}}
+}
+
+//#section tile_vec_tm1
+  var acc = vec4f(0.0);
+  for (var k = u.k0; k < u.k1; k += 4u) {
+    acc += contrib(load_a(off.x, m, k), load_b(off.y, k, n));
+  }
+  store(bi, m, n, acc);
+
+//#section tile_vec_tm4
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var k = u.k0; k < u.k1; k += 4u) {
+    let bm = load_b(off.y, k, n);
+    acc0 += contrib(load_a(off.x, rows.x, k), bm);
+    acc1 += contrib(load_a(off.x, rows.y, k), bm);
+    acc2 += contrib(load_a(off.x, rows.z, k), bm);
+    acc3 += contrib(load_a(off.x, rows.w, k), bm);
+  }
+  store4(bi, m, n, acc0, acc1, acc2, acc3);
+
+//#section tile_scalar_tm1
+  let c = cols * u.sbn + off.y - u.b_base;
   let ea = off.x + m * u.sam - u.a_base;
   var acc = vec4f(0.0);
   for (var k = u.k0; k < u.k1; k++) {
@@ -165,20 +140,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     acc += A[ea + k * u.sak] * vec4f(B[c.x + bk], B[c.y + bk], B[c.z + bk], B[c.w + bk]);
   }
   store(bi, m, n, acc);
-}
 
-//#section main_scalar_tm4
-@compute @workgroup_size({{WGX}}, {{WGY}}, 1)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let n = u.n0 + gid.x * 4u;
-  let m = u.m0 + gid.y * 4u;
-  if (n >= u.n1 || m >= u.m1) {
-    return;
-  }
-  let bi = u.b0 + gid.z;
-  let off = batch_offsets(bi);
-  let c = min(vec4u(n) + vec4u(0u, 1u, 2u, 3u), vec4u(u.n1 - 1u)) * u.sbn + off.y - u.b_base;
-  let r = min(vec4u(m) + vec4u(0u, 1u, 2u, 3u), vec4u(u.m1 - 1u)) * u.sam + off.x - u.a_base;
+//#section tile_scalar_tm4
+  let c = cols * u.sbn + off.y - u.b_base;
+  let r = rows * u.sam + off.x - u.a_base;
   var acc0 = vec4f(0.0);
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
@@ -192,8 +157,4 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     acc2 += A[r.z + ak] * b;
     acc3 += A[r.w + ak] * b;
   }
-  store(bi, m, n, acc0);
-  store(bi, m + 1u, n, acc1);
-  store(bi, m + 2u, n, acc2);
-  store(bi, m + 3u, n, acc3);
-}
+  store4(bi, m, n, acc0, acc1, acc2, acc3);

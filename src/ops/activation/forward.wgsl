@@ -1,16 +1,11 @@
 //#section unary
-// Element-wise unary activation; the op body is the variant (one pipeline per op).
-struct U {
-  total: u32, _p0: u32, _p1: u32, _p2: u32,
-  alpha: f32, lo: f32, hi: f32, _p3: u32,
-}
-@group(0) @binding(0) var<uniform> u: U;
+// Element-wise unary activation; the expression `{{EXPR}}` of `v` is the variant (one pipeline per op).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 {{EXTRA_BINDINGS}}
 
 fn op(v: f32) -> f32 {
-  {{BODY}}
+  return {{EXPR}};
 }
 
 @compute @workgroup_size(64)
@@ -20,4 +15,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     return;
   }
   y[i] = op(x[i]);
+}
+
+//#section bounds
+// Bounds of an activation that takes them (Clip): uniforms, or one-element buffers at run time.
+fn lo() -> f32 {
+  return {{LO}};
+}
+
+fn hi() -> f32 {
+  return {{HI}};
 }

@@ -1,11 +1,27 @@
-//#section batchnorm
-// Inference batch normalization: y = (x − mean) · scale / sqrt(var + eps) + bias, with the
-// parameters indexed per channel, or per activation (all non-batch dims) for spatial = 0.
-struct U {
-  total: u32, C: u32, inner: u32, per_activation: u32,
-  eps: f32, _p0: u32, _p1: u32, _p2: u32,
+//#section param_index
+// BatchNormalization parameters are indexed per channel, or per activation (every non-batch
+// element) for the old spatial = 0 form.
+fn param_index(i: u32) -> u32 {
+  if (u.per_activation != 0u) {
+    return i % (u.C * u.inner);
+  }
+  return (i / u.inner) % u.C;
 }
-@group(0) @binding(0) var<uniform> u: U;
+
+//#section per_element
+// One thread per element of u.total, each handed to the variant's `fn store(i, c)` with c its
+// BatchNormalization parameter index.
+@compute @workgroup_size({{WG}})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, {{WG}}u);
+  if (i >= u.total) {
+    return;
+  }
+  store(i, param_index(i));
+}
+
+//#section batchnorm
+// Inference batch normalization: y = (x − mean) · scale / sqrt(var + eps) + bias.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -13,27 +29,13 @@ struct U {
 @group(0) @binding(5) var<storage, read> variance: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear_id(gid, nwg, 64u);
-  if (i >= u.total) {
-    return;
-  }
-  var c = (i / u.inner) % u.C;
-  if (u.per_activation != 0u) {
-    c = i % (u.C * u.inner);
-  }
+fn store(i: u32, c: u32) {
   y[i] = (x[i] - mean[c]) * scale[c] / sqrt(variance[c] + u.eps) + bias[c];
 }
 
 //#section lrn
 // Local response normalization across channels (ONNX): the window holds floor((size−1)/2)
 // channels before c and ceil((size−1)/2) after, and alpha is divided by size.
-struct U {
-  total: u32, C: u32, inner: u32, size: u32,
-  alpha: f32, beta: f32, bias: f32, _p0: u32,
-}
-@group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 

@@ -1,16 +1,9 @@
+//#section reduce
 // Gradient of a broadcast MatMul operand: the batched product gives one gradient per output
 // batch; an operand that was broadcast along some batch dims receives their sum. One thread per
 // element of the reduced gradient. Batch dims occupy 8 slots (unused: extent 1, strides 0).
 // Per dim d: extent, stride in the full gradient (in batches), stride in the reduced output
 // (0 for summed dims) and stride within the space of summed dims (0 for kept dims).
-struct U {
-  total: u32, inner: u32, nred: u32, _p0: u32,
-  size: array<vec4u, 2>,
-  fstride: array<vec4u, 2>,
-  ostride: array<vec4u, 2>,
-  rstride: array<vec4u, 2>,
-}
-@group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> full: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
