@@ -42,29 +42,50 @@ function operands(ctx: AnyCtx, r: Shape): [Operand, Operand] {
  * One operand's signal: scale · Σ over dy's broadcast axes of dy (mode 0), dy·other (mode 1) or
  * safe_div(dy, other) (mode 2), where `other` is the forward value of input `other`.
  */
-interface Reduce { mode: 0 | 1 | 2; other?: number; scale: number; shape: Shape }
+interface Factor { mode: 0 | 1 | 2; other?: number; scale: number }
 
-/** The reduction for operand i of a gradient rule (Sub's second operand is negated). */
-function gradReduce(op: string, ops: [Operand, Operand], i: number): Reduce {
-  const { shape } = ops[i];
-  const j = 1 - i;
-  if (op === 'Add') return { mode: 0, scale: 1, shape };
-  if (op === 'Sub') return { mode: 0, scale: i === 0 ? 1 : -1, shape };
-  const s = ops[j].scalar;
-  if (op === 'Mul') return s !== undefined ? { mode: 0, scale: s, shape } : { mode: 1, other: j, scale: 1, shape };
-  // Div: only the numerator's gradient, dy / b (the divisor's is refused in binaryGrad).
-  if (s !== undefined) return { mode: 0, scale: s !== 0 ? 1 / s : 0, shape };
-  return { mode: 2, other: 1, scale: 1, shape };
+/** A reduction planned against dy's shape (right-aligned numpy broadcasting). */
+interface Reduce extends Factor {
+  shape: Shape;
+  /** dy itself: no factor and no broadcast axis (an alias). */
+  pass: boolean;
+  /** The operand's and the other operand's strides read at dy's coordinates (0 on broadcast axes). */
+  sk: number[];
+  so: number[];
+  /** The operand's shape at dy's rank, and the extent of each axis it is broadcast along (1 elsewhere). */
+  kshape: Shape;
+  red: Shape;
 }
 
-/** dy itself: no factor and no broadcast axis. */
-const passes = (q: Reduce, r: Shape) => q.mode === 0 && q.scale === 1 && sameShape(q.shape, r);
+/** The factor for operand i of a gradient rule (Sub's second operand is negated). */
+function gradFactor(op: string, ops: [Operand, Operand], i: number): Factor {
+  const j = 1 - i;
+  if (op === 'Add') return { mode: 0, scale: 1 };
+  if (op === 'Sub') return { mode: 0, scale: i === 0 ? 1 : -1 };
+  const s = ops[j].scalar;
+  if (op === 'Mul') return s !== undefined ? { mode: 0, scale: s } : { mode: 1, other: j, scale: 1 };
+  // Div: only the numerator's gradient, dy / b (the divisor's is refused in binaryGrad).
+  if (s !== undefined) return { mode: 0, scale: s !== 0 ? 1 / s : 0 };
+  return { mode: 2, other: 1, scale: 1 };
+}
+
+function reduceOf(f: Factor, ops: [Operand, Operand], i: number, r: Shape): Reduce {
+  const { shape } = ops[i];
+  const kshape = [...new Array<number>(r.length - shape.length).fill(1), ...shape];
+  return {
+    ...f, shape, kshape,
+    pass: f.mode === 0 && f.scale === 1 && sameShape(shape, r),
+    sk: broadcastStrides(shape, r),
+    so: f.other === undefined ? r.map(() => 0) : broadcastStrides(ops[f.other].shape, r),
+    red: kshape.map((s, d) => (s === 1 ? r[d] : 1)),
+  };
+}
 
 /** The plan of rules that reduce dy to some operands (undefined: no signal). */
-function reducePlan(reduces: (Reduce | undefined)[], r: Shape): { params: BinaryBack; signals: (SignalSpec | undefined)[] } {
+function reducePlan(reduces: (Reduce | undefined)[]): { params: BinaryBack; signals: (SignalSpec | undefined)[] } {
   return {
     params: { reduces },
-    signals: reduces.map((q) => (q ? { shape: q.shape, alias: passes(q, r) } : undefined)),
+    signals: reduces.map((q) => (q ? { shape: q.shape, alias: q.pass } : undefined)),
   };
 }
 
@@ -86,12 +107,10 @@ const twins: Pick<Rule<BinaryBack>, 'cpu' | 'gpu'> = {
   cpu(p, ctx, dy, out) {
     if ('split' in p) return splitCpu(ctx.input(0)!, ctx.input(1)!, dy, out[0]!.data, out[1]!.data);
     p.reduces.forEach((q, i) => {
-      if (!q || passes(q, dy.shape)) return;
+      if (!q || q.pass) return;
       const acc = new Float64Array(numel(q.shape));
-      const other = q.other === undefined ? undefined : ctx.input(q.other)!;
-      const so = other ? broadcastStrides(other.shape, dy.shape) : dy.shape.map(() => 0);
-      const ot = other?.data;
-      forEachOffset(dy.shape, [broadcastStrides(q.shape, dy.shape), so], [0, 0], (k, o) => {
+      const ot = q.other === undefined ? undefined : ctx.input(q.other)!.data;
+      forEachOffset(dy.shape, [q.sk, q.so], [0, 0], (k, o) => {
         let v = dy.data[k];
         if (q.mode === 1) v *= ot![o[1]];
         else if (q.mode === 2) v = ot![o[1]] !== 0 ? v / ot![o[1]] : 0;
@@ -104,18 +123,16 @@ const twins: Pick<Rule<BinaryBack>, 'cpu' | 'gpu'> = {
   gpu(p, g, ctx, dy, out) {
     if ('split' in p) return splitGpu(g, ctx.input(0)!, ctx.input(1)!, dy, out[0]!, out[1]!);
     p.reduces.forEach((q, i) => {
-      if (!q || passes(q, dy.shape)) return;
+      if (!q || q.pass) return;
       const n = numel(q.shape);
       if (!n) return;
-      const rank = dy.shape.length;
-      const k = [...new Array<number>(rank - q.shape.length).fill(1), ...q.shape];
-      const red = k.map((s, d) => (s === 1 ? dy.shape[d] : 1));
-      const other = q.other === undefined ? undefined : ctx.input(q.other)!;
-      const so = other ? broadcastStrides(other.shape, dy.shape) : dy.shape.map(() => 0);
-      const u = REDUCE.pack({ n, m: numel(red), rank, mode: q.mode, scale: q.scale, kshape: k, rshape: red, sdy: stridesOf(dy.shape), sot: so },
-        { kshape: 1, rshape: 1 });
+      const u = REDUCE.pack({
+        n, m: numel(q.red), rank: dy.shape.length, mode: q.mode, scale: q.scale,
+        kshape: q.kshape, rshape: q.red, sdy: stridesOf(dy.shape), sot: q.so,
+      }, { kshape: 1, rshape: 1 });
       const pipeline = g.kernel('elementwise.reduce', () => assemble(sections, ['reduce'], {}, REDUCE));
-      g.dispatch(pipeline, u, [dy.buffer, (other ?? dy).buffer, out[i]!.buffer], Gpu.groups1d(n));
+      const other = q.other === undefined ? dy : ctx.input(q.other)!;
+      g.dispatch(pipeline, u, [dy.buffer, other.buffer, out[i]!.buffer], Gpu.groups1d(n));
     });
   },
 };
@@ -125,7 +142,7 @@ export const binaryGrad: Rule<BinaryBack> = {
   plan(ctx, r) {
     const ops = operands(ctx, r);
     if (ctx.step.node.opType === 'Div' && ops[1].runtime) throw fail(ctx, 'the gradient with respect to a runtime divisor is not supported');
-    return reducePlan(ops.map((o, i) => (o.runtime ? gradReduce(ctx.step.node.opType, ops, i) : undefined)), r);
+    return reducePlan(ops.map((o, i) => (o.runtime ? reduceOf(gradFactor(ctx.step.node.opType, ops, i), ops, i, r) : undefined)));
   },
   ...twins,
 };
@@ -153,8 +170,8 @@ export const binaryAe: Rule<BinaryBack> = {
     if (sole !== undefined || ctx.opts.residual === 'main') {
       const i = sole ?? ctx.mainOperand ?? 0;
       const reduces: (Reduce | undefined)[] = [undefined, undefined];
-      reduces[i] = { mode: 0, scale: 1, shape: ops[i].shape };
-      return reducePlan(reduces, r);
+      reduces[i] = reduceOf({ mode: 0, scale: 1 }, ops, i, r);
+      return reducePlan(reduces);
     }
     // Mode 'proportional' needs x₁, x₂ and R of one shape.
     if (!sameShape(ops[0].shape, r) || !sameShape(ops[1].shape, r)) {

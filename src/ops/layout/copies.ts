@@ -8,7 +8,8 @@ import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import { coalesce, forEachOffset, type NumArray } from '../shared/fold.js';
 
-export const sections = parseSections(src);
+/** The sections of forward.wgsl (strided copies here; Pad and its gradient in pad.ts, pad-rules.ts). */
+export const forwardSections = parseSections(src);
 const MAX_COPY_RANK = 12;
 
 /** y[obase + Σ c·ost] = x_input[ibase + Σ c·ist] for every c in `shape`. */
@@ -76,7 +77,7 @@ export function recordCopy(g: Gpu, c: Copy, x: GpuTensor, y: GpuTensor, accumula
   if (rank > MAX_COPY_RANK) throw new AeqError(`strided copy of rank ${rank} (after merging dimensions) exceeds ${MAX_COPY_RANK}`);
   const u = STRIDED.pack({ n, ibase: c.ibase, obase: c.obase, shape: c.shape, ist: c.ist, ost: c.ost }, { shape: 1 });
   const pipeline = g.kernel(`layout.strided_${accumulate ? 'add' : 'copy'}.r${rank}`, () =>
-    assemble(sections, ['strided'], { RANK: rank, STORE: accumulate ? '+=' : '=' }, STRIDED));
+    assemble(forwardSections, ['strided'], { RANK: rank, STORE: accumulate ? '+=' : '=' }, STRIDED));
   g.dispatch(pipeline, u, [x.buffer, y.buffer], Gpu.groups1d(n));
 }
 

@@ -79,7 +79,14 @@ export const sliceBack = copyRule((ctx, r) => {
 
 // ---------------------------------------------------------------- Concat
 
-interface ConcatPart { index: number; shape: Shape; block: number; offset: number }
+interface ConcatPart {
+  index: number;
+  shape: Shape;
+  block: number;
+  offset: number;
+  /** The part's columns of dy copied out (the gradient). */
+  copy: Copy;
+}
 interface ConcatBack { parts: ConcatPart[]; total: number }
 
 /** Where each runtime input lies in the output, seen as [outer, total] rows; one signal each. */
@@ -93,30 +100,29 @@ function planConcat(ctx: AnyCtx, r: Shape): { params: ConcatBack; signals: (Sign
   const inner = numel(r.slice(axis + 1));
   const parts: ConcatPart[] = [];
   let offset = 0;
+  const total = r[axis] * inner;
   node.inputs.forEach((name, index) => {
     if (!name) return;
     const shape = backShape(ctx, name, t);
     const block = shape[axis] * inner;
-    parts.push({ index, shape, block, offset });
+    const copy = makeCopy(0, [numel(shape) / Math.max(block, 1), block], [total, 1], [block, 1], offset);
+    parts.push({ index, shape, block, offset, copy });
     offset += block;
   });
   const runtime = parts.filter((p) => isRuntime(ctx, p.index));
   const signals: (SignalSpec | undefined)[] = [];
   for (const p of runtime) signals[p.index] = { shape: p.shape };
-  return { params: { parts: runtime, total: r[axis] * inner }, signals };
+  return { params: { parts: runtime, total }, signals };
 }
-
-const partCopy = (p: ConcatPart, total: number): Copy =>
-  makeCopy(0, [numel(p.shape) / Math.max(p.block, 1), p.block], [total, 1], [p.block, 1], p.offset);
 
 /** Gradient: split dy back to each runtime input. */
 export const concatGrad: Rule<ConcatBack> = {
   plan: planConcat,
   cpu(p, _ctx, r, out) {
-    for (const q of p.parts) runCopies([partCopy(q, p.total)], [r.data], out[q.index]!.data);
+    for (const q of p.parts) runCopies([q.copy], [r.data], out[q.index]!.data);
   },
   gpu(p, g, _ctx, r, out) {
-    for (const q of p.parts) recordCopies(g, [partCopy(q, p.total)], [r], out[q.index]!);
+    for (const q of p.parts) recordCopies(g, [q.copy], [r], out[q.index]!);
   },
 };
 

@@ -8,7 +8,7 @@ import { numel, stridesOf, type Shape } from '../../graph/tensor.js';
 import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import { type AnyCtx, keepsSamples, perSample } from '../shared/signal.js';
-import { sections as forwardSections } from './copies.js';
+import { forwardSections } from './copies.js';
 import { PAD_MAP, mapPadIndex, recordPad, runPad, type PadMode, type PadParams } from './pad.js';
 
 const sections = new Map([...forwardSections, ...parseSections(src)]);

@@ -5,7 +5,7 @@ import { numel, stridesOf, type Shape } from '../../graph/tensor.js';
 import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, uniforms } from '../../kernels/gpu/wgsl.js';
 import type { NumArray } from '../shared/fold.js';
-import { sections } from './copies.js';
+import { forwardSections } from './copies.js';
 
 export type PadMode = 'constant' | 'reflect' | 'edge' | 'wrap';
 
@@ -80,7 +80,7 @@ export function recordPad(g: Gpu, p: PadParams, x: GpuTensor, y: GpuTensor, valu
   const u = PAD.pack({ n, value: p.value, oshape: p.outShape, ishape: p.inShape, begin: p.begin, ist: stridesOf(p.inShape) }, { oshape: 1, ishape: 1 });
   const dyn = p.mode === 'constant' && !!value;
   const pipeline = g.kernel(`layout.pad.${p.mode}${dyn ? '.value-input' : ''}.r${r}`, () =>
-    assemble(sections, ['pad_index', 'pad'], {
+    assemble(forwardSections, ['pad_index', 'pad'], {
       RANK: r, CONSTANT: p.mode === 'constant' ? 'true' : 'false', MAP: PAD_MAP[p.mode],
       VALUE_DECL: dyn ? '@group(0) @binding(3) var<storage, read> value_in: array<f32>;' : '',
       VALUE: dyn ? 'value_in[0]' : 'u.value',
