@@ -125,8 +125,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 //#section channel_reduce
-// Sum over channels per pixel: out[b, p] = {{RESULT}} of Σ_k {{TERM}}, n = B*hw, c = C. Grad-CAM's
-// map is relu(Σ_k y[b, k] · x[b, k, p]) (workgroups of 64); the channel sum is Σ_k x[b, k, p].
+// Sum over channels per pixel (n = B*hw, c = C), hooks TERM (the summand) and RESULT (of acc) and
+// the workgroup size WG: Grad-CAM's map is relu(Σ_k y[b, k] · x[b, k, p]) (workgroups of 64), the
+// channel sum Σ_k x[b, k, p].
 @compute @workgroup_size({{WG}})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linear_id(gid, nwg, {{WG}}u);

@@ -4,9 +4,9 @@
 //#section strided
 // y[obase + Σ c_d·ost_d] = x[ibase + Σ c_d·ist_d] over the index space `shape`: Transpose (permuted
 // strides), Slice (scaled, possibly negative strides), Expand/Tile (zero strides), Concat and
-// Gather (a strided block of the output per input / per run of indices). {{STORE}} is '=' for the
-// copy, '+=' for the accumulating variant (Gather's gradient with repeated indices: one dispatch
-// never writes an element twice, and successive dispatches are ordered).
+// Gather (a strided block of the output per input / per run of indices). The STORE placeholder is
+// '=' for the copy, '+=' for the accumulating variant (Gather's gradient with repeated indices: one
+// dispatch never writes an element twice, and successive dispatches are ordered).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
