@@ -6,13 +6,13 @@
 // "flat" when each is the output, a scalar or one contiguous block of it (per-channel bias), and a
 // strided variant per (coalesced) rank otherwise. A constant scalar operand travels in the
 // uniforms (key suffix `.k<index>`), so int64 exponents and the like never reach a buffer.
-import src from './elementwise.wgsl';
+import src from './forward.wgsl';
 import type { Const, DType, Shape } from '../../graph/tensor.js';
 import { fmtShape, numel } from '../../graph/tensor.js';
 import { AeqError } from '../../errors.js';
-import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { Gpu, type GpuTensor, type Uniforms } from '../../kernels/gpu/runtime.js';
 import type { CpuTensor, OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
-import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import {
   allConst, broadcastShapes, broadcastStrides, castNumber, coalesce, failer, hasInput, makeConst, mapBroadcast,
 } from '../shared/fold.js';
@@ -50,6 +50,22 @@ function blockOf(shape: Shape, out: Shape): [inner: number, count: number] | nul
   return [numel(out.slice(last + 1)), numel(shape)];
 }
 
+const EW = uniforms({
+  n: 'u32',
+  // A constant scalar operand, folded into the uniforms instead of a buffer.
+  k: 'f32',
+  // Divisor of the last step of Mean.
+  scale: 'f32',
+  // Bit patterns of NaN and +Inf: WGSL rejects them as constants.
+  nan_bits: 'u32',
+  inf_bits: 'u32',
+  // flat mode: operand j reads index (i / blk[j].x) % blk[j].y (full, scalar, or per-channel block).
+  blk: { vec4: 'u32', n: 3 },
+  // strided mode: output dims, and operand j's element strides in st[2j], st[2j+1] (0 = broadcast).
+  shape: { vec4: 'u32', n: 2 },
+  st: { vec4: 'u32', n: 6 },
+});
+
 /**
  * Record out = expr(a0, a1, a2) over operands broadcast to out.shape. `name` is the op's readable
  * name (e.g. `binary.add`); `expr` is WGSL over a0.. (f32). At most one operand may be a scalar.
@@ -61,13 +77,14 @@ export function recordElementwise(g: Gpu, name: string, expr: string, operands: 
   const kIndex = operands.findIndex(isScalar);
   const blocks = operands.map((o) => (isScalar(o) ? [1, 1] as [number, number] : blockOf(o.shape, out.shape)));
   const flat = blocks.every((b) => b !== null);
-  const u = new Uniforms().u(n).f(kIndex >= 0 ? (operands[kIndex] as { scalar: number }).scalar : 0, scale).u(0, 0x7fc00000, 0x7f800000, 0, 0);
+  const head = { n, k: kIndex >= 0 ? (operands[kIndex] as { scalar: number }).scalar : 0, scale, nan_bits: 0x7fc00000, inf_bits: 0x7f800000 };
+  let u: Uniforms;
   let variant: string;
   let rank = 1;
   if (flat) {
     const blk: number[] = [];
     for (let j = 0; j < 3; j++) blk.push(...(blocks[j] ?? [1, 1]), 0, 0);
-    u.vec4s(blk, 3).vec4s([], 2).vec4s([], 6);
+    u = EW.pack({ ...head, blk, shape: [], st: [] });
     // Every tensor operand is the whole output: no index arithmetic at all.
     const same = tensors.every((t) => blocks[t.j]![0] === 1 && blocks[t.j]![1] === n);
     variant = same ? 'same' : 'flat';
@@ -84,7 +101,7 @@ export function recordElementwise(g: Gpu, name: string, expr: string, operands: 
       const s = c.strides[j] ?? [];
       for (let d = 0; d < 8; d++) stWords.push(d < s.length ? s[d] : 0);
     }
-    u.vec4s([], 3).vec4s(c.shape, 2, 1).vec4s(stWords, 6);
+    u = EW.pack({ ...head, blk: [], shape: c.shape, st: stWords }, { shape: 1 });
     variant = `r${rank}`;
   }
   const key = `${name}.${variant}${kIndex >= 0 ? `.k${kIndex}` : ''}`;
@@ -95,7 +112,7 @@ export function recordElementwise(g: Gpu, name: string, expr: string, operands: 
     return assemble(sections, ['header'], {
       BINDINGS: bindings.join('\n'), RANK: rank, OFFSETS: `offsets_${flat ? variant : 'strided'}`,
       LOADS: loads.join('\n  '), EXPR: expr,
-    });
+    }, EW);
   });
   g.dispatch(pipeline, u, [...tensors.map((t) => t.o.buffer), out.buffer], Gpu.groups1d(n));
 }

@@ -1,77 +1,23 @@
-// Layout operators. Views (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout, Cast to float)
-// alias their input; Transpose, Slice, Expand, Tile, Concat and Gather are all one or more strided
-// copies (one kernel templated per coalesced rank); Pad has its own kernel per mode. Whenever
-// every input is a constant, prepare folds the result with the input's dtype (shape arithmetic).
-//
-// Cast of a runtime tensor: runtime tensors are float32, so Cast to float32/float64 is a view,
-// to float16 rounds to half precision, to bool gives 0/1, and to any integer type rounds toward
-// zero (C semantics) on both backends while the storage stays float32.
-import src from './layout.wgsl';
+// Layout operators that move data: Transpose, Slice, Expand, Tile, Concat and Gather are all one
+// or more strided copies (copies.ts); Pad has its own kernel per mode (pad.ts). Views and Cast are
+// in views.ts. Whenever every input is a constant, prepare folds the result with the input's dtype
+// (shape arithmetic).
 import { attrInt, attrInts, attrString, attrFloat } from '../../graph/ir.js';
-import type { Const, DType, Shape } from '../../graph/tensor.js';
+import type { Const, Shape } from '../../graph/tensor.js';
 import { fmtShape, numel, stridesOf } from '../../graph/tensor.js';
-import { dtypeOf } from '../../io/onnx.js';
-import { AeqError } from '../../errors.js';
-import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import type { OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
-import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
-import { recordElementwise } from '../elementwise/forward.js';
 import {
-  allConst, arrayLike, broadcastShapes, broadcastStrides, castNumber, coalesce, constValues, failer, forEachOffset,
-  hasInput, makeConst, normAxis, type NumArray,
+  allConst, arrayLike, broadcastShapes, broadcastStrides, castNumber, constValues, failer, hasInput, normAxis,
+  requireShape as shapeOf,
 } from '../shared/fold.js';
+import { type Copy, denseCopy, gatherCopies, makeCopy, recordCopies, runCopies } from './copies.js';
+import { PAD_MAP, recordPad, runPad, type PadMode, type PadParams } from './pad.js';
+import { viewOps } from './views.js';
 
-const sections = parseSections(src);
-const MAX_COPY_RANK = 12;
 const MAX_PAD_RANK = 8;
-
-// ---------------------------------------------------------------- strided copies
-
-/** y[obase + Σ c·ost] = x_input[ibase + Σ c·ist] for every c in `shape`. */
-export interface Copy {
-  input: number;
-  shape: Shape;
-  ist: number[];
-  ost: number[];
-  ibase: number;
-  obase: number;
-}
 
 interface CopyParams {
   copies: Copy[];
-}
-
-function makeCopy(input: number, shape: Shape, ist: number[], ost: number[], ibase = 0, obase = 0): Copy {
-  const c = coalesce(shape, [ist, ost]);
-  return { input, shape: c.shape, ist: c.strides[0], ost: c.strides[1], ibase, obase };
-}
-
-/** A copy that writes the output contiguously. */
-function denseCopy(input: number, shape: Shape, ist: number[], ibase = 0): Copy {
-  return makeCopy(input, shape, ist, stridesOf(shape), ibase);
-}
-
-function runCopies(copies: Copy[], inputs: (NumArray | undefined)[], out: NumArray): NumArray {
-  for (const c of copies) {
-    const x = inputs[c.input]!;
-    forEachOffset(c.shape, [c.ist, c.ost], [c.ibase, c.obase], (_, o) => {
-      out[o[1]] = x[o[0]];
-    });
-  }
-  return out;
-}
-
-/** y = the strided copy of x, or y += it with `accumulate`. */
-export function recordCopy(g: Gpu, c: Copy, x: GpuTensor, y: GpuTensor, accumulate = false): void {
-  const n = numel(c.shape);
-  if (n === 0) return;
-  const rank = c.shape.length;
-  if (rank > MAX_COPY_RANK) throw new AeqError(`strided copy of rank ${rank} (after merging dimensions) exceeds ${MAX_COPY_RANK}`);
-  const u = new Uniforms().u(n).i(c.ibase).u(c.obase, 0)
-    .vec4s(c.shape, 3, 1).vec4s(c.ist.map((v) => v | 0), 3).vec4s(c.ost, 3);
-  const pipeline = g.kernel(`strided_${accumulate ? 'add' : 'copy'}.r${rank}`, () =>
-    assemble(sections, ['strided'], { RANK: rank, STORE: accumulate ? '+=' : '=' }));
-  g.dispatch(pipeline, u, [x.buffer, y.buffer], Gpu.groups1d(n));
 }
 
 /** Result of a copy-based op: folded when every input is constant, else the copies. */
@@ -91,15 +37,9 @@ const copySpec = (prepare: (ctx: PrepareCtx) => Prepared<CopyParams>): OpSpec<Co
     return [runCopies(p.copies, inputs.map((t) => t?.data), new Float32Array(numel(outShapes[0]))) as Float32Array];
   },
   gpu(g, p, inputs, outputs) {
-    for (const c of p.copies) recordCopy(g, c, inputs[c.input]!, outputs[0]);
+    recordCopies(g, p.copies, inputs, outputs[0]);
   },
 });
-
-function shapeOf(ctx: PrepareCtx, i = 0): Shape {
-  const s = ctx.shapes[i];
-  if (!s || !hasInput(ctx, i)) throw failer(ctx.node)(`input ${i} is required`);
-  return s;
-}
 
 // ---------------------------------------------------------------- Transpose
 
@@ -244,20 +184,6 @@ function prepareConcat(ctx: PrepareCtx): Prepared<CopyParams> {
 
 // ---------------------------------------------------------------- Gather
 
-/** Split indices into runs of constant stride, each one strided copy. */
-function indexRuns(idx: number[]): { j0: number; len: number; step: number }[] {
-  const runs: { j0: number; len: number; step: number }[] = [];
-  let j = 0;
-  while (j < idx.length) {
-    const step = j + 1 < idx.length ? idx[j + 1] - idx[j] : 1;
-    let len = 1;
-    while (j + len < idx.length && idx[j + len] - idx[j + len - 1] === step) len++;
-    runs.push({ j0: j, len, step });
-    j += len;
-  }
-  return runs;
-}
-
 function prepareGather(ctx: PrepareCtx): Prepared<CopyParams> {
   const { node } = ctx;
   const fail = failer(node);
@@ -274,66 +200,10 @@ function prepareGather(ctx: PrepareCtx): Prepared<CopyParams> {
   const out = [...s.slice(0, axis), ...idxShape, ...s.slice(axis + 1)];
   const outer = numel(s.slice(0, axis));
   const inner = numel(s.slice(axis + 1));
-  const copies = indexRuns(idx).map((run) => makeCopy(0, [outer, run.len, inner],
-    [dim * inner, run.step * inner, 1], [idx.length * inner, inner, 1], idx[run.j0] * inner, run.j0 * inner));
-  return copyResult(ctx, out, copies, [1]);
+  return copyResult(ctx, out, gatherCopies(idx, dim, outer, inner), [1]);
 }
 
 // ---------------------------------------------------------------- Pad
-
-type PadMode = 'constant' | 'reflect' | 'edge' | 'wrap';
-
-interface PadParams {
-  mode: PadMode;
-  value: number;
-  /** constant_value arrives at run time (input 2) instead of as a plan-time constant. */
-  valueAtRunTime?: boolean;
-  inShape: Shape;
-  outShape: Shape;
-  begin: number[];
-}
-
-const PAD_MAP: Record<PadMode, string> = {
-  constant: 'return clamp(k, 0, n - 1);',
-  reflect: 'return reflect_index(k, n);',
-  edge: 'return clamp(k, 0, n - 1);',
-  wrap: 'return ((k % n) + n) % n;',
-};
-
-/** Source index of padded coordinate k along an axis of length n (-1: the constant). */
-export function mapPadIndex(mode: PadMode, k: number, n: number): number {
-  if (k >= 0 && k < n) return k;
-  switch (mode) {
-    case 'constant': return -1;
-    case 'edge': return Math.min(Math.max(k, 0), n - 1);
-    case 'wrap': return ((k % n) + n) % n;
-    case 'reflect': {
-      if (n === 1) return 0;
-      const p = 2 * (n - 1);
-      const m = ((k % p) + p) % p;
-      return m >= n ? p - m : m;
-    }
-  }
-}
-
-function runPad(p: PadParams, x: NumArray, out: NumArray): NumArray {
-  const r = p.outShape.length;
-  const ist = stridesOf(p.inShape);
-  const c = new Array<number>(r).fill(0);
-  for (let i = 0; i < out.length; i++) {
-    let o = 0;
-    for (let d = 0; d < r && o >= 0; d++) {
-      const k = mapPadIndex(p.mode, c[d] - p.begin[d], p.inShape[d]);
-      o = k < 0 ? -1 : o + k * ist[d];
-    }
-    out[i] = o < 0 ? p.value : x[o];
-    for (let d = r - 1; d >= 0; d--) {
-      if (++c[d] < p.outShape[d]) break;
-      c[d] = 0;
-    }
-  }
-  return out;
-}
 
 function preparePad(ctx: PrepareCtx): Prepared<PadParams> {
   const { node } = ctx;
@@ -402,211 +272,11 @@ const padSpec: OpSpec<PadParams> = {
     return [runPad(q, inputs[0]!.data, new Float32Array(numel(outShapes[0]))) as Float32Array];
   },
   gpu(g, p, inputs, outputs) {
-    const n = numel(p.outShape);
-    if (n === 0) return;
-    const r = p.outShape.length;
-    const u = new Uniforms().u(n).f(p.value).u(0, 0)
-      .vec4s(p.outShape, 2, 1).vec4s(p.inShape, 2, 1).vec4s(p.begin.map((v) => v | 0), 2).vec4s(stridesOf(p.inShape), 2);
-    const dyn = p.mode === 'constant' && !!p.valueAtRunTime;
-    const pipeline = g.kernel(`pad.${p.mode}${dyn ? '.value-input' : ''}.r${r}`, () =>
-      assemble(sections, ['pad'], {
-        RANK: r, CONSTANT: p.mode === 'constant' ? 'true' : 'false', MAP: PAD_MAP[p.mode],
-        VALUE_DECL: dyn ? '@group(0) @binding(3) var<storage, read> value_in: array<f32>;' : '',
-        VALUE: dyn ? 'value_in[0]' : 'u.value',
-      }));
-    const bufs = [inputs[0]!.buffer, outputs[0].buffer];
-    if (dyn) bufs.push(inputs[2]!.buffer);
-    g.dispatch(pipeline, u, bufs, Gpu.groups1d(n));
-  },
-};
-
-// ---------------------------------------------------------------- views
-
-type ViewParams = Record<string, never>;
-
-/** A view: output 0 is input 0 with a new shape (folded when the input is a constant). */
-function view(ctx: PrepareCtx, out: Shape, staticInputs: number[] = []): Prepared<ViewParams> {
-  const c = ctx.consts[0];
-  // Every other input of a view (shape, axes) must be constant already, so a constant data input folds.
-  if (c) return { shapes: [out], dtypes: [c.dtype], params: {}, folded: [{ dtype: c.dtype, dims: out, data: c.data }] };
-  return { shapes: [out], params: {}, alias: 0, staticInputs };
-}
-
-const viewSpec = (prepare: (ctx: PrepareCtx) => Prepared<ViewParams>): OpSpec<ViewParams> => ({
-  prepare,
-  cpu(_p, inputs) {
-    return [inputs[0]!.data];
-  },
-  gpu(g, _p, inputs, outputs) {
-    // Views never run (alias); kept total for callers that record every step.
-    g.copy(inputs[0]!, outputs[0]);
-  },
-});
-
-function prepareReshape(ctx: PrepareCtx): Prepared<ViewParams> {
-  const { node } = ctx;
-  const fail = failer(node);
-  const s = shapeOf(ctx);
-  let target: number[];
-  const statics: number[] = [];
-  if (ctx.opset < 5 && !hasInput(ctx, 1)) {
-    target = attrInts(node, 'shape') ?? [];
-  } else {
-    if (!hasInput(ctx, 1)) throw fail('input shape is required');
-    target = constValues(ctx, 1, 'shape');
-    statics.push(1);
-  }
-  const allowzero = ctx.opset >= 14 && attrInt(node, 'allowzero', 0) !== 0;
-  const out = target.map((v, i) => {
-    if (v === 0 && !allowzero) {
-      if (i >= s.length) throw fail(`shape [${target.join(',')}] copies dimension ${i} (0) but input ${fmtShape(s)} has rank ${s.length}`);
-      return s[i];
-    }
-    return v;
-  });
-  const infer = out.flatMap((v, i) => (v === -1 ? [i] : []));
-  if (infer.length > 1) throw fail(`shape [${target.join(',')}] has more than one -1`);
-  if (out.some((v) => !Number.isInteger(v) || v < -1)) throw fail(`shape [${target.join(',')}] has an invalid dimension`);
-  const n = numel(s);
-  if (infer.length === 1) {
-    const known = numel(out.filter((v) => v !== -1));
-    if (allowzero && target.includes(0)) throw fail(`shape [${target.join(',')}] mixes 0 (allowzero) with -1`);
-    if (known === 0 || n % known !== 0) {
-      throw fail(`cannot reshape input ${fmtShape(s)} (${n} elements) to [${target.join(',')}]: ${n} is not a multiple of ${known}`);
-    }
-    out[infer[0]] = n / known;
-  }
-  if (numel(out) !== n) {
-    throw fail(`cannot reshape input ${fmtShape(s)} (${n} elements) to ${fmtShape(out)} (${numel(out)} elements)`);
-  }
-  return view(ctx, out, statics);
-}
-
-function prepareFlatten(ctx: PrepareCtx): Prepared<ViewParams> {
-  const { node } = ctx;
-  const s = shapeOf(ctx);
-  const a = attrInt(node, 'axis', 1);
-  if (!Number.isInteger(a) || a < -s.length || a > s.length) throw failer(node)(`axis ${a} is out of range for input ${fmtShape(s)}`);
-  const axis = a < 0 ? a + s.length : a;
-  return view(ctx, [numel(s.slice(0, axis)), numel(s.slice(axis))]);
-}
-
-/** Axes from the attribute (before opset 13) or the optional input 1 (from 13). */
-function axesArg(ctx: PrepareCtx): { axes: number[] | undefined; statics: number[] } {
-  if (ctx.opset < 13 || !hasInput(ctx, 1)) return { axes: attrInts(ctx.node, 'axes'), statics: [] };
-  return { axes: constValues(ctx, 1, 'axes'), statics: [1] };
-}
-
-function prepareSqueeze(ctx: PrepareCtx): Prepared<ViewParams> {
-  const { node } = ctx;
-  const s = shapeOf(ctx);
-  const { axes, statics } = axesArg(ctx);
-  if (!axes) return view(ctx, s.filter((d) => d !== 1), statics);
-  const drop = new Set(axes.map((a) => normAxis(node, a, s.length)));
-  for (const a of drop) if (s[a] !== 1) throw failer(node)(`cannot squeeze axis ${a} of size ${s[a]} (input ${fmtShape(s)})`);
-  return view(ctx, s.filter((_, i) => !drop.has(i)), statics);
-}
-
-function prepareUnsqueeze(ctx: PrepareCtx): Prepared<ViewParams> {
-  const { node } = ctx;
-  const fail = failer(node);
-  const s = shapeOf(ctx);
-  const { axes, statics } = axesArg(ctx);
-  if (!axes) throw fail('axes are required');
-  const r = s.length + axes.length;
-  const ins = new Set(axes.map((a) => normAxis(node, a, r)));
-  if (ins.size !== axes.length) throw fail(`axes [${axes.join(',')}] repeat an axis`);
-  const out: number[] = [];
-  let k = 0;
-  for (let d = 0; d < r; d++) out.push(ins.has(d) ? 1 : s[k++]);
-  return view(ctx, out, statics);
-}
-
-function prepareIdentity(ctx: PrepareCtx): Prepared<ViewParams> {
-  return view(ctx, shapeOf(ctx));
-}
-
-function prepareDropout(ctx: PrepareCtx): Prepared<ViewParams> {
-  const { node } = ctx;
-  const fail = failer(node);
-  if (node.outputs.length > 1 && node.outputs[1] !== '') {
-    throw fail(`the mask output '${node.outputs[1]}' is not supported (inference only: Dropout is the identity); re-export the model in eval mode`);
-  }
-  if (hasInput(ctx, 2)) {
-    const t = constValues(ctx, 2, 'training_mode');
-    if (t[0]) throw fail('training_mode is true; only inference (identity) is supported');
-  }
-  const statics = [1, 2].filter((i) => hasInput(ctx, i));
-  const s = shapeOf(ctx);
-  const c = ctx.consts[0];
-  if (c) return { shapes: [s], dtypes: [c.dtype], params: {}, folded: [c] };
-  return { shapes: [s], params: {}, alias: 0, staticInputs: statics };
-}
-
-// ---------------------------------------------------------------- Cast
-
-type CastMode = 'view' | 'half' | 'bool' | 'trunc';
-
-interface CastParams { mode: CastMode }
-
-const CAST_EXPR: Record<Exclude<CastMode, 'view'>, string> = {
-  half: 'round_f16(a0)',
-  bool: 'f32(a0 != 0.0)',
-  trunc: 'trunc(a0)',
-};
-
-function castMode(to: DType): CastMode {
-  if (to === 'float32' || to === 'float64') return 'view';
-  if (to === 'float16') return 'half';
-  if (to === 'bool') return 'bool';
-  return 'trunc';
-}
-
-function prepareCast(ctx: PrepareCtx): Prepared<CastParams> {
-  const { node } = ctx;
-  const fail = failer(node);
-  const s = shapeOf(ctx);
-  let to: DType;
-  if (node.opType === 'CastLike') {
-    const t = ctx.dtypes[1];
-    if (!t) throw fail('input target_type is required');
-    to = t;
-  } else {
-    to = dtypeOf(attrInt(node, 'to'), `${node.opType} node '${node.name}'`);
-  }
-  if (to === 'string') throw fail('casting to string is not supported');
-  const c = ctx.consts[0];
-  if (c) {
-    const folded = makeConst(to, c.dims, c.data);
-    return { shapes: [s], dtypes: [to], params: { mode: castMode(to) }, folded: [folded] };
-  }
-  const mode = castMode(to);
-  const statics = node.opType === 'CastLike' ? [1] : [];
-  if (mode === 'view') return { shapes: [s], params: { mode }, alias: 0, staticInputs: statics };
-  return { shapes: [s], params: { mode }, staticInputs: statics };
-}
-
-const castSpec: OpSpec<CastParams> = {
-  prepare: prepareCast,
-  cpu(p, inputs) {
-    const x = inputs[0]!.data;
-    if (p.mode === 'view') return [x];
-    const to: DType = p.mode === 'half' ? 'float16' : p.mode === 'bool' ? 'bool' : 'int64';
-    return [Float32Array.from(x, (v) => (p.mode === 'trunc' ? Math.trunc(v) : castNumber(v, to)))];
-  },
-  gpu(g, p, inputs, outputs) {
-    if (p.mode === 'view') {
-      g.copy(inputs[0]!, outputs[0]);
-      return;
-    }
-    recordElementwise(g, `unary.cast_${p.mode}`, CAST_EXPR[p.mode], [inputs[0]!], outputs[0]);
+    recordPad(g, p, inputs[0]!, outputs[0], p.valueAtRunTime ? inputs[2] : undefined);
   },
 };
 
 // ---------------------------------------------------------------- table
-
-const VIEW = { view: true };
-const IDENTITY = { view: true, identity: true };
 
 export const ops: OpTable = {
   Transpose: { ...copySpec(prepareTranspose), traits: { layout: true } },
@@ -616,13 +286,5 @@ export const ops: OpTable = {
   Concat: { ...copySpec(prepareConcat), traits: { blockOutput: true } },
   Gather: copySpec(prepareGather),
   Pad: { ...padSpec, traits: { layout: true } },
-  Reshape: { ...viewSpec(prepareReshape), traits: VIEW },
-  Flatten: { ...viewSpec(prepareFlatten), traits: VIEW },
-  Squeeze: { ...viewSpec(prepareSqueeze), traits: VIEW },
-  Unsqueeze: { ...viewSpec(prepareUnsqueeze), traits: VIEW },
-  Identity: { ...viewSpec(prepareIdentity), traits: IDENTITY },
-  Dropout: { ...viewSpec(prepareDropout), traits: IDENTITY },
-  Cast: { ...castSpec, traits: VIEW },
-  CastLike: castSpec,
+  ...viewOps,
 };
-

@@ -2,11 +2,11 @@
 // shapes (their input may be a runtime tensor), Constant, ConstantOfShape, Range and NonZero read
 // constants. Every one of them folds in prepare; none has a kernel.
 import { attrInt, attrInts, attrTensor } from '../../graph/ir.js';
-import type { Const, DType, Shape } from '../../graph/tensor.js';
+import type { Const, DType } from '../../graph/tensor.js';
 import { fmtShape, numel } from '../../graph/tensor.js';
 import { AeqError } from '../../errors.js';
 import type { OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
-import { constValues, failer, hasInput, makeConst } from '../shared/fold.js';
+import { constValues, failer, makeConst, requireShape } from '../shared/fold.js';
 
 function folded(c: Const): Prepared<null> {
   return { shapes: [c.dims], dtypes: [c.dtype], params: null, folded: [c] };
@@ -19,14 +19,8 @@ function foldOnly(prepare: (ctx: PrepareCtx) => Prepared<null>): OpSpec<null> {
   return { prepare, cpu: never, gpu: never };
 }
 
-function inputShape(ctx: PrepareCtx): Shape {
-  const s = ctx.shapes[0];
-  if (!s || !hasInput(ctx, 0)) throw failer(ctx.node)('input 0 is required');
-  return s;
-}
-
 function prepareShape(ctx: PrepareCtx): Prepared<null> {
-  const s = inputShape(ctx);
+  const s = requireShape(ctx);
   const r = s.length;
   const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
   const start = ctx.opset >= 15 ? clampAxis(attrInt(ctx.node, 'start', 0)) : 0;
@@ -36,7 +30,7 @@ function prepareShape(ctx: PrepareCtx): Prepared<null> {
 }
 
 function prepareSize(ctx: PrepareCtx): Prepared<null> {
-  return folded(makeConst('int64', [], [numel(inputShape(ctx))]));
+  return folded(makeConst('int64', [], [numel(requireShape(ctx))]));
 }
 
 function prepareConstantOfShape(ctx: PrepareCtx): Prepared<null> {
@@ -93,7 +87,7 @@ function prepareConstant(ctx: PrepareCtx): Prepared<null> {
 }
 
 function prepareNonZero(ctx: PrepareCtx): Prepared<null> {
-  const s = inputShape(ctx);
+  const s = requireShape(ctx);
   const x = constValues(ctx, 0, 'X');
   const r = s.length;
   const hits: number[] = [];

@@ -1,8 +1,9 @@
-// Helpers of the backward walks and of attribution stage one, on both backends (shaders/attribution.wgsl).
+// Helpers of the backward walks and of attribution stage one, on both backends (attribution.wgsl).
 import src from './attribution.wgsl';
 import { numel } from '../../graph/tensor.js';
 import type { CpuTensor } from '../op.js';
-import { Gpu, Uniforms, WGSL_COMMON, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { assemble, parseSections, uniforms, type UniformBlock } from '../../kernels/gpu/wgsl.js';
 
 export type SumMode = 'sum' | 'pos' | 'neg' | 'nonzero' | 'abs';
 const SUM_MODE: Record<SumMode, number> = { sum: 0, pos: 1, neg: 2, nonzero: 3, abs: 4 };
@@ -106,75 +107,106 @@ export const cpuAttr = {
 };
 
 // ---------------------------------------------------------------- GPU
-function pipe(g: Gpu, entry: string): GPUComputePipeline {
-  return g.kernel(`attr.${entry}`, () => WGSL_COMMON + src, entry);
+const sections = parseSections(src);
+
+/** Each kernel's uniform block (its WGSL section reads `u`). */
+const BLOCKS = {
+  accumulate: uniforms({ n: 'u32' }),
+  scale: uniforms({ n: 'u32', f: 'f32' }),
+  expand: uniforms({ n: 'u32', per: 'u32', t: 'u32' }),
+  one_hot: uniforms({ n: 'u32', classes: 'u32' }),
+  channel_mean: uniforms({ n: 'u32', hw: 'u32' }),
+  scale_channels: uniforms({ n: 'u32', hw: 'u32' }),
+  sample_sum: uniforms({ n: 'u32', per: 'u32', mode: 'u32' }),
+  div_abs_sample: uniforms({ n: 'u32', per: 'u32' }),
+  cam: uniforms({ n: 'u32', hw: 'u32', c: 'u32' }),
+  resize_bilinear: uniforms({ n: 'u32', h: 'u32', w: 'u32', oh: 'u32', ow: 'u32' }),
+  channel_sum: uniforms({ n: 'u32', hw: 'u32', c: 'u32' }),
+};
+type Kernel = keyof typeof BLOCKS;
+type Values<K extends Kernel> = Parameters<(typeof BLOCKS)[K]['pack']>[0];
+
+/** Kernels assembled from a shared skeleton: its section and the hooks filled in. */
+const SKELETON: Partial<Record<Kernel, { section: string; vars: Record<string, string | number> }>> = {
+  cam: { section: 'channel_reduce', vars: { WG: 64, TERM: 'y[s * u.c + k] * x[(s * u.c + k) * u.hw + p]', RESULT: 'max(acc, 0.0)' } },
+  channel_sum: { section: 'channel_reduce', vars: { WG: 256, TERM: 'x[(s * u.c + k) * u.hw + p]', RESULT: 'acc' } },
+};
+
+/** Record kernel `k` over `groups` workgroups: binding 1 is `out`, then `ins`. */
+function run<K extends Kernel>(g: Gpu, k: K, values: Values<K>, out: GpuTensor, ins: GpuTensor[], groups: [number]): void {
+  const block = BLOCKS[k] as UniformBlock<any>;
+  const sk = SKELETON[k];
+  const pipeline = g.kernel(`attr.${k}`, () => assemble(sections, ['io', sk?.section ?? k], sk?.vars ?? {}, block));
+  g.dispatch(pipeline, block.pack(values), [out.buffer, ...ins.map((t) => t.buffer)], groups);
 }
 
-function run1d(g: Gpu, entry: string, n: number, u: number[], out: GpuTensor, ins: GpuTensor[], wg = 256): void {
-  g.dispatch(pipe(g, entry), new Uniforms().u(n, ...u), [out.buffer, ...ins.map((t) => t.buffer)], Gpu.groups1d(n, wg));
+/** A kernel with one thread per output element (workgroups of `wg`). */
+function run1d<K extends Kernel>(g: Gpu, k: K, values: Values<K>, out: GpuTensor, ins: GpuTensor[], wg = 256): void {
+  run(g, k, values, out, ins, Gpu.groups1d(values.n, wg));
 }
 
 export const gpuAttr = {
   accumulate(g: Gpu, acc: GpuTensor, v: GpuTensor): GpuTensor {
-    run1d(g, 'accumulate', numel(acc.shape), [], acc, [v]);
+    run1d(g, 'accumulate', { n: numel(acc.shape) }, acc, [v]);
     return acc;
   },
   scale(g: Gpu, x: GpuTensor, f: number): GpuTensor {
-    g.dispatch(pipe(g, 'scale'), new Uniforms().u(numel(x.shape)).f(f), [x.buffer], Gpu.groups1d(numel(x.shape)));
+    run1d(g, 'scale', { n: numel(x.shape), f }, x, []);
     return x;
   },
   expand(g: Gpu, x: GpuTensor, t: number): GpuTensor {
     const shape = [x.shape[0] * t, ...x.shape.slice(1)];
     const out = g.alloc(shape, 'expand');
-    run1d(g, 'expand', numel(shape), [numel(x.shape) / x.shape[0], t], out, [x]);
+    run1d(g, 'expand', { n: numel(shape), per: numel(x.shape) / x.shape[0], t }, out, [x]);
     return out;
   },
   oneHot(g: Gpu, targets: number[], classes: number): GpuTensor {
     const tg = g.upload(Float32Array.from(targets), [targets.length], 'targets');
     const out = g.alloc([targets.length, classes], 'seed');
-    run1d(g, 'one_hot', targets.length * classes, [classes], out, [tg]);
+    run1d(g, 'one_hot', { n: targets.length * classes, classes }, out, [tg]);
     g.release(tg);
     return out;
   },
   channelMean(g: Gpu, x: GpuTensor): GpuTensor {
     const [b, c] = x.shape;
     const out = g.alloc([b, c], 'alpha');
-    run1d(g, 'channel_mean', b * c, [numel(x.shape) / (b * c)], out, [x], 64);
+    run1d(g, 'channel_mean', { n: b * c, hw: numel(x.shape) / (b * c) }, out, [x], 64);
     return out;
   },
   scaleChannels(g: Gpu, x: GpuTensor, alpha: GpuTensor): GpuTensor {
     const out = g.alloc(x.shape, 'scaled');
-    run1d(g, 'scale_channels', numel(x.shape), [numel(x.shape) / (x.shape[0] * x.shape[1])], out, [x, alpha]);
+    run1d(g, 'scale_channels', { n: numel(x.shape), hw: numel(x.shape) / (x.shape[0] * x.shape[1]) }, out, [x, alpha]);
     return out;
   },
   sampleSum(g: Gpu, x: GpuTensor, mode: SumMode = 'sum'): GpuTensor {
     const b = x.shape[0];
     const out = g.alloc([b], 'sample-sum');
-    g.dispatch(pipe(g, 'sample_sum'), new Uniforms().u(b, numel(x.shape) / b, 0, SUM_MODE[mode]), [out.buffer, x.buffer], [b]);
+    // One workgroup per sample.
+    run(g, 'sample_sum', { n: b, per: numel(x.shape) / b, mode: SUM_MODE[mode] }, out, [x], [b]);
     return out;
   },
   divAbsSample(g: Gpu, x: GpuTensor, sums: GpuTensor): GpuTensor {
     const out = g.alloc(x.shape, 'normalised');
-    run1d(g, 'div_abs_sample', numel(x.shape), [numel(x.shape) / x.shape[0]], out, [x, sums]);
+    run1d(g, 'div_abs_sample', { n: numel(x.shape), per: numel(x.shape) / x.shape[0] }, out, [x, sums]);
     return out;
   },
   cam(g: Gpu, a: GpuTensor, alpha: GpuTensor): GpuTensor {
     const [b, c, h, w] = a.shape;
     const out = g.alloc([b, 1, h, w], 'cam');
-    run1d(g, 'cam', b * h * w, [h * w, c], out, [a, alpha], 64);
+    run1d(g, 'cam', { n: b * h * w, hw: h * w, c }, out, [a, alpha], 64);
     return out;
   },
   resizeBilinear(g: Gpu, x: GpuTensor, oh: number, ow: number): GpuTensor {
     const [b, c, h, w] = x.shape;
     const out = g.alloc([b, c, oh, ow], 'resized');
-    run1d(g, 'resize_bilinear', b * c * oh * ow, [h, w, oh, ow], out, [x]);
+    run1d(g, 'resize_bilinear', { n: b * c * oh * ow, h, w, oh, ow }, out, [x]);
     return out;
   },
   channelSum(g: Gpu, x: GpuTensor): GpuTensor {
     const [b, c] = x.shape;
     const hw = numel(x.shape) / (b * c);
     const out = g.alloc([b, 1, ...x.shape.slice(2)], 'channel-sum');
-    run1d(g, 'channel_sum', b * hw, [hw, c], out, [x]);
+    run1d(g, 'channel_sum', { n: b * hw, hw, c }, out, [x]);
     return out;
   },
 };

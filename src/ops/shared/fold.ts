@@ -89,6 +89,13 @@ export function hasInput(ctx: PrepareCtx, i: number): boolean {
   return i < ctx.node.inputs.length && ctx.node.inputs[i] !== '' && ctx.shapes[i] !== undefined;
 }
 
+/** The shape of input `i`, which must be present. */
+export function requireShape(ctx: PrepareCtx, i = 0): Shape {
+  const s = ctx.shapes[i];
+  if (!s || !hasInput(ctx, i)) throw failer(ctx.node)(`input ${i} is required`);
+  return s;
+}
+
 /** The values of a plan-time constant input (shape, axes, pads, …), or an error naming it. */
 export function constValues(ctx: PrepareCtx, i: number, what: string): number[] {
   const c = ctx.consts[i];

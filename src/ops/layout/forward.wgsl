@@ -1,21 +1,12 @@
 // Data movement. Assembled per variant: {{RANK}} is the (coalesced) rank, part of the pipeline key.
+// The uniform block `u` of each kernel is declared in TypeScript (copies.ts, pad.ts).
 
 //#section strided
 // y[obase + Σ c_d·ost_d] = x[ibase + Σ c_d·ist_d] over the index space `shape`: Transpose (permuted
 // strides), Slice (scaled, possibly negative strides), Expand/Tile (zero strides), Concat and
-// Gather (a strided block of the output per input / per run of indices). {{STORE}} is '=' for the
-// copy, '+=' for the accumulating variant (Gather's gradient with repeated indices: one dispatch
-// never writes an element twice, and successive dispatches are ordered).
-struct U {
-  n: u32,
-  ibase: i32,
-  obase: u32,
-  _pad: u32,
-  shape: array<vec4<u32>, 3>,
-  ist: array<vec4<i32>, 3>,
-  ost: array<vec4<u32>, 3>,
-}
-@group(0) @binding(0) var<uniform> u: U;
+// Gather (a strided block of the output per input / per run of indices). The STORE placeholder is
+// '=' for the copy, '+=' for the accumulating variant (Gather's gradient with repeated indices: one
+// dispatch never writes an element twice, and successive dispatches are ordered).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
@@ -40,26 +31,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   y[oo] {{STORE}} x[u32(io)];
 }
 
-//#section pad
-// Pad with negative pads cropping: input coordinate = output coordinate − begin, then mapped by
-// the mode when it falls outside the input.
-struct U {
-  n: u32,
-  value: f32,
-  _p0: u32,
-  _p1: u32,
-  oshape: array<vec4<u32>, 2>,
-  ishape: array<vec4<i32>, 2>,
-  begin: array<vec4<i32>, 2>,
-  ist: array<vec4<i32>, 2>,
-}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-const RANK: i32 = {{RANK}};
-const CONSTANT: bool = {{CONSTANT}};
-{{VALUE_DECL}}
+//#section pad_index
+// Source index of padded coordinate k outside [0, n) along an axis of length n, by the mode's map
+// (the MAP placeholder); used by Pad forward and by the gradient's fold (backward.wgsl).
 
 // Mirror without repeating the edge, period 2(n−1), as numpy's 'reflect'.
 fn reflect_index(k: i32, n: i32) -> i32 {
@@ -73,6 +47,17 @@ fn reflect_index(k: i32, n: i32) -> i32 {
 fn map_index(k: i32, n: i32) -> i32 {
   {{MAP}}
 }
+
+//#section pad
+// Pad with negative pads cropping: input coordinate = output coordinate − begin, then mapped by
+// the mode when it falls outside the input.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+const RANK: i32 = {{RANK}};
+const CONSTANT: bool = {{CONSTANT}};
+{{VALUE_DECL}}
+
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

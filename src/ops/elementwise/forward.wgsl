@@ -1,27 +1,9 @@
 // Element-wise kernels over up to three broadcast operands a0..a2 (one thread per output element).
 // Assembled per variant (the key names op, index mode and rank): {{BINDINGS}} declares x0.. and y,
-// {{LOADS}} reads a0.. (or takes a constant scalar operand from u.k), {{EXPR}} is the op.
+// {{LOADS}} reads a0.. (or takes a constant scalar operand from u.k), {{EXPR}} is the op. The
+// uniform block `u` is declared in TypeScript (forward.ts, with the meaning of each field).
 
 //#section header
-struct U {
-  n: u32,
-  // A constant scalar operand, folded into the uniforms instead of a buffer.
-  k: f32,
-  // Divisor of the last step of Mean.
-  scale: f32,
-  _p0: u32,
-  // Bit patterns of NaN and +Inf: WGSL rejects them as constants.
-  nan_bits: u32,
-  inf_bits: u32,
-  _p1: u32,
-  _p2: u32,
-  // flat mode: operand j reads index (i / blk[j].x) % blk[j].y (full, scalar, or per-channel block).
-  blk: array<vec4<u32>, 3>,
-  // strided mode: output dims, and operand j's element strides in st[2j], st[2j+1] (0 = broadcast).
-  shape: array<vec4<u32>, 2>,
-  st: array<vec4<u32>, 6>,
-}
-@group(0) @binding(0) var<uniform> u: U;
 {{BINDINGS}}
 
 const RANK: i32 = {{RANK}};
