@@ -37,6 +37,8 @@ export interface RuleCtx<T> {
   opts: AeOptions;
   /** Backward batch size (samples × targets). */
   batch: number;
+  /** Which output's signal `r` is (default 0): a multi-output op's rule runs once per output with a signal. */
+  signalOf?: number;
 }
 
 /** What one node input receives from a rule. */
@@ -62,6 +64,8 @@ export interface RulePlan<P> {
  * fill the non-alias ones, and release any temporaries they make.
  */
 export interface Rule<P = any> {
+  /** Set by rules of multi-output ops (Split): they handle `ctx.signalOf` > 0. */
+  perOutput?: boolean;
   plan(ctx: RuleCtx<unknown>, r: Shape): RulePlan<P>;
   cpu(p: P, ctx: RuleCtx<CpuTensor>, r: CpuTensor, out: (CpuTensor | undefined)[]): void;
   gpu(p: P, g: Gpu, ctx: RuleCtx<GpuTensor>, r: GpuTensor, out: (GpuTensor | undefined)[]): void;

@@ -44,46 +44,51 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
   const pending = new Map<string, T>([[seedName, seed]]);
   const onWalk = (t: string | undefined): t is string => !!t && !s.plan.consts.has(t) && (s.bp.consumers.has(t) || s.collect.has(t));
   for (const step of s.bp.steps) {
-    const out = step.node.outputs[0];
-    let r = pending.get(out);
-    if (r === undefined) continue;
-    const f = s.scaleAt.get(out);
-    if (f !== undefined) r = be.scale(r, f);
-    s.trace?.(out, r);
-    if (!s.collect.has(out)) pending.delete(out);
-    const rule = s.table[step.node.opType];
-    if (!rule) throw new AeqError(`no backward rule for ${step.node.opType} (node '${step.node.name}')`);
-    const ctx: RuleCtx<T> = {
-      plan: s.plan,
-      step,
-      input: (i) => (step.inputs[i] ? be.forward(step.inputs[i]!) : undefined),
-      output: (i = 0) => be.forward(step.node.outputs[i]),
-      modelInput: () => be.forward(s.modelInput),
-      firstConv: s.firstConv.has(step),
-      mainOperand: s.mainOperand.get(step),
-      opts: s.opts,
-      batch: s.batch,
-    };
-    const res = be.apply(rule, ctx, r);
-    const rStore = be.storage(r);
-    let rUsed = s.collect.has(out);
-    const seen = new Set<unknown>();
-    res.forEach((v, i) => {
-      if (v === undefined) return;
-      const name = step.inputs[i];
-      const mine = be.storage(v) === rStore;
-      if (!onWalk(name)) {
-        if (!mine && !seen.has(be.storage(v))) be.release(v);
-        return;
-      }
-      // A buffer handed to two inputs (or still held as r) must not be accumulated into twice.
-      if (seen.has(be.storage(v)) || (mine && rUsed)) v = be.clone(v);
-      else if (mine) rUsed = true;
-      seen.add(be.storage(v));
-      const prev = pending.get(name);
-      pending.set(name, prev === undefined ? v : be.add(prev, v));
+    // A multi-output op (Split) gets its rule applied once per output that carries a signal; what
+    // reaches its inputs is summed like any fork.
+    step.node.outputs.forEach((out, k) => {
+      let r = out ? pending.get(out) : undefined;
+      if (r === undefined) return;
+      const f = s.scaleAt.get(out);
+      if (f !== undefined) r = be.scale(r, f);
+      s.trace?.(out, r);
+      if (!s.collect.has(out)) pending.delete(out);
+      const rule = s.table[step.node.opType];
+      if (!rule) throw new AeqError(`no backward rule for ${step.node.opType} (node '${step.node.name}')`);
+      if (k > 0 && !rule.perOutput) throw new AeqError(`no backward rule for output ${k} ('${out}') of ${step.node.opType} node '${step.node.name}'`);
+      const ctx: RuleCtx<T> = {
+        plan: s.plan,
+        step,
+        input: (i) => (step.inputs[i] ? be.forward(step.inputs[i]!) : undefined),
+        output: (i = 0) => be.forward(step.node.outputs[i]),
+        modelInput: () => be.forward(s.modelInput),
+        firstConv: s.firstConv.has(step),
+        mainOperand: s.mainOperand.get(step),
+        opts: s.opts,
+        batch: s.batch,
+        signalOf: k,
+      };
+      const res = be.apply(rule, ctx, r);
+      const rStore = be.storage(r);
+      let rUsed = s.collect.has(out);
+      const seen = new Set<unknown>();
+      res.forEach((v, i) => {
+        if (v === undefined) return;
+        const name = step.inputs[i];
+        const mine = be.storage(v) === rStore;
+        if (!onWalk(name)) {
+          if (!mine && !seen.has(be.storage(v))) be.release(v);
+          return;
+        }
+        // A buffer handed to two inputs (or still held as r) must not be accumulated into twice.
+        if (seen.has(be.storage(v)) || (mine && rUsed)) v = be.clone(v);
+        else if (mine) rUsed = true;
+        seen.add(be.storage(v));
+        const prev = pending.get(name);
+        pending.set(name, prev === undefined ? v : be.add(prev, v));
     });
     if (!rUsed) be.release(r);
+    });
   }
   const out = new Map<string, T>();
   for (const c of s.collect) {
