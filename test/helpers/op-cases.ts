@@ -5,6 +5,9 @@
 import { OnnxBuilder, floatAttr, type AttrIn } from '../../tools/onnx-builder.js';
 import type { Shape } from '../../src/graph/tensor.js';
 
+export type { AttrIn };
+export { one, i64 };
+
 export interface OpCase {
   name: string;
   /** Graph inputs (runtime tensors) and their shapes; the first is the model input. */
@@ -65,8 +68,12 @@ const binary = (op: string): OpCase[] => {
   return cases;
 };
 
+/** Cases that live with a family's own test helpers (test/helpers/cases-<family>.ts), one import each. */
+const FAMILY_CASES: Record<string, () => OpCase[]>[] = [];
+
 /** Cases per op type. */
 export function casesFor(op: string): OpCase[] {
+  for (const f of FAMILY_CASES) if (f[op]) return f[op]();
   switch (op) {
     case 'Conv': return [
       conv('Conv 3×3 s2 p1, batch 2, odd size', [2, 3, 9, 7], 5, [3, 3], { strides: [2, 2], pads: [1, 1, 1, 1] }),
