@@ -1,0 +1,52 @@
+// One pass of an explanation, on any backend: forward (keeping what the walks read) → targets from
+// the logits → the pipeline → the maps, attribution and trace read back to the host.
+import type { CpuTensor } from '../ops/op.js';
+import type { AeOptions } from '../ops/rule.js';
+import type { AttrBackend } from './backend.js';
+import { runPipeline, type Method } from './pipeline.js';
+import type { ForwardRequest, PassBackend } from './passes.js';
+import { resolveTargets, type Target } from './targets.js';
+import { toExplanation, type Explanation, type TraceEntry } from './explanation.js';
+
+export interface BatchRequest extends ForwardRequest {
+  layer: string;
+  logit: string;
+  method: Method;
+  opts: AeOptions;
+  target: Target;
+  trace: boolean;
+}
+
+type Signal<T> = { walk: 'gradient' | 'ae'; name: string; value: T };
+
+export async function explainBatch<T>(passes: PassBackend<T>, req: BatchRequest): Promise<Explanation> {
+  const { plan, method, layer, logit, opts } = req;
+  const be = passes.attr;
+  const fwd = passes.forward(req);
+  try {
+    const logits = await be.read(fwd.value(logit));
+    const targets = resolveTargets(req.target, logits);
+    const signals = req.trace ? [] as Signal<T>[] : undefined;
+    const r = runPipeline(be, { plan, method, layer, logit, targets, opts, forward: fwd.value, trace: signals });
+    const heat = await be.read(r.heatmap);
+    const trace = signals && await readTrace(be, signals);
+    const attr = r.attribution ? await be.read(r.attribution) : undefined;
+    be.release(r.heatmap);
+    be.release(r.alpha);
+    if (r.attribution) be.release(r.attribution);
+    return { ...toExplanation(method, logits, targets, layer, heat, attr), trace };
+  } finally {
+    fwd.release();
+  }
+}
+
+/** The traced signals on the host, each released once read. */
+async function readTrace<T>(be: AttrBackend<T>, signals: Signal<T>[]): Promise<TraceEntry[]> {
+  const trace: TraceEntry[] = [];
+  for (const e of signals) {
+    trace.push({ walk: e.walk, name: e.name, value: await be.read(e.value) });
+    be.release(e.value);
+  }
+  return trace;
+}
+
