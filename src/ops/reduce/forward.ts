@@ -22,7 +22,7 @@ export interface ReduceParams {
 
 interface KindDef {
   combine: Combine;
-  /** The value reduced, from the input value (CPU twin and WGSL with the raw value as X). */
+  /** The value reduced, from the input value (CPU twin, and WGSL in terms of `v`). */
   load: (x: number) => number;
   loadWgsl: string;
   /** The output from the accumulator and the count of reduced elements. */
@@ -33,14 +33,14 @@ interface KindDef {
 }
 
 export const KINDS: Record<ReduceKind, KindDef> = {
-  sum: { combine: 'sum', load: (x) => x, loadWgsl: 'X', finish: (a) => a, finishWgsl: 'acc', axesInput: 13 },
-  mean: { combine: 'sum', load: (x) => x, loadWgsl: 'X', finish: (a, n) => a / n, finishWgsl: 'acc / f32(u.count)', axesInput: 18 },
-  max: { combine: 'max', load: (x) => x, loadWgsl: 'X', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
-  min: { combine: 'min', load: (x) => x, loadWgsl: 'X', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
-  l1: { combine: 'sum', load: Math.abs, loadWgsl: 'abs(X)', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
-  l2: { combine: 'sum', load: (x) => x * x, loadWgsl: '(X) * (X)', finish: Math.sqrt, finishWgsl: 'sqrt(acc)', axesInput: 18 },
-  sumsq: { combine: 'sum', load: (x) => x * x, loadWgsl: '(X) * (X)', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
-  prod: { combine: 'prod', load: (x) => x, loadWgsl: 'X', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
+  sum: { combine: 'sum', load: (x) => x, loadWgsl: 'v', finish: (a) => a, finishWgsl: 'acc', axesInput: 13 },
+  mean: { combine: 'sum', load: (x) => x, loadWgsl: 'v', finish: (a, n) => a / n, finishWgsl: 'acc / f32(u.count)', axesInput: 18 },
+  max: { combine: 'max', load: (x) => x, loadWgsl: 'v', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
+  min: { combine: 'min', load: (x) => x, loadWgsl: 'v', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
+  l1: { combine: 'sum', load: Math.abs, loadWgsl: 'abs(v)', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
+  l2: { combine: 'sum', load: (x) => x * x, loadWgsl: 'v * v', finish: Math.sqrt, finishWgsl: 'sqrt(acc)', axesInput: 18 },
+  sumsq: { combine: 'sum', load: (x) => x * x, loadWgsl: 'v * v', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
+  prod: { combine: 'prod', load: (x) => x, loadWgsl: 'v', finish: (a) => a, finishWgsl: 'acc', axesInput: 18 },
 };
 
 const OP_KIND: Record<string, ReduceKind> = {

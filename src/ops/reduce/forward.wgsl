@@ -58,6 +58,10 @@ fn safe_div(a: f32, b: f32) -> f32 {
 var<workgroup> part: array<f32, 64>;
 var<workgroup> part_k: array<u32, 64>;
 
+fn load(v: f32) -> f32 {
+  return {{LOAD}};
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let o = wid.x + wid.y * nwg.x;
@@ -67,7 +71,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: v
   if (o < u.outs) {
     let base = kept_base(o);
     for (var k = lid; k < u.count; k += WG) {
-      let v = {{LOAD}};
+      let v = load(x[base + red_off(k)]);
       {{ACCUMULATE}}
     }
   }

@@ -60,14 +60,13 @@ export type Store =
 export interface ReducePass {
   /** Variant name, part of the pipeline key. */
   name: string;
-  /** Expression of the loaded value `x[base + red_off(k)]` as `x[..]` → e.g. `abs(X)`; X is the raw value. */
+  /** The value reduced, as an expression of the input value `v` (e.g. `abs(v)`, `xhat(v)`). */
   load: string;
   combine: Combine;
   store: Store;
 }
 
 function reduceVars(p: ReducePass): Record<string, string> {
-  const X = 'x[base + red_off(k)]';
   const at = 'kept_base(o) + red_off(at)';
   const s = p.store;
   const bindings = s.kind === 'value' ? [f32Out(2, 'y')]
@@ -76,7 +75,7 @@ function reduceVars(p: ReducePass): Record<string, string> {
   const finish = s.kind === 'value' ? `y[o] = ${s.finish};`
     : s.kind === 'arg' ? `arg[o] = ${at};`
     : `s[o] = safe_div(r[o], ${s.finish});${s.arg ? `\n    arg[o] = ${at};` : ''}`;
-  return { BINDINGS: bindings.join('\n'), LOAD: p.load.split('X').join(X), ...COMBINE[p.combine], FINISH: finish };
+  return { BINDINGS: bindings.join('\n'), LOAD: p.load, ...COMBINE[p.combine], FINISH: finish };
 }
 
 /**

@@ -86,7 +86,7 @@ const routeGrad = (min: boolean): Rule => reduceRule(
   (gpu, g, ctx, dy, out) => {
     const x = ctx.input(0)!;
     const arg = gpu.alloc([g.outs], 'grad.reduce.arg');
-    reducePass(gpu, g, { name: min ? 'arg.min' : 'arg.max', load: 'X', combine: min ? 'min' : 'max', store: { kind: 'arg' } }, x, [arg]);
+    reducePass(gpu, g, { name: min ? 'arg.min' : 'arg.max', load: 'v', combine: min ? 'min' : 'max', store: { kind: 'arg' } }, x, [arg]);
     spreadPass(gpu, g, { name: 'route', value: 'select(0.0, g, arg[o] == i)', aux: 'u32' }, dy, out, [arg]);
     gpu.release(arg);
   },
@@ -141,7 +141,7 @@ function zSumGpu(mean: boolean): GpuTwin {
     const x = ctx.input(0)!;
     const s = gpu.alloc([g.outs], 'ae.reduce.s');
     const finish = mean ? 'acc / f32(u.count)' : 'acc';
-    reducePass(gpu, g, { name: `ae.${mean ? 'mean' : 'sum'}`, load: 'xhat(X)', combine: 'sum', store: { kind: 's', finish, arg: false } }, x, [s, r]);
+    reducePass(gpu, g, { name: `ae.${mean ? 'mean' : 'sum'}`, load: 'xhat(v)', combine: 'sum', store: { kind: 's', finish, arg: false } }, x, [s, r]);
     spreadPass(gpu, g, { name: `ae.${mean ? 'mean' : 'sum'}`, value: mean ? 'xhat(x[i]) * g / f32(u.count)' : 'xhat(x[i]) * g', x: true }, s, out, [x]);
     gpu.release(s);
   };
@@ -159,7 +159,7 @@ const zMax = reduceRule(
     const x = ctx.input(0)!;
     const s = gpu.alloc([g.outs], 'ae.reduce.s');
     const arg = gpu.alloc([g.outs], 'ae.reduce.arg');
-    reducePass(gpu, g, { name: 'ae.max', load: 'xhat(X)', combine: 'max', store: { kind: 's', finish: 'acc', arg: true } }, x, [s, r, arg]);
+    reducePass(gpu, g, { name: 'ae.max', load: 'xhat(v)', combine: 'max', store: { kind: 's', finish: 'acc', arg: true } }, x, [s, r, arg]);
     spreadPass(gpu, g, { name: 'ae.max', value: 'select(0.0, xhat(x[i]) * g, arg[o] == i)', x: true, aux: 'u32' }, s, out, [x, arg]);
     gpu.release(s);
     gpu.release(arg);
