@@ -12,6 +12,7 @@ import elementwise from './elementwise/index.js';
 import layout from './layout/index.js';
 import norm from './norm/index.js';
 import pool from './pool/index.js';
+import reduce from './reduce/index.js';
 import shape from './shape/index.js';
 import softmax from './softmax/index.js';
 
@@ -25,7 +26,7 @@ export interface OpRow {
   traits: Traits;
 }
 
-const FAMILIES: Family[] = [conv, dense, pool, norm, activation, softmax, elementwise, layout, shape];
+const FAMILIES: Family[] = [conv, dense, pool, norm, activation, softmax, elementwise, layout, shape, reduce];
 
 function build(): Record<string, OpRow> {
   const rows: Record<string, OpRow> = {};

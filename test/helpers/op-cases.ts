@@ -71,6 +71,28 @@ const binary = (op: string): OpCase[] => {
 /** Cases that live with a family's own test helpers (test/helpers/cases-<family>.ts), one import each. */
 const FAMILY_CASES: Record<string, () => OpCase[]>[] = [];
 
+/**
+ * A reduction at opset 13: ReduceSum takes its axes as a constant input, the others as the
+ * attribute; `axes` undefined = all axes (which reduce the batch axis: refused at T = 2).
+ */
+const reduce = (op: string, x: Shape, axes: number[] | undefined, keepdims: number): OpCase => ({
+  name: `${op} ${x.join('×')} axes ${axes ? axes.join(',') : 'all'} keepdims ${keepdims}`, inputs: { x },
+  build: (b) => (op === 'ReduceSum'
+    ? one(b, op, axes ? ['x', i64(b, axes)] : ['x'], { keepdims })
+    : one(b, op, ['x'], axes ? { axes, keepdims } : { keepdims })),
+});
+
+// ReduceL2's gradient x/‖x‖ shrinks as 1/√count while the float32 rounding of ‖x‖ grows as √count,
+// so its finite differences need short reductions in the case with the most outputs.
+const reductions = (op: string): OpCase[] => [
+  reduce(op, [2, 5, 3, 7], [2, 3], 1),
+  reduce(op, [2, 5, 3, 7], [-1, -2], 0),
+  reduce(op, [3, 4, 5], [1], 1),
+  reduce(op, [2, 3, 4, 5], op === 'ReduceL2' ? [1] : [1, 3], 0),
+  reduce(op, [2, 7, 3], [-1], 0),
+  reduce(op, [2, 3, 5], undefined, 1),
+];
+
 /** Cases per op type. */
 export function casesFor(op: string): OpCase[] {
   for (const f of FAMILY_CASES) if (f[op]) return f[op]();
@@ -132,6 +154,9 @@ export function casesFor(op: string): OpCase[] {
       build: (b) => one(b, 'Gather', ['x', i64(b, [4, 0, 0, 2])], { axis: 1 }),
     }];
     case 'Add': case 'Sub': case 'Mul': case 'Div': return binary(op);
+    case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin':
+    case 'ReduceL1': case 'ReduceL2': case 'ReduceSumSquare':
+      return reductions(op);
     default: return [];
   }
 }

@@ -1,0 +1,5 @@
+import { family } from '../family.js';
+import { ops } from './forward.js';
+import { gradient, ae } from './rules.js';
+
+export default family('reduce', ops, { gradient, ae });
