@@ -1,5 +1,5 @@
-// Backward rules of structural ops (src/rules/layout.ts) and the walker's graph facts
-// (src/rules/topology.ts), on small builder models.
+// Backward rules of structural ops (src/ops/layout, src/ops/elementwise) and the walker's graph facts
+// (src/planner/topology.ts), on small builder models.
 //   - Gradients against the transposed Jacobian Jᵀ·dy, with J built column by column from the
 //     op's own CPU forward on basis vectors (f(x + e_j) − f(x) for the affine ops): rel. L2 ≤ 1e-6.
 //   - GPU vs CPU: exact (bit-equal) for pure data movement (Transpose, Slice, Concat, constant
@@ -508,7 +508,7 @@ describe('residual Add, AE', () => {
   });
 });
 
-// ---------------------------------------------------------------- topology (src/rules/topology.ts)
+// ---------------------------------------------------------------- topology (src/planner/topology.ts)
 
 describe('topology: residual Adds and first convolutions', () => {
   it('ResNet basic block: main = the 3×3 branch whatever the operand order; fork = the block input', () => {
