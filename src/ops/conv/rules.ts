@@ -12,10 +12,11 @@
 //   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
 // pass with the W⁺ and W⁻ accumulators.
-import src from './ae_conv.wgsl';
+import src from './backward.wgsl';
 import type { CpuTensor } from '../op.js';
 import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
-import { convForwardCpu, convInputGradCpu, convInputGradGpu, type ConvParams } from './forward.js';
+import { convForwardCpu, type ConvParams } from './forward.js';
+import { convInputGradCpu, convInputGradGpu } from './input-grad.js';
 import { cpuAttr, gpuAttr } from '../../explain/kernels.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import { numel, type Shape } from '../../graph/tensor.js';
