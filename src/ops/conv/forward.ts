@@ -1,13 +1,13 @@
 // ONNX Conv (1-D and 2-D, groups, dilations, strides, asymmetric pads, auto_pad) and the forward
 // convolution with any weight tensor, which the attribution passes use as well. Its transpose (the
-// gradient with respect to the input) is in input-grad.ts; the GPU kernels of both in kernels.ts.
+// gradient with respect to the input) is in input-grad.ts; the kernels of both in kernels.ts.
 import type { Node } from '../../graph/ir.js';
 import { attrInt, attrInts, attrString } from '../../graph/ir.js';
 import { fmtShape, type Shape } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
 import type { Gpu, GpuTensor } from '../../kernels/gpu/runtime.js';
-import { convLaunch, type Launch } from './kernels.js';
+import { convCpu, convLaunch, type Launch } from './kernels.js';
 
 /** Geometry of one convolution, always as 2-D (a 1-D conv has h = oh = kh = 1). */
 export interface ConvParams {
@@ -98,54 +98,9 @@ export function prepareConv(node: Node, xs: Shape | undefined, ws: Shape | undef
 // ---------------------------------------------------------------------------------------------
 // CPU reference (float64 accumulation per output plane)
 
-/** First and one-past-last output column whose input column `o*s - pad + off` lies in [0, size). */
-function validRange(off: number, s: number, pad: number, size: number, outN: number): [number, number] {
-  const lo = Math.max(0, Math.ceil((pad - off) / s));
-  const hi = Math.min(outN, Math.floor((size - 1 + pad - off) / s) + 1);
-  return [lo, Math.max(lo, hi)];
-}
-
-
-/** The valid output rows and columns of every kernel row and column (padded taps excluded). */
-export function tapRanges(p: ConvParams): { rows: [number, number][]; cols: [number, number][] } {
-  return {
-    rows: Array.from({ length: p.kh }, (_, kh) => validRange(kh * p.dh, p.sh, p.padT, p.h, p.oh)),
-    cols: Array.from({ length: p.kw }, (_, kw) => validRange(kw * p.dw, p.sw, p.padL, p.w, p.ow)),
-  };
-}
-
 /** Y = conv(x, W) (+ bias) into `out` (N×K×OH×OW values, a new array when not given). */
 export function convForwardCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, bias?: CpuTensor, out?: Float32Array): Float32Array {
-  const { n: N, c: C, h: H, w: W, k: K, oh: OH, ow: OW, kh: KH, kw: KW, sh, sw, dh, dw, padT, padL, group: G } = p;
-  const Cg = C / G, Kg = K / G, xd = x.data, wd = w.data, plane = OH * OW;
-  out ??= new Float32Array(N * K * plane);
-  const acc = new Float64Array(plane);
-  const { rows, cols } = tapRanges(p);
-  for (let n = 0; n < N; n++) {
-    for (let co = 0; co < K; co++) {
-      const g = Math.floor(co / Kg);
-      acc.fill(bias ? bias.data[co] : 0);
-      for (let ci = 0; ci < Cg; ci++) {
-        const xb = (n * C + g * Cg + ci) * H * W;
-        const wb = (co * Cg + ci) * KH * KW;
-        for (let kh = 0; kh < KH; kh++) {
-          const [r0, r1] = rows[kh];
-          for (let kw = 0; kw < KW; kw++) {
-            const wv = wd[wb + kh * KW + kw];
-            const [c0, c1] = cols[kw];
-            const coff = kw * dw - padL;
-            for (let oh = r0; oh < r1; oh++) {
-              const xr = xb + (oh * sh - padT + kh * dh) * W + coff;
-              const orow = oh * OW;
-              for (let ow = c0; ow < c1; ow++) acc[orow + ow] += wv * xd[xr + ow * sw];
-            }
-          }
-        }
-      }
-      out.set(acc, (n * K + co) * plane);
-    }
-  }
-  return out;
+  return convCpu(p, x, w, false, bias, out ?? new Float32Array(p.n * p.k * p.oh * p.ow));
 }
 
 // ---------------------------------------------------------------------------------------------

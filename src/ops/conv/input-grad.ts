@@ -2,42 +2,12 @@
 // known input shape. The gradient rule uses it, and so do the AE rules' CPU references.
 import type { CpuTensor } from '../op.js';
 import type { Gpu, GpuTensor } from '../../kernels/gpu/runtime.js';
-import { tapRanges, type ConvParams } from './forward.js';
-import { convLaunch, type Launch } from './kernels.js';
+import type { ConvParams } from './forward.js';
+import { convCpu, convLaunch, type Launch } from './kernels.js';
 
 /** dX = ∂⟨conv(x, W), dY⟩/∂x, of exactly the input's shape (p describes the forward conv), into `out` (a new array when not given). */
 export function convInputGradCpu(p: ConvParams, dy: CpuTensor, w: CpuTensor, out?: Float32Array): Float32Array {
-  const { n: N, c: C, h: H, w: W, k: K, oh: OH, ow: OW, kh: KH, kw: KW, sh, sw, dh, dw, padT, padL, group: G } = p;
-  const Cg = C / G, Kg = K / G, yd = dy.data, wd = w.data, plane = H * W;
-  out ??= new Float32Array(N * C * plane);
-  const acc = new Float64Array(plane);
-  const { rows, cols } = tapRanges(p);
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      const g = Math.floor(c / Cg), cl = c - g * Cg;
-      acc.fill(0);
-      for (let col = 0; col < Kg; col++) {
-        const co = g * Kg + col;
-        const yb = (n * K + co) * OH * OW;
-        const wb = (co * Cg + cl) * KH * KW;
-        for (let kh = 0; kh < KH; kh++) {
-          const [r0, r1] = rows[kh];
-          for (let kw = 0; kw < KW; kw++) {
-            const wv = wd[wb + kh * KW + kw];
-            const [c0, c1] = cols[kw];
-            const coff = kw * dw - padL;
-            for (let oh = r0; oh < r1; oh++) {
-              const xr = (oh * sh - padT + kh * dh) * W + coff;
-              const yr = yb + oh * OW;
-              for (let ow = c0; ow < c1; ow++) acc[xr + ow * sw] += wv * yd[yr + ow];
-            }
-          }
-        }
-      }
-      out.set(acc, (n * C + c) * plane);
-    }
-  }
-  return out;
+  return convCpu(p, dy, w, true, undefined, out ?? new Float32Array(p.n * p.c * p.h * p.w));
 }
 
 /** dX of the input's shape from dY (N×K×OH×OW) and W; `out` is N×C×H×W. */

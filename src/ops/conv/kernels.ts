@@ -1,9 +1,76 @@
-// The convolution GPU kernels, shared by the forward (forward.ts) and the input gradient
-// (input-grad.ts): a launch maps a source plane onto a destination plane through W, read either as
-// the forward reads it or transposed. Shaders: forward.wgsl, one section per kernel.
+// The convolution kernels, shared by the forward (forward.ts) and the input gradient
+// (input-grad.ts): the CPU reference loop, and the GPU launches, which map a source plane onto a
+// destination plane through W, read either as the forward reads it or transposed. Shaders:
+// forward.wgsl, one section per kernel.
+import type { CpuTensor } from '../op.js';
+import type { ConvParams } from './forward.js';
 import { Gpu, type GpuTensor, type Uniforms } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections, uniforms, type UniformValues } from '../../kernels/gpu/wgsl.js';
 import src from './forward.wgsl';
+
+// ---------------------------------------------------------------------------------------------
+// CPU reference (float64 accumulation per destination plane)
+
+/** First and one-past-last output column whose input column `o*s - pad + off` lies in [0, size). */
+function validRange(off: number, s: number, pad: number, size: number, outN: number): [number, number] {
+  const lo = Math.max(0, Math.ceil((pad - off) / s));
+  const hi = Math.min(outN, Math.floor((size - 1 + pad - off) / s) + 1);
+  return [lo, Math.max(lo, hi)];
+}
+
+/**
+ * The forward convolution of `src` (x, N×C×H×W) into `out` (N×K×OH×OW), or with `transposed` its
+ * transpose, of `src` (dY) into `out` (dX, N×C×H×W). Both visit the same valid (tap, output pixel)
+ * pairs in the same order; only the direction of the multiply-add differs. Plain loops: hot on
+ * real models.
+ */
+export function convCpu(p: ConvParams, src: CpuTensor, w: CpuTensor, transposed: boolean, bias: CpuTensor | undefined, out: Float32Array): Float32Array {
+  const { n: N, c: C, h: H, w: W, k: K, oh: OH, ow: OW, kh: KH, kw: KW, sh, sw, dh, dw, padT, padL, group: G } = p;
+  const Cg = C / G, Kg = K / G, sd = src.data, wd = w.data;
+  // Destination and source channels (all, and per group) and planes.
+  const [D, Dg, S, Sg] = transposed ? [C, Cg, K, Kg] : [K, Kg, C, Cg];
+  const dplane = transposed ? H * W : OH * OW, splane = transposed ? OH * OW : H * W;
+  const acc = new Float64Array(dplane);
+  const cols = Array.from({ length: KW }, (_, kw) => validRange(kw * dw, sw, padL, W, OW));
+  const rows = Array.from({ length: KH }, (_, kh) => validRange(kh * dh, sh, padT, H, OH));
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      const g = Math.floor(d / Dg), dl = d - g * Dg;
+      acc.fill(bias ? bias.data[d] : 0);
+      for (let sl = 0; sl < Sg; sl++) {
+        const s = g * Sg + sl;
+        const sb = (n * S + s) * splane;
+        // W is [K][Cg][KH][KW]: (output channel, in-group input channel).
+        const wb = (transposed ? s * Cg + dl : d * Cg + sl) * KH * KW;
+        for (let kh = 0; kh < KH; kh++) {
+          const [r0, r1] = rows[kh];
+          for (let kw = 0; kw < KW; kw++) {
+            const wv = wd[wb + kh * KW + kw];
+            const [c0, c1] = cols[kw];
+            const coff = kw * dw - padL;
+            for (let oh = r0; oh < r1; oh++) {
+              const xr = (oh * sh - padT + kh * dh) * W + coff; // input pixel of output column 0, in its plane
+              const orow = oh * OW;
+              if (transposed) for (let ow = c0; ow < c1; ow++) acc[xr + ow * sw] += wv * sd[sb + orow + ow];
+              else for (let ow = c0; ow < c1; ow++) acc[orow + ow] += wv * sd[sb + xr + ow * sw];
+            }
+          }
+        }
+      }
+      out.set(acc, (n * D + d) * dplane);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPU
+//
+// Two kernel families. The channel-lane kernels (3×3 stride 1, and 1×1 stride 1) serve the
+// layers that dominate VGG and ResNet: on lavapipe a storage load costs tens of FMAs, so they
+// load each input value once per 8-lane group and share it by subgroupShuffle (sections
+// lanes3x3, lanes1x1). Everything else (strides, dilations, other kernel sizes, narrow or depthwise
+// groups, strided input gradients, devices without subgroups) uses the pixel-lane kernels below.
 
 const sections = parseSections(src);
 
@@ -40,13 +107,6 @@ function dispatch(g: Gpu, pipe: GPUComputePipeline, un: Uniforms, [x, w, bias, y
   g.dispatch(pipe, un, [x.buffer, w.buffer, (bias ?? dummy!).buffer, y.buffer], groups);
   if (dummy) g.release(dummy);
 }
-// GPU
-//
-// Two kernel families. The channel-lane kernels (3×3 stride 1, and 1×1 stride 1) serve the
-// layers that dominate VGG and ResNet: on lavapipe a storage load costs tens of FMAs, so they
-// load each input value once per 8-lane group and share it by subgroupShuffle (sections
-// lanes3x3, lanes1x1). Everything else (strides, dilations, other kernel sizes, narrow or depthwise
-// groups, strided input gradients, devices without subgroups) uses the pixel-lane kernels below.
 
 const TP = 4; // output columns per invocation
 
