@@ -4,10 +4,10 @@
 // channels of one group (output channels in the forward passes, input channels in the transposed
 // ones), so every input value it loads serves TC channels and every weight TP columns. Shapes
 // travel as uniforms: cin/kout are per group, c/k totals, nkb = channel blocks per group. Padded
-// taps are skipped: they are no neurons. Every pass reads x and W at bindings 1 and 2; the forward
-// passes are the `window` skeleton, the transposed ones the `gather` skeleton, each with its hooks.
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+// taps are skipped: they are no neurons. Every pass reads W at binding 1; the forward passes are
+// the `window` skeleton (x at binding 2), the transposed ones the `gather` skeleton (the signal
+// gathered at binding 2), each with its variant's hooks.
+@group(0) @binding(1) var<storage, read> wt: array<f32>;
 
 const TP = 4u;
 const TC = {{TC}}u;
@@ -65,6 +65,8 @@ fn wat(co: u32, ci: u32, tap: u32) -> f32 {
 // loaded `v` (`ok[p]`: the tap is no padding), the weight of output channel `co` at (ci, tap) as
 // the variant uses it, how it enters the accumulators of channel j at column p, and the output
 // `obase + col` of channel j from them.
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear_id(gid, nwg, 64u);
@@ -189,7 +191,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // input row for a block of TC input channels, and visits every tap whose source output pixel exists
 // and every output channel of its group; two accumulators share the weight and signal loads. Taps
 // outer, output channels inner: the row/column arithmetic is done once per tap. The variant
-// supplies the binding `s` (with `alias Sig`, the signal's element type) and its output bindings,
+// supplies the binding `s` at 2 (with `alias Sig`, the signal's element type), its other bindings,
 // and four hooks (sections <variant>.pre, .weight, .combine, .store): what the thread
 // reads first, the tap's weight `wv` of input channel i as the variant uses it, how the gathered
 // values `sv[p]` enter acc0[i][p] and acc1[i][p], and the input pixel `base + col` from them.
@@ -259,7 +261,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // convT(x>0 ? S_a : S_b, |W|), which is A + B at once (a and b partition the input). Output:
 // x⁺·c + ab, or, when the shift follows, ab with C = x⁺·c kept apart for the per-sample count of
 // its non-zero entries.
-@group(0) @binding(3) var<storage, read> s: array<vec4f>;
+@group(0) @binding(2) var<storage, read> s: array<vec4f>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> cterm: array<f32>;
 alias Sig = vec4f;
@@ -289,7 +292,8 @@ alias Sig = vec4f;
 //#section back_zb
 // zB transposed pass: acc0 = tp = convT(S, W⁺), acc1 = tn = convT(S, W⁻) (convT(S, W) = tp + tn by
 // linearity), R_in = x·(tp + tn) − L·tp − Hi·tn, evaluated as (x − L)·tp + (x − Hi)·tn.
-@group(0) @binding(3) var<storage, read> s: array<f32>;
+@group(0) @binding(2) var<storage, read> s: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 alias Sig = f32;
@@ -305,6 +309,7 @@ alias Sig = f32;
 //#section back_zb.store
         let v = x[base + col];
         out[base + col] = (v - lh.x) * acc0[i][p] + (v - lh.y) * acc1[i][p];
+
 
 //#section small
 // Per-sample helpers: n samples of `per` elements each.

@@ -4,7 +4,7 @@
 // only ever pair channels of one group); the bias plays no part; padding is no neuron.
 //
 // CPU: the spec's formulas, built from convForwardCpu / convInputGradCpu with |W|, W⁺, W⁻ and
-// element-wise loops (two identities by linearity keep it to 6 convolution passes; see below). GPU (backward.wgsl), general and 1×1:
+// element-wise loops (two identities by linearity keep it to 6 convolution passes; see below). GPU (backward.ts), general and 1×1:
 //   1. ΣR⁺, ΣR⁻ per sample (gpuAttr.sampleSum);
 //   2. one forward pass: Z = conv(x⁺,|W|) and Za, Zb (each valid tap's |w| goes to exactly one of
 //      them), with the sections S_c, S_a, S_b formed in its epilogue;
@@ -12,13 +12,12 @@
 //   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
 // pass with the W⁺ and W⁻ accumulators.
-import src from './backward.wgsl';
 import type { CpuTensor } from '../op.js';
-import { Gpu, type GpuTensor, type Uniforms } from '../../kernels/gpu/runtime.js';
+import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { convForwardCpu, type ConvParams } from './forward.js';
 import { convInputGradCpu, convInputGradGpu } from './input-grad.js';
 import { cpuAttr, gpuAttr } from '../../explain/kernels.js';
-import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
+import { geoPipe, pass, SMALL, smallPipe } from './backward.js';
 import { numel, type Shape } from '../../graph/tensor.js';
 import type { AeOptions, Rule, RuleCtx, RulePlan, RuleTable } from '../rule.js';
 
@@ -148,58 +147,7 @@ function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: C
 
 // ---------------------------------------------------------------- GPU
 
-const sections = parseSections(src);
-
-/** The uniforms of every pass over the geometry (the `geo` section and its users). */
-const GEO = uniforms({
-  total: 'u32', cin: 'u32', h: 'u32', w: 'u32', kout: 'u32', oh: 'u32', ow: 'u32', c: 'u32',
-  kh: 'u32', kw: 'u32', sh: 'u32', sw: 'u32', dh: 'u32', dw: 'u32', pad_t: 'i32', pad_l: 'i32',
-  k: 'u32', tiles: 'u32', flags: 'u32', ratio: 'f32', groups: 'u32', nkb: 'u32',
-});
-/** The per-sample helpers (`small`): n samples of `per` values. */
-const SMALL = uniforms({ total: 'u32', per: 'u32' });
-
-type GeoPass = 'fwd_ae' | 'fwd_zb' | 'back_ae' | 'back_zb';
-
-/** The skeletons of backward.wgsl and their hooks, which each variant supplies as `<variant>.<hook>` sections. */
-const SKELETONS = {
-  window: ['pre', 'load', 'weight', 'combine', 'store'],
-  gather: ['pre', 'weight', 'combine', 'store'],
-} as const;
-
-/** A pass over the geometry: a forward pass is the window skeleton, a transposed one the gather skeleton. */
-function geoPipe(g: Gpu, name: GeoPass, tc: number): GPUComputePipeline {
-  return g.kernel(`conv.backward.${name}.tc${tc}`, () => {
-    const skeleton = name.startsWith('back_') ? 'gather' : 'window';
-    const hooks = Object.fromEntries(SKELETONS[skeleton].map((h) => [h.toUpperCase(), sections.get(`${name}.${h}`)!]));
-    return assemble(sections, ['geo', name, skeleton], { ...hooks, TC: tc }, GEO);
-  });
-}
-
-const smallPipe = (g: Gpu, name: 'minmax' | 'shift'): GPUComputePipeline =>
-  g.kernel(`conv.backward.${name}`, () => assemble(sections, ['small', name], {}, SMALL));
-
-const TP = 4;
 const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8;
-
-/** One pass over the output (`'out'`, blocks of output channels) or the input (`'in'`). */
-interface Pass { u: Uniforms; threads: number; tc: number }
-
-function pass(p: ConvParams, side: 'out' | 'in', flags = 0, ratio = 1): Pass {
-  const G = p.group, cin = p.c / G, kout = p.k / G;
-  const blocked = side === 'out' ? kout : cin;
-  // Channel blocks of 4 share each loaded input (or S) value; a depthwise side has one channel.
-  const tc = blocked === 1 ? 1 : 4;
-  const nkb = Math.ceil(blocked / tc);
-  const tiles = Math.ceil((side === 'out' ? p.ow : p.w) / TP);
-  const threads = p.n * G * nkb * (side === 'out' ? p.oh : p.h) * tiles;
-  const u = GEO.pack({
-    total: threads, cin, h: p.h, w: p.w, kout, oh: p.oh, ow: p.ow, c: p.c,
-    kh: p.kh, kw: p.kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, pad_t: p.padT, pad_l: p.padL,
-    k: p.k, tiles, flags, ratio, groups: G, nkb,
-  });
-  return { u, threads, tc };
-}
 
 function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor): void {
   const nOut = numel(r.shape), nIn = numel(x.shape);
@@ -208,13 +156,13 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   const sumNeg = gpuAttr.sampleSum(g, r, 'neg');
   const s = g.alloc([nOut, 4], 'ae.conv.sections');
   const f = pass(p, 'out', flags, o.ratio);
-  g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [x.buffer, w.buffer, r.buffer, sumPos.buffer, sumNeg.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
+  g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sumPos.buffer, sumNeg.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
   g.release(sumPos);
   g.release(sumNeg);
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
   const b = pass(p, 'in', flags | (o.shift ? F_KEEP_C : 0));
-  g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [x.buffer, w.buffer, s.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+  g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
   g.release(s);
   if (o.shift) {
     const k = gpuAttr.sampleSum(g, cterm, 'nonzero');
@@ -230,9 +178,9 @@ function zbGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   g.dispatch(smallPipe(g, 'minmax'), SMALL.pack({ total: n, per: numel(model.shape) / n }), [model.buffer, bounds.buffer], [n]);
   const s = g.alloc(r.shape, 'ae.conv.s');
   const f = pass(p, 'out');
-  g.dispatch(geoPipe(g, 'fwd_zb', f.tc), f.u, [x.buffer, w.buffer, r.buffer, bounds.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
+  g.dispatch(geoPipe(g, 'fwd_zb', f.tc), f.u, [w.buffer, x.buffer, r.buffer, bounds.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
   const b = pass(p, 'in');
-  g.dispatch(geoPipe(g, 'back_zb', b.tc), b.u, [x.buffer, w.buffer, s.buffer, bounds.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
+  g.dispatch(geoPipe(g, 'back_zb', b.tc), b.u, [w.buffer, s.buffer, x.buffer, bounds.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
   g.release(s);
   g.release(bounds);
 }
