@@ -1,7 +1,8 @@
 // Conv forward and input gradient: CPU reference checked by hand and by the adjoint identity,
 // GPU checked against the CPU on odd shapes. Tolerance: relative L2 ≤ 1e-5.
 import { describe, expect, it } from 'vitest';
-import { ops, convForwardCpu, convForwardGpu, convInputGradCpu, convInputGradGpu, prepareConv, type ConvParams } from '../src/ops/conv/forward.js';
+import { ops, convForwardCpu, convForwardGpu, prepareConv, type ConvParams } from '../src/ops/conv/forward.js';
+import { convInputGradCpu, convInputGradGpu } from '../src/ops/conv/input-grad.js';
 import { numel } from '../src/graph/tensor.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import { diff, gpu, makeNode, prepare, randn, rng, runCpu, runGpu } from './helpers/ops.js';

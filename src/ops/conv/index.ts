@@ -1,6 +1,5 @@
 import { family } from '../family.js';
-import { legacyTable } from '../rule.js';
 import { ops } from './forward.js';
 import { gradient, ae } from './rules.js';
 
-export default family('conv', ops, { gradient: legacyTable(gradient), ae: legacyTable(ae) });
+export default family('conv', ops, { gradient, ae });

@@ -4,31 +4,32 @@
 // only ever pair channels of one group); the bias plays no part; padding is no neuron.
 //
 // CPU: the spec's formulas, built from convForwardCpu / convInputGradCpu with |W|, W⁺, W⁻ and
-// element-wise loops (two identities by linearity keep it to 6 convolution passes; see below). GPU (shaders/ae_conv.wgsl), general and 1×1:
+// element-wise loops (two identities by linearity keep it to 6 convolution passes; see below). GPU (backward.ts), general and 1×1:
 //   1. ΣR⁺, ΣR⁻ per sample (gpuAttr.sampleSum);
 //   2. one forward pass: Z = conv(x⁺,|W|) and Za, Zb (each valid tap's |w| goes to exactly one of
 //      them), with the sections S_c, S_a, S_b formed in its epilogue;
-//   3. one transposed pass (gather per input pixel): convT(S_c,|W|) and convT(x>0 ? S_a : S_b,|W|);
+//   3. one transposed pass (the gather skeleton): convT(S_c,|W|) and convT(x>0 ? S_a : S_b,|W|);
 //   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
 // pass with the W⁺ and W⁻ accumulators.
-import src from './ae_conv.wgsl';
 import type { CpuTensor } from '../op.js';
-import { Gpu, Uniforms, type GpuTensor } from '../../kernels/gpu/runtime.js';
-import { convForwardCpu, convInputGradCpu, convInputGradGpu, type ConvParams } from './forward.js';
+import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { convForwardCpu, type ConvParams } from './forward.js';
+import { convInputGradCpu, convInputGradGpu } from './input-grad.js';
 import { cpuAttr, gpuAttr } from '../shared/attribution.js';
-import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import { geoPipe, pass, SMALL, smallPipe } from './backward.js';
 import { numel, type Shape } from '../../graph/tensor.js';
-import type { AeOptions, LegacyRule as Rule, RuleCtx, LegacyTable as RuleTable } from '../rule.js';
+import type { AeOptions, Rule, RuleCtx, RulePlan, RuleTable } from '../rule.js';
 
-/** The step's conv geometry re-based on the backward batch (N·T samples instead of N). */
-function atBatch(ctx: RuleCtx<unknown>, r: { shape: Shape }): ConvParams {
-  return { ...(ctx.step.params as ConvParams), n: r.shape[0] };
-}
-
-/** The step's input shape at the backward batch. */
-function inputShape(ctx: RuleCtx<unknown>, r: { shape: Shape }): Shape {
-  return ctx.plan.shapes.get(ctx.step.inputs[0]!)!.map((d, i) => (i === 0 ? r.shape[0] : d));
+/**
+ * What both conv rules plan: the step's geometry re-based on the backward batch (N·T samples
+ * instead of N), and one signal, for X (none for W and B), of X's shape at that batch. Every
+ * input pixel is written by both twins, so it needs no zeroing.
+ */
+function planConv<P>(ctx: RuleCtx<unknown>, r: Shape, params: (p: ConvParams) => P): RulePlan<P> {
+  const p: ConvParams = { ...(ctx.step.params as ConvParams), n: r[0] };
+  const shape = ctx.plan.shapes.get(ctx.step.inputs[0]!)!.map((d, i) => (i === 0 ? r[0] : d));
+  return { params: params(p), signals: ctx.step.node.inputs.map((_, i) => (i === 0 ? { shape } : undefined)) };
 }
 
 const isPointwise = (p: ConvParams) => p.kh * p.kw === 1;
@@ -39,16 +40,13 @@ const variantOf = (p: ConvParams, firstConv: boolean): Variant => (firstConv ? '
 
 // ---------------------------------------------------------------- gradient
 
-const convGrad: Rule = {
-  cpu(ctx, dy) {
-    const p = atBatch(ctx, dy);
-    return [{ shape: inputShape(ctx, dy), data: convInputGradCpu(p, dy, ctx.input(1)!) }];
+const convGrad: Rule<ConvParams> = {
+  plan: (ctx, r) => planConv(ctx, r, (p) => p),
+  cpu(p, ctx, dy, [dx]) {
+    convInputGradCpu(p, dy, ctx.input(1)!, dx!.data);
   },
-  gpu(g, ctx, dy) {
-    const p = atBatch(ctx, dy);
-    const out = g.alloc(inputShape(ctx, dy), 'grad.conv');
-    convInputGradGpu(g, p, dy, ctx.input(1)!, out);
-    return [out];
+  gpu(p, g, ctx, dy, [dx]) {
+    convInputGradGpu(g, p, dy, ctx.input(1)!, dx!);
   },
 };
 
@@ -65,14 +63,16 @@ function map(t: CpuTensor, f: (v: number, n: number, i: number) => number): CpuT
   return { shape: t.shape, data: out };
 }
 
+type Switches = { ratio: number; contrib: boolean; shift: boolean; activated: boolean; inactivated: boolean };
+
 /** The switches as the rule variant applies them: 1×1 has no ratio and no shift (spec §2.5). */
-function effective(o: AeOptions, v: Variant): { ratio: number; contrib: boolean; shift: boolean; activated: boolean; inactivated: boolean } {
+function effective(o: AeOptions, v: Variant): Switches {
   const pw = v === 'pointwise';
   return { ratio: pw ? 1 : o.ratio, contrib: o.contrib, shift: o.shift && o.contrib && !pw, activated: o.activated, inactivated: o.inactivated };
 }
 
-/** Spec §2.4 (and §2.5 through `effective`). */
-function aeCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, o: ReturnType<typeof effective>): CpuTensor {
+/** Spec §2.4 (and §2.5 through `effective`), into `res` (of x's shape). */
+function aeCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, o: Switches, res: Float32Array): void {
   const absW = map(w, Math.abs);
   const sumPos = cpuAttr.sampleSum(r, 'pos'), sumNeg = cpuAttr.sampleSum(r, 'neg');
   // 1. P = R⁺/ΣR⁺ (sums to +1), Q = −R⁻/ΣR⁻ (sums to −1), Pr = ratio·P.
@@ -108,7 +108,7 @@ function aeCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, o: Retur
     const back = convT(map(r, (_v, _n, i) => safeDiv(Q[i], Zb[i])));
     map(b, (v, _n, i) => (out[i] += v * back[i]));
   }
-  return { shape: x.shape, data: Float32Array.from(out) };
+  res.set(out);
 }
 
 /** Per-sample minimum and maximum of the model input over all of C,H,W (spec §2.6). */
@@ -132,7 +132,7 @@ function boundsCpu(m: CpuTensor): { lo: number[]; hi: number[] } {
  * conv(L, W⁺) = L·conv(1, W⁺) with the convolution of ones computed once (one sample); and
  * convT(S, W) = convT(S, W⁺) + convT(S, W⁻).
  */
-function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: CpuTensor): CpuTensor {
+function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: CpuTensor, res: Float32Array): void {
   const { lo, hi } = boundsCpu(model);
   const pr = per(r);
   const wPos = map(w, (v) => Math.max(v, 0)), wNeg = map(w, (v) => Math.min(v, 0));
@@ -141,93 +141,67 @@ function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: C
   const zx = convForwardCpu(p, x, w);
   const S = map(r, (v, n, i) => safeDiv(v, zx[i] - lo[n] * onePos[i % pr] - hi[n] * oneNeg[i % pr]));
   const tPos = convInputGradCpu(p, S, wPos), tNeg = convInputGradCpu(p, S, wNeg);
-  return map(x, (v, n, i) => v * (tPos[i] + tNeg[i]) - lo[n] * tPos[i] - hi[n] * tNeg[i]);
+  const px = per(x);
+  for (let n = 0, i = 0; n < x.shape[0]; n++) for (let e = 0; e < px; e++, i++) res[i] = x.data[i] * (tPos[i] + tNeg[i]) - lo[n] * tPos[i] - hi[n] * tNeg[i];
 }
 
 // ---------------------------------------------------------------- GPU
 
-const sections = parseSections(src);
-
-function pipe(g: Gpu, name: string, tc?: number): GPUComputePipeline {
-  if (tc === undefined) return g.kernel(`ae_conv.${name}`, () => assemble(sections, ['small', name]));
-  return g.kernel(`ae_conv.${name}.tc${tc}`, () => assemble(sections, ['geo', name], { TC: tc }));
-}
-
-const TP = 4;
 const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8;
 
-/** One pass over the output (`'out'`, blocks of output channels) or the input (`'in'`). */
-interface Pass { u: Uniforms; threads: number; tc: number }
-
-function pass(p: ConvParams, side: 'out' | 'in', flags = 0, ratio = 1): Pass {
-  const G = p.group, cin = p.c / G, kout = p.k / G;
-  const blocked = side === 'out' ? kout : cin;
-  // Channel blocks of 4 share each loaded input (or S) value; a depthwise side has one channel.
-  const tc = blocked === 1 ? 1 : 4;
-  const nkb = Math.ceil(blocked / tc);
-  const tiles = Math.ceil((side === 'out' ? p.ow : p.w) / TP);
-  const threads = p.n * G * nkb * (side === 'out' ? p.oh : p.h) * tiles;
-  const u = new Uniforms()
-    .u(threads, cin, p.h, p.w, kout, p.oh, p.ow, p.c, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw)
-    .i(p.padT, p.padL)
-    .u(p.k, tiles, flags)
-    .f(ratio)
-    .u(G, nkb);
-  return { u, threads, tc };
-}
-
-function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: ReturnType<typeof effective>): GpuTensor {
-  const out = g.alloc(x.shape, 'ae.conv');
+function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor): void {
   const nOut = numel(r.shape), nIn = numel(x.shape);
   const flags = (o.contrib ? F_CONTRIB : 0) | (o.activated ? F_ACTIVATED : 0) | (o.inactivated ? F_INACTIVATED : 0);
   const sumPos = gpuAttr.sampleSum(g, r, 'pos');
   const sumNeg = gpuAttr.sampleSum(g, r, 'neg');
   const s = g.alloc([nOut, 4], 'ae.conv.sections');
   const f = pass(p, 'out', flags, o.ratio);
-  g.dispatch(pipe(g, 'fwd_ae', f.tc), f.u, [x.buffer, w.buffer, r.buffer, sumPos.buffer, sumNeg.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
+  g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sumPos.buffer, sumNeg.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
   g.release(sumPos);
   g.release(sumNeg);
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
   const b = pass(p, 'in', flags | (o.shift ? F_KEEP_C : 0));
-  g.dispatch(pipe(g, 'back_ae', b.tc), b.u, [x.buffer, w.buffer, s.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+  g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
   g.release(s);
   if (o.shift) {
     const k = gpuAttr.sampleSum(g, cterm, 'nonzero');
-    g.dispatch(pipe(g, 'shift'), new Uniforms().u(nIn, nIn / x.shape[0]), [cterm.buffer, k.buffer, out.buffer], Gpu.groups1d(nIn));
+    g.dispatch(smallPipe(g, 'shift'), SMALL.pack({ total: nIn, per: nIn / x.shape[0] }), [cterm.buffer, k.buffer, out.buffer], Gpu.groups1d(nIn));
     g.release(k);
   }
   g.release(cterm);
-  return out;
 }
 
-function zbGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, model: GpuTensor): GpuTensor {
+function zbGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, model: GpuTensor, out: GpuTensor): void {
   const n = model.shape[0];
   const bounds = g.alloc([n, 2], 'ae.conv.bounds');
-  g.dispatch(pipe(g, 'minmax'), new Uniforms().u(n, numel(model.shape) / n), [model.buffer, bounds.buffer], [n]);
+  g.dispatch(smallPipe(g, 'minmax'), SMALL.pack({ total: n, per: numel(model.shape) / n }), [model.buffer, bounds.buffer], [n]);
   const s = g.alloc(r.shape, 'ae.conv.s');
   const f = pass(p, 'out');
-  g.dispatch(pipe(g, 'fwd_zb', f.tc), f.u, [x.buffer, w.buffer, r.buffer, bounds.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
-  const out = g.alloc(x.shape, 'ae.conv.zb');
+  g.dispatch(geoPipe(g, 'fwd_zb', f.tc), f.u, [w.buffer, x.buffer, r.buffer, bounds.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
   const b = pass(p, 'in');
-  g.dispatch(pipe(g, 'back_zb', b.tc), b.u, [x.buffer, w.buffer, s.buffer, bounds.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
+  g.dispatch(geoPipe(g, 'back_zb', b.tc), b.u, [w.buffer, s.buffer, x.buffer, bounds.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
   g.release(s);
   g.release(bounds);
-  return out;
 }
 
-const convAe: Rule = {
-  cpu(ctx, r) {
-    const p = atBatch(ctx, r);
-    const x = ctx.input(0)!, w = ctx.input(1)!;
+/** The AE rule's plan: the geometry, the variant (zB, or the general / 1×1 rule with its switches). */
+interface AePlan { p: ConvParams; zb: boolean; o: Switches }
+
+const convAe: Rule<AePlan> = {
+  plan: (ctx, r) => planConv(ctx, r, (p) => {
     const v = variantOf(p, ctx.firstConv);
-    return [v === 'zb' ? zbCpu(p, x, w, r, ctx.modelInput()) : aeCpu(p, x, w, r, effective(ctx.opts, v))];
+    return { p, zb: v === 'zb', o: effective(ctx.opts, v) };
+  }),
+  cpu({ p, zb, o }, ctx, r, [res]) {
+    const x = ctx.input(0)!, w = ctx.input(1)!;
+    if (zb) zbCpu(p, x, w, r, ctx.modelInput(), res!.data);
+    else aeCpu(p, x, w, r, o, res!.data);
   },
-  gpu(g, ctx, r) {
-    const p = atBatch(ctx, r);
+  gpu({ p, zb, o }, g, ctx, r, [res]) {
     const x = ctx.input(0)!, w = ctx.input(1)!;
-    const v = variantOf(p, ctx.firstConv);
-    return [v === 'zb' ? zbGpu(g, p, x, w, r, ctx.modelInput()) : aeGpu(g, p, x, w, r, effective(ctx.opts, v))];
+    if (zb) zbGpu(g, p, x, w, r, ctx.modelInput(), res!);
+    else aeGpu(g, p, x, w, r, o, res!);
   },
 };
 

@@ -4,16 +4,10 @@
 // channels of one group (output channels in the forward passes, input channels in the transposed
 // ones), so every input value it loads serves TC channels and every weight TP columns. Shapes
 // travel as uniforms: cin/kout are per group, c/k totals, nkb = channel blocks per group. Padded
-// taps are skipped: they are no neurons.
-struct U {
-  total: u32, cin: u32, h: u32, w: u32,
-  kout: u32, oh: u32, ow: u32, c: u32,
-  kh: u32, kw: u32, sh: u32, sw: u32,
-  dh: u32, dw: u32, pad_t: i32, pad_l: i32,
-  k: u32, tiles: u32, flags: u32, ratio: f32,
-  groups: u32, nkb: u32,
-}
-@group(0) @binding(0) var<uniform> u: U;
+// taps are skipped: they are no neurons. Every pass reads W at binding 1; the forward passes are
+// the `window` skeleton (x at binding 2), the transposed ones the `gather` skeleton (the signal
+// gathered at binding 2), each with its variant's hooks.
+@group(0) @binding(1) var<storage, read> wt: array<f32>;
 
 const TP = 4u;
 const TC = {{TC}}u;
@@ -63,19 +57,15 @@ fn wat(co: u32, ci: u32, tap: u32) -> f32 {
   return wt[(co * u.cin + ci) * u.kh * u.kw + tap];
 }
 
-//#section fwd_ae
-// Spec §2.4 steps 1–2, 4–5 forward: Z = conv(x⁺, |W|), Za = conv(a, |W|) and Zb = conv(b, |W|) in
-// one pass over the window. On a non-padded tap b = 1 − a, so the window's valid-tap sum of |W|
-// splits between Za and Zb: each tap adds |w| to exactly one of them (no third convolution and no
-// cancellation of Σ|W| − Za). The epilogue forms the scaled sections directly:
-// S = (S_c, S_a, S_b) with S_c = safe_div(ratio·P, Z)[R>0] + safe_div(Q, Z)[R<0] (the supports are
-// disjoint, so one transposed pass carries both), S_a = safe_div(P, Za), S_b = safe_div(Q, Zb).
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
-@group(0) @binding(3) var<storage, read> r: array<f32>;
-@group(0) @binding(4) var<storage, read> spos: array<f32>;
-@group(0) @binding(5) var<storage, read> sneg: array<f32>;
-@group(0) @binding(6) var<storage, read_write> s: array<vec4f>;
+//#section window
+// A forward pass over the window of each output pixel: a thread owns TP columns of one output row
+// for a block of TC output channels, and visits every input channel and non-padded tap. The
+// variant supplies its bindings and five hooks (sections <variant>.pre, .load, .weight, .combine,
+// .store): its accumulators and what the thread reads first, the window value `xv[p]` of the
+// loaded `v` (`ok[p]`: the tap is no padding), the weight of output channel `co` at (ci, tap) as
+// the variant uses it, how it enters the accumulators of channel j at column p, and the output
+// `obase + col` of channel j from them.
+@group(0) @binding(2) var<storage, read> x: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -84,9 +74,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     return;
   }
   let q = coords(t, u.oh);
-  var z: array<array<f32, TP>, TC>;
-  var za: array<array<f32, TP>, TC>;
-  var zb: array<array<f32, TP>, TC>;
+{{PRE}}
   let rb = i32(q.row * u.sh) - u.pad_t;
   let cb = i32(q.col0 * u.sw) - u.pad_l;
   let plane = u.h * u.w;
@@ -104,23 +92,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
         for (var p = 0u; p < TP; p++) {
           let ic = cb + i32(kw * u.dw + p * u.sw);
           ok[p] = ic >= 0 && ic < i32(u.w);
-          xv[p] = select(0.0, x[xrow + u32(select(0, ic, ok[p]))], ok[p]);
+          let v = x[xrow + u32(select(0, ic, ok[p]))];
+{{LOAD}}
         }
         for (var j = 0u; j < TC; j++) {
           let co = q.g * u.kout + min(q.kb * TC + j, u.kout - 1u);
-          let aw = abs(wat(co, ci, kh * u.kw + kw));
+{{WEIGHT}}
           for (var p = 0u; p < TP; p++) {
-            z[j][p] = fma(aw, max(xv[p], 0.0), z[j][p]);
-            za[j][p] += select(0.0, aw, ok[p] && xv[p] > 0.0);
-            zb[j][p] += select(0.0, aw, ok[p] && xv[p] <= 0.0);
+{{COMBINE}}
           }
         }
       }
     }
     xoff += plane;
   }
-  let sp = spos[q.n];
-  let sn = sneg[q.n];
   for (var j = 0u; j < TC; j++) {
     let cl = q.kb * TC + j;
     if (cl >= u.kout) {
@@ -130,6 +115,39 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     for (var p = 0u; p < TP; p++) {
       let col = q.col0 + p;
       if (col < u.ow) {
+{{STORE}}
+      }
+    }
+  }
+}
+
+//#section fwd_ae
+// Spec §2.4 steps 1–2, 4–5 forward: Z = conv(x⁺, |W|), Za = conv(a, |W|) and Zb = conv(b, |W|) in
+// one pass over the window. On a non-padded tap b = 1 − a, so the window's valid-tap sum of |W|
+// splits between Za and Zb: each tap adds |w| to exactly one of them (no third convolution and no
+// cancellation of Σ|W| − Za). The epilogue forms the scaled sections directly:
+// S = (S_c, S_a, S_b) with S_c = safe_div(ratio·P, Z)[R>0] + safe_div(Q, Z)[R<0] (the supports are
+// disjoint, so one transposed pass carries both), S_a = safe_div(P, Za), S_b = safe_div(Q, Zb).
+@group(0) @binding(3) var<storage, read> r: array<f32>;
+@group(0) @binding(4) var<storage, read> spos: array<f32>;
+@group(0) @binding(5) var<storage, read> sneg: array<f32>;
+@group(0) @binding(6) var<storage, read_write> s: array<vec4f>;
+
+//#section fwd_ae.pre
+  var z: array<array<f32, TP>, TC>;
+  var za: array<array<f32, TP>, TC>;
+  var zb: array<array<f32, TP>, TC>;
+  let sp = spos[q.n];
+  let sn = sneg[q.n];
+//#section fwd_ae.load
+          xv[p] = select(0.0, v, ok[p]);
+//#section fwd_ae.weight
+          let aw = abs(wat(co, ci, kh * u.kw + kw));
+//#section fwd_ae.combine
+            z[j][p] = fma(aw, max(xv[p], 0.0), z[j][p]);
+            za[j][p] += select(0.0, aw, ok[p] && xv[p] > 0.0);
+            zb[j][p] += select(0.0, aw, ok[p] && xv[p] <= 0.0);
+//#section fwd_ae.store
         let rv = r[obase + col];
         // P = R⁺ / ΣR⁺ (sums to +1), Q = −R⁻ / ΣR⁻ (sums to −1); an empty section is zero.
         let pv = select(0.0, safe_div(rv, sp), rv > 0.0);
@@ -145,23 +163,38 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
           select(0.0, safe_div(pv, za[j][p]), on(F_ACTIVATED)),
           select(0.0, safe_div(qv, zb[j][p]), on(F_INACTIVATED)),
           0.0);
-      }
-    }
-  }
-}
 
-//#section back_ae
-// The transposed pass, as a gather per input pixel (no atomics), two accumulators sharing the
-// weight and S loads: c = convT(S_c, |W|) and the masked redistribution ab = convT(x>0 ? S_a : S_b,
-// |W|), which is A + B at once (a and b partition the input). Output: x⁺·c + ab, or, when the
-// shift follows, ab with C = x⁺·c kept apart for the per-sample count of its non-zero entries.
-// Taps outer, output channels inner: the row/column arithmetic is done once per tap.
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
-@group(0) @binding(3) var<storage, read> s: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> cterm: array<f32>;
+//#section fwd_zb
+// zB forward (spec §2.6): Z = conv(x, W) − conv(L, W⁺) − conv(Hi, W⁻). Zero padding pads x, L and
+// Hi alike, so the bounds' convolutions are L and Hi times the valid-tap sums of W⁺ and W⁻; per
+// tap that is w·(x − L) for w > 0 and w·(x − Hi) otherwise, one pass and no large cancelling sums.
+// The epilogue writes S = safe_div(R, Z).
+@group(0) @binding(3) var<storage, read> r: array<f32>;
+@group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> s: array<f32>;
 
+//#section fwd_zb.pre
+  let lh = bounds[q.n];
+  var z: array<array<f32, TP>, TC>;
+//#section fwd_zb.load
+          xv[p] = v;
+//#section fwd_zb.weight
+          let wv = wat(co, ci, kh * u.kw + kw);
+          let bound = select(lh.y, lh.x, wv > 0.0);
+//#section fwd_zb.combine
+            z[j][p] = fma(wv, select(0.0, xv[p] - bound, ok[p]), z[j][p]);
+//#section fwd_zb.store
+        s[obase + col] = safe_div(r[obase + col], z[j][p]);
+
+//#section gather
+// The transposed pass as a gather per input pixel (no atomics): a thread owns TP columns of one
+// input row for a block of TC input channels, and visits every tap whose source output pixel exists
+// and every output channel of its group; two accumulators share the weight and signal loads. Taps
+// outer, output channels inner: the row/column arithmetic is done once per tap. The variant
+// supplies the binding `s` at 2 (with `alias Sig`, the signal's element type), its other bindings,
+// and four hooks (sections <variant>.pre, .weight, .combine, .store): what the thread
+// reads first, the tap's weight `wv` of input channel i as the variant uses it, how the gathered
+// values `sv[p]` enter acc0[i][p] and acc1[i][p], and the input pixel `base + col` from them.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear_id(gid, nwg, 64u);
@@ -171,6 +204,70 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let q = coords(t, u.h);
   let plane = u.h * u.w;
   let xrow = (q.n * u.c + q.g * u.cin) * plane + q.row * u.w;
+{{PRE}}
+  var acc0: array<array<f32, TP>, TC>;
+  var acc1: array<array<f32, TP>, TC>;
+  let oplane = u.oh * u.ow;
+  for (var kh = 0u; kh < u.kh; kh++) {
+    let orow = src_row(q.row, kh);
+    if (orow < 0) {
+      continue;
+    }
+    for (var kw = 0u; kw < u.kw; kw++) {
+      var oc: array<i32, TP>;
+      var hit = false;
+      for (var p = 0u; p < TP; p++) {
+        oc[p] = src_col(q.col0 + p, kw);
+        hit = hit || oc[p] >= 0;
+      }
+      if (!hit) {
+        continue;
+      }
+      let tap = kh * u.kw + kw;
+      for (var j = 0u; j < u.kout; j++) {
+        let co = q.g * u.kout + j;
+        let srow = (q.n * u.k + co) * oplane + u32(orow) * u.ow;
+        var sv: array<Sig, TP>;
+        for (var p = 0u; p < TP; p++) {
+          sv[p] = select(Sig(0.0), s[srow + u32(max(oc[p], 0))], oc[p] >= 0);
+        }
+        for (var i = 0u; i < TC; i++) {
+          let wv = wat(co, min(q.kb * TC + i, u.cin - 1u), tap);
+{{WEIGHT}}
+          for (var p = 0u; p < TP; p++) {
+{{COMBINE}}
+          }
+        }
+      }
+    }
+  }
+  for (var i = 0u; i < TC; i++) {
+    let cl = q.kb * TC + i;
+    if (cl >= u.cin) {
+      break;
+    }
+    let base = xrow + cl * plane;
+    for (var p = 0u; p < TP; p++) {
+      let col = q.col0 + p;
+      if (col < u.w) {
+{{STORE}}
+      }
+    }
+  }
+}
+
+//#section back_ae
+// The AE transposed pass: acc0 = c = convT(S_c, |W|) and acc1 = ab = the masked redistribution
+// convT(x>0 ? S_a : S_b, |W|), which is A + B at once (a and b partition the input). Output:
+// x⁺·c + ab, or, when the shift follows, ab with C = x⁺·c kept apart for the per-sample count of
+// its non-zero entries.
+@group(0) @binding(2) var<storage, read> s: array<vec4f>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> cterm: array<f32>;
+alias Sig = vec4f;
+
+//#section back_ae.pre
   var act: array<array<bool, TP>, TC>;
   for (var i = 0u; i < TC; i++) {
     let ci = min(q.kb * TC + i, u.cin - 1u);
@@ -178,206 +275,44 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       act[i][p] = x[xrow + ci * plane + min(q.col0 + p, u.w - 1u)] > 0.0;
     }
   }
-  var c: array<array<f32, TP>, TC>;
-  var ab: array<array<f32, TP>, TC>;
-  let oplane = u.oh * u.ow;
-  for (var kh = 0u; kh < u.kh; kh++) {
-    let orow = src_row(q.row, kh);
-    if (orow < 0) {
-      continue;
-    }
-    for (var kw = 0u; kw < u.kw; kw++) {
-      var oc: array<i32, TP>;
-      var hit = false;
-      for (var p = 0u; p < TP; p++) {
-        oc[p] = src_col(q.col0 + p, kw);
-        hit = hit || oc[p] >= 0;
-      }
-      if (!hit) {
-        continue;
-      }
-      let tap = kh * u.kw + kw;
-      for (var j = 0u; j < u.kout; j++) {
-        let co = q.g * u.kout + j;
-        let srow = (q.n * u.k + co) * oplane + u32(orow) * u.ow;
-        var sv: array<vec4f, TP>;
-        for (var p = 0u; p < TP; p++) {
-          sv[p] = select(vec4f(0.0), s[srow + u32(max(oc[p], 0))], oc[p] >= 0);
-        }
-        for (var i = 0u; i < TC; i++) {
-          let aw = abs(wat(co, min(q.kb * TC + i, u.cin - 1u), tap));
-          for (var p = 0u; p < TP; p++) {
-            c[i][p] = fma(aw, sv[p].x, c[i][p]);
-            ab[i][p] = fma(aw, select(sv[p].z, sv[p].y, act[i][p]), ab[i][p]);
-          }
-        }
-      }
-    }
-  }
-  for (var i = 0u; i < TC; i++) {
-    let cl = q.kb * TC + i;
-    if (cl >= u.cin) {
-      break;
-    }
-    let base = xrow + cl * plane;
-    for (var p = 0u; p < TP; p++) {
-      let col = q.col0 + p;
-      if (col < u.w) {
-        let cv = max(x[base + col], 0.0) * c[i][p];
+//#section back_ae.weight
+          let aw = abs(wv);
+//#section back_ae.combine
+            acc0[i][p] = fma(aw, sv[p].x, acc0[i][p]);
+            acc1[i][p] = fma(aw, select(sv[p].z, sv[p].y, act[i][p]), acc1[i][p]);
+//#section back_ae.store
+        let cv = max(x[base + col], 0.0) * acc0[i][p];
         if (on(F_KEEP_C)) {
           cterm[base + col] = cv;
-          out[base + col] = ab[i][p];
+          out[base + col] = acc1[i][p];
         } else {
-          out[base + col] = cv + ab[i][p];
+          out[base + col] = cv + acc1[i][p];
         }
-      }
-    }
-  }
-}
-
-//#section fwd_zb
-// zB forward (spec §2.6): Z = conv(x, W) − conv(L, W⁺) − conv(Hi, W⁻). Zero padding pads x, L and
-// Hi alike, so the bounds' convolutions are L and Hi times the valid-tap sums of W⁺ and W⁻; per
-// tap that is w·(x − L) for w > 0 and w·(x − Hi) otherwise, one pass and no large cancelling sums.
-// The epilogue writes S = safe_div(R, Z).
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
-@group(0) @binding(3) var<storage, read> r: array<f32>;
-@group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
-@group(0) @binding(5) var<storage, read_write> s: array<f32>;
-
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = linear_id(gid, nwg, 64u);
-  if (t >= u.total) {
-    return;
-  }
-  let q = coords(t, u.oh);
-  let lh = bounds[q.n];
-  var z: array<array<f32, TP>, TC>;
-  let rb = i32(q.row * u.sh) - u.pad_t;
-  let cb = i32(q.col0 * u.sw) - u.pad_l;
-  let plane = u.h * u.w;
-  var xoff = (q.n * u.c + q.g * u.cin) * plane;
-  for (var ci = 0u; ci < u.cin; ci++) {
-    for (var kh = 0u; kh < u.kh; kh++) {
-      let ir = rb + i32(kh * u.dh);
-      if (ir < 0 || ir >= i32(u.h)) {
-        continue;
-      }
-      let xrow = xoff + u32(ir) * u.w;
-      for (var kw = 0u; kw < u.kw; kw++) {
-        var xv: array<f32, TP>;
-        var ok: array<bool, TP>;
-        for (var p = 0u; p < TP; p++) {
-          let ic = cb + i32(kw * u.dw + p * u.sw);
-          ok[p] = ic >= 0 && ic < i32(u.w);
-          xv[p] = x[xrow + u32(select(0, ic, ok[p]))];
-        }
-        for (var j = 0u; j < TC; j++) {
-          let co = q.g * u.kout + min(q.kb * TC + j, u.kout - 1u);
-          let wv = wat(co, ci, kh * u.kw + kw);
-          let bound = select(lh.y, lh.x, wv > 0.0);
-          for (var p = 0u; p < TP; p++) {
-            z[j][p] = fma(wv, select(0.0, xv[p] - bound, ok[p]), z[j][p]);
-          }
-        }
-      }
-    }
-    xoff += plane;
-  }
-  for (var j = 0u; j < TC; j++) {
-    let cl = q.kb * TC + j;
-    if (cl >= u.kout) {
-      break;
-    }
-    let obase = ((q.n * u.k + q.g * u.kout + cl) * u.oh + q.row) * u.ow;
-    for (var p = 0u; p < TP; p++) {
-      let col = q.col0 + p;
-      if (col < u.ow) {
-        s[obase + col] = safe_div(r[obase + col], z[j][p]);
-      }
-    }
-  }
-}
 
 //#section back_zb
-// zB transposed pass: tp = convT(S, W⁺), tn = convT(S, W⁻) (convT(S, W) = tp + tn by linearity),
-// R_in = x·(tp + tn) − L·tp − Hi·tn, evaluated as (x − L)·tp + (x − Hi)·tn.
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
-@group(0) @binding(3) var<storage, read> s: array<f32>;
+// zB transposed pass: acc0 = tp = convT(S, W⁺), acc1 = tn = convT(S, W⁻) (convT(S, W) = tp + tn by
+// linearity), R_in = x·(tp + tn) − L·tp − Hi·tn, evaluated as (x − L)·tp + (x − Hi)·tn.
+@group(0) @binding(2) var<storage, read> s: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+alias Sig = f32;
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = linear_id(gid, nwg, 64u);
-  if (t >= u.total) {
-    return;
-  }
-  let q = coords(t, u.h);
-  var tp: array<array<f32, TP>, TC>;
-  var tn: array<array<f32, TP>, TC>;
-  let oplane = u.oh * u.ow;
-  for (var kh = 0u; kh < u.kh; kh++) {
-    let orow = src_row(q.row, kh);
-    if (orow < 0) {
-      continue;
-    }
-    for (var kw = 0u; kw < u.kw; kw++) {
-      var oc: array<i32, TP>;
-      var hit = false;
-      for (var p = 0u; p < TP; p++) {
-        oc[p] = src_col(q.col0 + p, kw);
-        hit = hit || oc[p] >= 0;
-      }
-      if (!hit) {
-        continue;
-      }
-      let tap = kh * u.kw + kw;
-      for (var j = 0u; j < u.kout; j++) {
-        let co = q.g * u.kout + j;
-        let srow = (q.n * u.k + co) * oplane + u32(orow) * u.ow;
-        var sv: array<f32, TP>;
-        for (var p = 0u; p < TP; p++) {
-          sv[p] = select(0.0, s[srow + u32(max(oc[p], 0))], oc[p] >= 0);
-        }
-        for (var i = 0u; i < TC; i++) {
-          let wv = wat(co, min(q.kb * TC + i, u.cin - 1u), tap);
+//#section back_zb.pre
+  let lh = bounds[q.n];
+//#section back_zb.weight
           let wp = max(wv, 0.0);
           let wn = min(wv, 0.0);
-          for (var p = 0u; p < TP; p++) {
-            tp[i][p] = fma(wp, sv[p], tp[i][p]);
-            tn[i][p] = fma(wn, sv[p], tn[i][p]);
-          }
-        }
-      }
-    }
-  }
-  let lh = bounds[q.n];
-  let plane = u.h * u.w;
-  let xrow = (q.n * u.c + q.g * u.cin) * plane + q.row * u.w;
-  for (var i = 0u; i < TC; i++) {
-    let cl = q.kb * TC + i;
-    if (cl >= u.cin) {
-      break;
-    }
-    let base = xrow + cl * plane;
-    for (var p = 0u; p < TP; p++) {
-      let col = q.col0 + p;
-      if (col < u.w) {
+//#section back_zb.combine
+            acc0[i][p] = fma(wp, sv[p], acc0[i][p]);
+            acc1[i][p] = fma(wn, sv[p], acc1[i][p]);
+//#section back_zb.store
         let v = x[base + col];
-        out[base + col] = (v - lh.x) * tp[i][p] + (v - lh.y) * tn[i][p];
-      }
-    }
-  }
-}
+        out[base + col] = (v - lh.x) * acc0[i][p] + (v - lh.y) * acc1[i][p];
+
 
 //#section small
 // Per-sample helpers: n samples of `per` elements each.
-struct U { total: u32, per: u32 }
-@group(0) @binding(0) var<uniform> u: U;
 
 //#section minmax
 // zB bounds: (min, max) of each sample of the model input, one workgroup per sample.
