@@ -338,7 +338,7 @@ describe('Split (spec §2.11: the inverse of Concat)', () => {
       .toThrow(/Split node 'split': splitting along axis 0: it mixes samples/);
   });
 
-  it('forward: num_outputs (opset 18) makes the last part smaller; equal parts by default', () => {
+  it('forward: attribute split (opset 11), num_outputs (opset 18: the last part smaller), equal parts by default', () => {
     const b = new OnnxBuilder({ opset: 18 });
     b.input('input', [2, 7]);
     const outs = b.node('Split', ['input'], { axis: 1, num_outputs: 3 }, [[], [], []]);
@@ -351,6 +351,10 @@ describe('Split (spec §2.11: the inverse of Concat)', () => {
     e.input('input', [2, 6]);
     e.node('Split', ['input'], { axis: -1 }, [[], [], []]).forEach((o) => e.output(o));
     expect(stepOf(forwardCase(e, randn([2, 6], R)).plan, 'Split').outShapes).toEqual([[2, 2], [2, 2], [2, 2]]);
+    const old = new OnnxBuilder({ opset: 11 });
+    old.input('input', [2, 7]);
+    old.node('Split', ['input'], { axis: 1, split: [3, 4] }, [[], []]).forEach((o) => old.output(o));
+    expect(stepOf(forwardCase(old, randn([2, 7], R)).plan, 'Split').outShapes).toEqual([[2, 3], [2, 4]]);
     const bad = new OnnxBuilder();
     bad.input('input', [2, 7]);
     bad.node('Split', ['input'], { axis: 1 }, [[], []], 'uneven').forEach((o) => bad.output(o));
