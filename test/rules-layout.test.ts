@@ -339,9 +339,19 @@ describe('element-wise gradients (numpy broadcasting)', () => {
     expect(() => applyCpu(ae.Transpose, expandCase(t, 2), stepOf(t.plan, 'Transpose'), randn([6, 2], R), { batch: 4 }))
       .toThrow(/Transpose node 'swap': perm \[1,0\] moves the batch axis: it mixes samples/);
   });
-  it('Div by a runtime tensor is refused with the node named', () => {
+  it('Div by a runtime tensor: the divisor receives −dy·a/b², 0 where b = 0 (GPU = CPU)', async () => {
     const c = model(S, (b, x) => b.node('Div', [x, b.relu(x)], {}, [S], 'ratio')[0])();
-    expect(() => applyCpu(gradient.Div, c, stepOf(c.plan, 'Div'), randn(S, R))).toThrow(/Div node 'ratio': .*runtime divisor/);
+    const step = stepOf(c.plan, 'Div');
+    const dy = randn(S, R);
+    const res = await gpuMatches(gradient.Div, c, step, dy, 1e-5);
+    const a = c.values.get(step.inputs[0]!)!.data, d = c.values.get(step.inputs[1]!)!.data;
+    let zeros = 0;
+    for (let i = 0; i < a.length; i++) {
+      if (d[i] === 0) zeros++;
+      expect(res[0]!.data[i]).toBeCloseTo(d[i] !== 0 ? dy.data[i] / d[i] : 0, 4);
+      expect(res[1]!.data[i]).toBeCloseTo(d[i] !== 0 ? -dy.data[i] * a[i] / (d[i] * d[i]) : 0, 3);
+    }
+    expect(zeros).toBeGreaterThan(0);
   });
 });
 
@@ -370,9 +380,9 @@ describe('element-wise AE with a constant operand (normalisation, bias)', () => 
     expect(g!.shape).toEqual([2, 3, 1, 1]);
     for (let i = 0; i < 6; i++) expect(g!.data[i]).toBeCloseTo(r.data.subarray(i * 35, (i + 1) * 35).reduce((a, v) => a + v, 0), 4);
   });
-  it('Mul of two runtime tensors and Div by a runtime tensor are refused, naming the node', () => {
-    const c = model(S, (b, x) => b.node('Mul', [x, b.globalAvgPool(x)], {}, [S], 'gate')[0])();
-    expect(() => applyCpu(ae.Mul, c, stepOf(c.plan, 'Mul'), randn(S, R))).toThrow(/Mul node 'gate': AE has no rule for Mul of two runtime tensors/);
+  it('Mul of two same-shape runtime tensors, neither a gate, and Div by a runtime tensor are refused, naming the node', () => {
+    const c = model(S, (b, x) => b.node('Mul', [x, b.relu(x)], {}, [S], 'gate')[0])();
+    expect(() => applyCpu(ae.Mul, c, stepOf(c.plan, 'Mul'), randn(S, R))).toThrow(/Mul node 'gate': AE has no rule for a Mul of two runtime tensors/);
     const d = model(S, (b, x) => b.node('Div', [b.initializer('one', [1, 3, 1, 1], [1, 2, 3]), x], {}, [S], 'inv')[0])();
     expect(() => applyCpu(ae.Div, d, stepOf(d.plan, 'Div'), randn(S, R))).toThrow(/Div node 'inv': AE has no rule for a division by a runtime tensor/);
   });

@@ -4,6 +4,7 @@
 // tile. An operator added to a family with a rule must add its cases here, or that test fails.
 import { OnnxBuilder, floatAttr, type AttrIn } from '../../tools/onnx-builder.js';
 import type { Shape } from '../../src/graph/tensor.js';
+import { cases as ewCases } from './cases-ew.js';
 
 export type { AttrIn };
 export { one, i64 };
@@ -69,7 +70,7 @@ const binary = (op: string): OpCase[] => {
 };
 
 /** Cases that live with a family's own test helpers (test/helpers/cases-<family>.ts), one import each. */
-const FAMILY_CASES: Record<string, () => OpCase[]>[] = [];
+const FAMILY_CASES: Record<string, () => OpCase[]>[] = [ewCases];
 
 /**
  * A reduction at opset 13: ReduceSum takes its axes as a constant input, the others as the

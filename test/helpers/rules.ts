@@ -35,6 +35,8 @@ export interface ApplyOptions {
   firstConv?: boolean;
   mainOperand?: number;
   batch?: number;
+  /** Which output the signal is at (multi-output ops). */
+  signalOf?: number;
 }
 
 function ctxFor<T>(c: RuleCase, step: Step, get: (name: string) => T, o: ApplyOptions): RuleCtx<T> {
@@ -48,6 +50,7 @@ function ctxFor<T>(c: RuleCase, step: Step, get: (name: string) => T, o: ApplyOp
     mainOperand: o.mainOperand,
     opts: { ...DEFAULT_AE, ...o.opts },
     batch: o.batch ?? c.plan.inputs[0].shape[0],
+    signalOf: o.signalOf,
   };
 }
 

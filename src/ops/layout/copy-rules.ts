@@ -1,6 +1,7 @@
 // Backward rules of the copy ops: data movement runs backwards on the forward strided-copy kernel
 // with derived copies. Transpose by the inverse permutation, Slice by the reversed copies into
-// zeros, Concat by one copy per part (AE masks each part by [x_i ≠ 0], spec §2.8), Gather by
+// zeros, Concat by one copy per part (AE masks each part by [x_i ≠ 0], spec §2.8), Split as
+// Concat's inverse (each output's part copied into zeros, no mask, spec §2.11), Gather by
 // scatter-adding runs of distinct indices. An op that moves data across the batch axis is refused
 // with several targets per sample (shared/signal.ts).
 import src from './backward.wgsl';
@@ -11,6 +12,7 @@ import { Gpu } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import { type AnyCtx, backShape, fail, isRuntime, keepsSamples, perSample, sameShape } from '../shared/signal.js';
 import { type Copy, gatherCopies, makeCopy, recordCopies, reverseCopy, runCopies } from './copies.js';
+import type { SplitParams } from './forward.js';
 
 const sections = parseSections(src);
 
@@ -150,6 +152,28 @@ export const concatAe: Rule<ConcatBack> = {
         [r.buffer, ctx.input(q.index)!.buffer, out[q.index]!.buffer], Gpu.groups1d(n));
     }
   },
+};
+
+// ---------------------------------------------------------------- Split
+
+/**
+ * Split, for the gradient and AE alike (spec §2.11: the input's relevance is the outputs'
+ * relevance concatenated back, without Concat's mask): run once per output with a signal
+ * (`ctx.signalOf`), it copies that output's signal into its slice of zeros of the input's shape;
+ * the walker sums what the outputs give (an output without a signal contributes zeros).
+ */
+export const splitBack: Rule<CopyBack> = {
+  perOutput: true,
+  ...copyRule((ctx, r) => {
+    const k = ctx.signalOf ?? 0;
+    const { node } = ctx.step;
+    const t = r.length ? r[0] / ctx.plan.shapes.get(node.outputs[k])![0] : 1;
+    const axis = (ctx.step.params as SplitParams).axis;
+    keepsSamples(ctx, t, axis !== 0, 'splitting along axis 0');
+    const shape = backShape(ctx, ctx.step.inputs[0]!, t);
+    const fwd = forwardParams<SplitParams>(ctx, t);
+    return { shape, copies: [reverseCopy(fwd.params.copies[k])], zero: true };
+  }),
 };
 
 // ---------------------------------------------------------------- Gather

@@ -1,5 +1,5 @@
-// Layout operators that move data: Transpose, Slice, Expand, Tile, Concat and Gather are all one
-// or more strided copies (copies.ts); Pad has its own kernel per mode (pad.ts). Views and Cast are
+// Layout operators that move data: Transpose, Slice, Expand, Tile, Concat, Split and Gather are all
+// one or more strided copies (copies.ts); Pad has its own kernel per mode (pad.ts). Views and Cast are
 // in views.ts. Whenever every input is a constant, prepare folds the result with the input's dtype
 // (shape arithmetic).
 import { attrInt, attrInts, attrString, attrFloat } from '../../graph/ir.js';
@@ -182,6 +182,83 @@ function prepareConcat(ctx: PrepareCtx): Prepared<CopyParams> {
   return { shapes: [out], params: { copies } };
 }
 
+// ---------------------------------------------------------------- Split
+
+export interface SplitParams {
+  axis: number;
+  /** Each output's extent along the axis, and its first index there. */
+  sizes: number[];
+  starts: number[];
+  /** One copy per output (each reads input 0). */
+  copies: Copy[];
+}
+
+/** The extents of the outputs: input `split` (opset ≥ 13), attribute `split` (< 13), `num_outputs` (≥ 18), or equal parts. */
+function splitSizes(ctx: PrepareCtx, dim: number, statics: number[]): number[] {
+  const { node } = ctx;
+  const fail = failer(node);
+  const n = node.outputs.length;
+  let sizes: number[] | undefined;
+  if (ctx.opset >= 13 && hasInput(ctx, 1)) {
+    sizes = constValues(ctx, 1, 'split');
+    statics.push(1);
+  } else if (ctx.opset < 13) {
+    sizes = attrInts(node, 'split');
+  }
+  const parts = ctx.opset >= 18 && node.attrs.has('num_outputs') ? attrInt(node, 'num_outputs') : undefined;
+  if (sizes && parts !== undefined) throw fail(`input 'split' and attribute 'num_outputs' are both given`);
+  if (parts !== undefined) {
+    if (parts !== n) throw fail(`num_outputs ${parts} differs from the node's ${n} outputs`);
+    // The last part is smaller when the axis does not divide evenly.
+    const chunk = Math.ceil(dim / parts);
+    sizes = Array.from({ length: parts }, (_, k) => Math.max(0, Math.min(chunk, dim - k * chunk)));
+  }
+  if (!sizes) {
+    if (dim % n !== 0) throw fail(`axis of size ${dim} does not split into ${n} equal parts; give 'split'`);
+    sizes = new Array<number>(n).fill(dim / n);
+  }
+  if (sizes.length !== n) throw fail(`split has ${sizes.length} values for ${n} outputs`);
+  if (sizes.some((v) => !Number.isInteger(v) || v < 0)) throw fail(`split [${sizes.join(',')}] must be non-negative integers`);
+  const total = sizes.reduce((a, v) => a + v, 0);
+  if (total !== dim) throw fail(`split [${sizes.join(',')}] sums to ${total}, not the axis size ${dim}`);
+  return sizes;
+}
+
+function prepareSplit(ctx: PrepareCtx): Prepared<SplitParams> {
+  const { node } = ctx;
+  const s = shapeOf(ctx);
+  if (s.length === 0) throw failer(node)('cannot split a scalar');
+  const axis = normAxis(node, attrInt(node, 'axis', 0), s.length);
+  const statics: number[] = [];
+  const sizes = splitSizes(ctx, s[axis], statics);
+  const st = stridesOf(s);
+  const starts: number[] = [];
+  let at = 0;
+  const shapes = sizes.map((d) => {
+    starts.push(at);
+    at += d;
+    return s.map((x, i) => (i === axis ? d : x));
+  });
+  const copies = shapes.map((o, k) => denseCopy(0, o, st, starts[k] * st[axis]));
+  const params: SplitParams = { axis, sizes, starts, copies };
+  if (allConst(ctx)) {
+    const c = ctx.consts[0]!;
+    const folded = shapes.map((o, k): Const => ({ dtype: c.dtype, dims: o, data: runCopies([copies[k]], [c.data], arrayLike(c.data, numel(o))) }));
+    return { shapes, dtypes: shapes.map(() => c.dtype), params, folded };
+  }
+  return { shapes, params, staticInputs: statics };
+}
+
+const splitSpec: OpSpec<SplitParams> = {
+  prepare: prepareSplit,
+  cpu(p, inputs, outShapes) {
+    return p.copies.map((c, k) => runCopies([c], [inputs[0]!.data], new Float32Array(numel(outShapes[k]))) as Float32Array);
+  },
+  gpu(g, p, inputs, outputs) {
+    p.copies.forEach((c, k) => recordCopies(g, [c], inputs, outputs[k]));
+  },
+};
+
 // ---------------------------------------------------------------- Gather
 
 function prepareGather(ctx: PrepareCtx): Prepared<CopyParams> {
@@ -284,6 +361,7 @@ export const ops: OpTable = {
   Expand: copySpec(prepareExpand),
   Tile: copySpec(prepareTile),
   Concat: { ...copySpec(prepareConcat), traits: { blockOutput: true } },
+  Split: splitSpec,
   Gather: copySpec(prepareGather),
   Pad: { ...padSpec, traits: { layout: true } },
   ...viewOps,

@@ -1,12 +1,12 @@
 // Backward rules of the layout family, for the gradient and for AE. Views (Flatten, Reshape,
 // Squeeze, Unsqueeze, Identity, Dropout, Cast) pass the signal back reshaped to their input
 // (spec §2.1): an alias, no data moves. Data movement runs backwards on the forward kernels
-// (copy-rules.ts: Transpose, Slice, Concat, Gather; pad-rules.ts: Pad).
+// (copy-rules.ts: Transpose, Slice, Concat, Split, Gather; pad-rules.ts: Pad).
 import type { Rule, RuleTable } from '../rule.js';
-import { concatAe, concatGrad, gatherGrad, sliceBack, transposeBack } from './copy-rules.js';
+import { concatAe, concatGrad, gatherGrad, sliceBack, splitBack, transposeBack } from './copy-rules.js';
 import { padCrop, padGrad } from './pad-rules.js';
 
-export { concatAe, concatGrad, gatherGrad, sliceBack, transposeBack, padCrop, padGrad };
+export { concatAe, concatGrad, gatherGrad, sliceBack, splitBack, transposeBack, padCrop, padGrad };
 
 /** Reshape the signal back to the step's input shape (the batch axis is the signal's). */
 export const viewBack: Rule<null> = {
@@ -26,6 +26,7 @@ export const gradient: RuleTable = {
   Transpose: transposeBack,
   Slice: sliceBack,
   Concat: concatGrad,
+  Split: splitBack,
   Pad: padGrad,
   Gather: gatherGrad,
 };
@@ -35,5 +36,6 @@ export const ae: RuleTable = {
   Transpose: transposeBack,
   Slice: sliceBack,
   Concat: concatAe,
+  Split: splitBack,
   Pad: padCrop,
 };
