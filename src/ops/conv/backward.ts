@@ -17,7 +17,7 @@ const GEO = uniforms({
 /** The per-sample helpers (`small`): n samples of `per` values. */
 export const SMALL = uniforms({ total: 'u32', per: 'u32' });
 
-export type GeoPass = 'fwd_ae' | 'fwd_zb' | 'back_ae' | 'back_zb';
+export type GeoPass = 'fwd_ae' | 'fwd_zb' | 'back_ae' | 'back_zb' | 'back_grad';
 
 /** The skeletons of backward.wgsl and their hooks, which each variant supplies as `<variant>.<hook>` sections. */
 const SKELETONS = {

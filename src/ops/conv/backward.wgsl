@@ -310,6 +310,20 @@ alias Sig = f32;
         let v = x[base + col];
         out[base + col] = (v - lh.x) * acc0[i][p] + (v - lh.y) * acc1[i][p];
 
+//#section back_grad
+// The gradient's input gradient for strided convolutions (input-grad.ts): acc0 = dX = convT(dY, W)
+// with the weights as they are; acc1 is unused. (Stride-1 input gradients are plain convolutions
+// of dY on the forward kernels.)
+@group(0) @binding(2) var<storage, read> s: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+alias Sig = f32;
+
+//#section back_grad.pre
+//#section back_grad.weight
+//#section back_grad.combine
+            acc0[i][p] = fma(wv, sv[p], acc0[i][p]);
+//#section back_grad.store
+        out[base + col] = acc0[i][p];
 
 //#section small
 // Per-sample helpers: n samples of `per` elements each.

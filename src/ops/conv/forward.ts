@@ -105,7 +105,7 @@ export function convForwardGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor
   // Strided 1×1 layers stay on the pixel-lane kernel: gathering their inputs first measured slower.
   const pointwise = p.kh === 1 && p.kw === 1 && p.sh === 1 && p.sw === 1 && p.padT + p.padL + p.padB + p.padR === 0;
   const mode = k3s1 ? 'k3s1' : p.kh === 1 && p.kw === 1 ? 'k1' : 'gen';
-  convLaunch(g, L, x, w, out, { transposed: false, flip: false, wk: p.k / G, wc: p.c / G, k3s1, pointwise, mode }, bias);
+  convLaunch(g, L, x, w, out, { transposed: false, wk: p.k / G, wc: p.c / G, k3s1, pointwise, mode }, bias);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ export function convCpu(p: ConvParams, src: CpuTensor, w: CpuTensor, transposed:
 // layers that dominate VGG and ResNet: on lavapipe a storage load costs tens of FMAs, so they
 // load each input value once per 8-lane group and share it by subgroupShuffle (sections
 // lanes3x3, lanes1x1). Everything else (strides, dilations, other kernel sizes, narrow or depthwise
-// groups, strided input gradients, devices without subgroups) uses the pixel-lane kernels below.
+// groups, devices without subgroups) uses the pixel-lane kernels below. (Strided input gradients
+// are no convolutions of dY: they gather per input pixel, see input-grad.ts.)
 
 const sections = parseSections(src);
 
@@ -110,7 +111,7 @@ function dispatch(g: Gpu, pipe: GPUComputePipeline, un: Uniforms, [x, w, bias, y
 
 const TP = 4; // output columns per invocation
 
-export type Mode = 'k3s1' | 'k1' | 'gen' | 'dgrad';
+export type Mode = 'k3s1' | 'k1' | 'gen';
 
 /** Geometry as the shader sees it: `cin`/`kout` per group, source h×w, destination oh×ow. */
 export interface Launch {
@@ -142,12 +143,9 @@ function convWgsl(mode: Mode, tc: number, sg: boolean, wg: number): string {
     for (let r = 0; r < 3; r++) prelude.push(`  let r${r} = i32(orow) - u.pad_t + ${r}; let rok${r} = r${r} >= 0 && r${r} < i32(u.h);`);
     for (let q = 0; q < TP + 2; q++) prelude.push(`  let c${q} = i32(ocol0) - u.pad_l + ${q}; let cok${q} = c${q} >= 0 && c${q} < i32(u.w);`);
     for (let r = 0; r < 3; r++) for (let q = 0; q < TP + 2; q++) prelude.push(`  let ok${r}_${q} = rok${r} && cok${q};`);
-  } else if (mode === 'gen' || mode === 'k1') {
+  } else {
     prelude.push('  let rb = i32(orow * u.sh) - u.pad_t;');
     for (let p = 0; p < TP; p++) prelude.push(`  let cb${p} = i32((ocol0 + ${p}u) * u.sw) - u.pad_l;`);
-  } else {
-    prelude.push('  let rb = i32(orow) + u.pad_t;');
-    for (let p = 0; p < TP; p++) prelude.push(`  let cb${p} = i32(ocol0 + ${p}u) + u.pad_l;`);
   }
   const acc: string[] = [];
   for (let p = 0; p < TP; p++) for (let c = 0; c < nc; c++) acc.push(`  var a${p}_${c} = vec4f(0.0);`);
@@ -178,22 +176,11 @@ function convWgsl(mode: Mode, tc: number, sg: boolean, wg: number): string {
     L.push(`    woff += ${tc}u;`);
   } else {
     L.push('    for (var kh = 0u; kh < u.kh; kh++) {');
-    if (mode === 'gen') {
-      L.push('      let r = rb + i32(kh * u.dh);', '      let rok = r >= 0 && r < i32(u.h);');
-    } else {
-      // Input row i receives output row (i + pad - kh·d)/s when that division is exact.
-      L.push('      let th = rb - i32(kh * u.dh);', '      let r = th / i32(u.sh);',
-        '      let rok = th >= 0 && th % i32(u.sh) == 0 && r < i32(u.h);');
-    }
+    L.push('      let r = rb + i32(kh * u.dh);', '      let rok = r >= 0 && r < i32(u.h);');
     L.push('      for (var kw = 0u; kw < u.kw; kw++) {');
     for (let p = 0; p < TP; p++) {
-      if (mode === 'gen') {
-        L.push(`        let c${p} = cb${p} + i32(kw * u.dw);`,
-          `        let x${p} = fetch(xoff, r, c${p}, rok && c${p} >= 0 && c${p} < i32(u.w));`);
-      } else {
-        L.push(`        let tw${p} = cb${p} - i32(kw * u.dw); let c${p} = tw${p} / i32(u.sw);`,
-          `        let x${p} = fetch(xoff, r, c${p}, rok && tw${p} >= 0 && tw${p} % i32(u.sw) == 0 && c${p} < i32(u.w));`);
-      }
+      L.push(`        let c${p} = cb${p} + i32(kw * u.dw);`,
+        `        let x${p} = fetch(xoff, r, c${p}, rok && c${p} >= 0 && c${p} < i32(u.w));`);
     }
     L.push(`        let q = woff + (kh * u.kw + kw) * ${tc}u;`);
     const ind = L.length;
@@ -221,14 +208,14 @@ function convWgsl(mode: Mode, tc: number, sg: boolean, wg: number): string {
 }
 
 /** Pack W for a launch whose per-group output channels are `kout` (section 'pack'). */
-function packWeights(g: Gpu, w: GpuTensor, L: Launch, tc: number, transposed: boolean, flip: boolean, wk: number, wc: number): GpuTensor {
+function packWeights(g: Gpu, w: GpuTensor, L: Launch, tc: number, transposed: boolean, wk: number, wc: number): GpuTensor {
   const nkb = Math.ceil(L.kout / tc);
   const taps = L.kh * L.kw;
   const total = L.groups * nkb * L.cin * taps * tc;
   // 8 spare floats: lanes of the last subgroup load may run past the last block.
   const packed = g.alloc([total + 8], 'conv.packed');
   const pipe = g.kernel('conv.pack', () => assemble(sections, ['pack'], {}, PACK));
-  const un = PACK.pack({ total: total + 8, groups: L.groups, kout: L.kout, cin: L.cin, taps, nkb, tc, mode: (transposed ? 1 : 0) | (flip ? 2 : 0), wk, wc });
+  const un = PACK.pack({ total: total + 8, groups: L.groups, kout: L.kout, cin: L.cin, taps, nkb, tc, mode: transposed ? 3 : 0, wk, wc });
   g.dispatch(pipe, un, [w.buffer, packed.buffer], Gpu.groups1d(total + 8));
   return packed;
 }
@@ -382,8 +369,8 @@ const tcFor = (kout: number) => (kout <= 4 ? 4 : 16);
 
 /** How a launch reads W ([groups·wk][wc][taps]) and which kernels may serve it. */
 export interface ConvRead {
-  /** W's channel axes swapped (the input gradient); `flip` reverses its taps as well. */
-  transposed: boolean; flip: boolean;
+  /** W's channel axes swapped and its taps reversed (the stride-1 input gradient, a convolution of dY). */
+  transposed: boolean;
   wk: number; wc: number;
   /** A 3×3 stride-1 launch; a 1×1 stride-1 unpadded one; the pixel-lane mode otherwise. */
   k3s1: boolean; pointwise: boolean; mode: Mode;
@@ -394,7 +381,7 @@ export function convLaunch(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: G
   if (r.k3s1 && lanes3x3(g, L)) return launch3x3(g, L, x, w, out, r.transposed, r.wk, r.wc, bias);
   if (r.pointwise && lanes1x1(g, L)) return launch1x1(g, L, x, w, out, r.transposed, r.wk, r.wc, bias);
   const tc = tcFor(L.kout);
-  const packed = packWeights(g, w, L, tc, r.transposed, r.flip, r.wk, r.wc);
+  const packed = packWeights(g, w, L, tc, r.transposed, r.wk, r.wc);
   launch(g, r.mode, L, x, packed, tc, out, bias);
   g.release(packed);
 }
