@@ -1,5 +1,5 @@
 // The `aeq` command line. Every failure ends as one line on stderr and a non-zero exit code.
-import { AeqError } from '../errors.js';
+import { AeqError, UsageError, printable } from '../errors.js';
 import { infoCommand } from './info.js';
 import { runCommand } from './run.js';
 import { explainCommand } from './explain.js';
@@ -45,6 +45,20 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   demo: demoCommand,
 };
 
+/**
+ * The exit-code contract: 1 for bad input, model or option value (every typed error), 2 for a
+ * malformed command line (UsageError), 3 for anything else (an internal error: a bug).
+ */
+export function exitCode(err: unknown): 1 | 2 | 3 {
+  return err instanceof UsageError ? 2 : err instanceof AeqError ? 1 : 3;
+}
+
+/** The one stderr line for an error: names from files are escaped, so the line stays one line. */
+export function errorLine(err: unknown): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return printable(e instanceof AeqError ? e.message : `internal error: ${e.message}`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
@@ -61,8 +75,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     if (process.env.AEQ_DEBUG === '1') process.stderr.write(`${err.stack}\n`);
-    const line = (err instanceof AeqError ? err.message : `internal error: ${err.message}`).split('\n')[0];
-    process.stderr.write(`aeq: ${line}\n`);
-    return err instanceof AeqError ? 1 : 3;
+    process.stderr.write(`aeq: ${errorLine(err)}\n`);
+    return exitCode(err);
   }
 }

@@ -23,6 +23,8 @@ export type MetricName = (typeof METRICS)[number];
 export interface EvalOptions {
   model: Model;
   backend?: 'webgpu' | 'cpu' | 'auto';
+  /** Memory budget in bytes per pass (default: 75 % of the host's available memory). */
+  maxMemory?: number;
   dataset: Dataset;
   methods: MethodSpec[];
   metrics: MetricName[];
@@ -98,7 +100,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   const t0 = performance.now();
   const { dataset: ds } = o;
   if (!ds.images.length) throw new InputError(`${ds.dir}: the dataset has no images (after --split/--limit)`);
-  const ex = await Explainer.create(o.model, { backend: o.backend ?? 'auto' });
+  const ex = await Explainer.create(o.model, { backend: o.backend ?? 'auto', maxMemory: o.maxMemory });
   const [, , H, W] = ex.inputShape(1);
   if (!Number.isFinite(H) || !Number.isFinite(W)) throw new InputError(`${o.model.source}: the model's input size is dynamic; eval needs a fixed H×W`);
   const pre: PreprocessOptions = { ...o.preprocess, size: [H, W], resize: 'direct' };
@@ -268,7 +270,7 @@ async function sanity(
   const fixed = base.targets;
   const perImage: Map2D[][] = xs.map((l, n) => [mapAt(base.heatmaps, n, l.rec)]);
   for (let k = 1; k <= steps; k++) {
-    const rex = await Explainer.create(randomizeTop(o.model, k), { backend: ex.backend });
+    const rex = await Explainer.create(randomizeTop(o.model, k), { backend: ex.backend, maxMemory: o.maxMemory });
     try {
       const r = await rex.explain(x, { ...method.options, target: { perInput: fixed } });
       xs.forEach((l, n) => perImage[n].push(mapAt(r.heatmaps, n, l.rec)));

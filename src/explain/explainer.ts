@@ -1,6 +1,7 @@
 // The library's front door, shaped like Captum's attribute(inputs, target): load a model once,
 // then explain batches of N inputs × T targets in one forward and one N·T backward pass.
-import { Session, type BackendName } from '../runtime/session.js';
+import { Session, type BackendName, type SessionOptions } from '../runtime/session.js';
+import { estimateExplain } from '../planner/budget.js';
 import type { Model } from '../graph/ir.js';
 import type { Plan } from '../planner/plan.js';
 import { defaultLayer } from '../planner/layers.js';
@@ -62,11 +63,18 @@ export interface Explanation {
   trace?: TraceEntry[];
 }
 
+/** AE is defined for ratio ≥ 1; the upper bound keeps ratio·P (Σ P = 1) far from float32's range. */
+export const RATIO_MIN = 1;
+export const RATIO_MAX = 1000;
+
 function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOptions } {
   const method = o.method ?? 'ae';
   if (method !== 'ae' && method !== 'gradcam') throw new OptionError(`unknown method '${method}' (use ae or gradcam)`);
   const ratio = o.ratio ?? DEFAULT_AE.ratio;
   if (typeof ratio !== 'number' || !Number.isFinite(ratio)) throw new OptionError(`ratio must be a finite number, got '${ratio}'`);
+  if (!(ratio >= RATIO_MIN && ratio <= RATIO_MAX)) {
+    throw new OptionError(`ratio must be a number from ${RATIO_MIN} to ${RATIO_MAX} (AE's degree of evidence; the paper uses 1–2), got '${ratio}'`);
+  }
   const residual = o.residual ?? DEFAULT_AE.residual;
   if (residual !== 'main' && residual !== 'proportional') throw new OptionError(`residual must be 'main' or 'proportional', got '${residual}'`);
   return { method, opts: { ...DEFAULT_AE, ...o.terms, ratio, residual } };
@@ -146,7 +154,7 @@ export class Explainer {
 
   private constructor(readonly session: Session) {}
 
-  static async create(src: string | Uint8Array | Model, opts: { backend?: BackendName | 'auto' } = {}): Promise<Explainer> {
+  static async create(src: string | Uint8Array | Model, opts: SessionOptions = {}): Promise<Explainer> {
     return new Explainer(await Session.create(src, opts));
   }
 
@@ -272,6 +280,8 @@ export class Explainer {
     const logit = logitTensor(plan);
     const keep = this.keepSet(plan, layer, logit, method);
     const target = o.target ?? 'top';
+    const t = targetsPerInput(target);
+    this.session.checkMemory(estimateExplain(plan, keep, t, method), `explaining ${input.shape[0]} input(s) × ${t} target(s) with ${method}`);
     if (o.forward && this.session.backend !== 'cpu') throw new OptionError('the forward option is supported on the CPU backend only');
 
     if (this.session.backend === 'cpu') {
@@ -326,7 +336,7 @@ export class Explainer {
     const [b, , h, w] = heat.shape;
     const heatmaps = { shape: [b, h, w], data: heat.data };
     for (const v of [heatmaps.data, attribution?.data]) {
-      if (v && !v.every(Number.isFinite)) throw new AeqError(`internal: non-finite values in the ${method} result (layer '${layer}')`);
+      if (v && !v.every(Number.isFinite)) throw new AeqError(`non-finite values in the ${method} result (layer '${layer}'): the model overflows float32 on this input`);
     }
     const n = logits.shape[0];
     return { method, logits: { shape: [n, numel(logits.shape) / n], data: logits.data }, targets, attribution, heatmaps, layer };

@@ -92,6 +92,9 @@ export function hasInput(ctx: PrepareCtx, i: number): boolean {
 /** The values of a plan-time constant input (shape, axes, pads, …), or an error naming it. */
 export function constValues(ctx: PrepareCtx, i: number, what: string): number[] {
   const c = ctx.consts[i];
+  if (!c && !hasInput(ctx, i)) {
+    throw nodeError(ctx.node.opType, ctx.node.name, `input ${i} (${what}) is required but missing`);
+  }
   if (!c) {
     throw nodeError(ctx.node.opType, ctx.node.name,
       `input ${i} (${what}, '${ctx.node.inputs[i]}') must be a constant known when the graph is planned; ` +
