@@ -378,7 +378,7 @@ export function applyMutations(seed: Uint8Array, decoded: () => Obj, steps: Muta
   if (!steps.length) return { bytes: seed, log };
   if (steps[0].kind === 'bytes') {
     // A copy: Node Buffers' slice() is a view, and the seed must stay intact.
-    let b = new Uint8Array(seed);
+    let b: Uint8Array = new Uint8Array(seed);
     for (const s of steps) {
       b = BYTES[s.name](b, mulberry32(s.seed));
       log.push(`bytes:${s.name}`);
