@@ -4,6 +4,8 @@ import { Session, type BackendName } from '../runtime/session.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { ensureDir } from '../io/atomic.js';
 import { resolveModelPath } from '../models.js';
+import { estimateForward } from '../planner/budget.js';
+import { numel } from '../graph/tensor.js';
 import { parse, bytesOpt } from './args.js';
 import { UsageError, InputError } from '../errors.js';
 import type { CpuTensor } from '../ops/op.js';
@@ -43,6 +45,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   for (const n of names) if (!feeds[n]) throw new InputError(`run: missing --input for '${n}'`);
   ensureDir(outDir);
+  // The budget before anything runs: the forward pass plus the host copies of the outputs (their
+  // readback and .npy encoding).
+  const plan = session.plan(Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, f.shape])));
+  const e = estimateForward(plan);
+  const outBytes = plan.outputs.reduce((a, o) => a + numel(o.shape) * 4, 0);
+  session.checkMemory({ ...e, bytes: e.bytes + outBytes, activations: e.activations + outBytes }, 'the forward pass and its .npy outputs');
   const outs = await session.run(feeds);
   const used = new Set<string>();
   for (const [name, t] of Object.entries(outs)) {

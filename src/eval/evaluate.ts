@@ -23,7 +23,7 @@ export type MetricName = (typeof METRICS)[number];
 export interface EvalOptions {
   model: Model;
   backend?: 'webgpu' | 'cpu' | 'auto';
-  /** Memory budget in bytes per pass (default: 75 % of the host's available memory). */
+  /** Memory budget in bytes per pass (default: half the host's available memory). */
   maxMemory?: number;
   dataset: Dataset;
   methods: MethodSpec[];

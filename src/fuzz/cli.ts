@@ -4,7 +4,7 @@
 // same way) and written to DIR as a reproducer: the model (.onnx), with the folder its external
 // data may point into, and a .json with the seed, the steps and the outcome.
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,8 +28,9 @@ function packageRoot(): string {
 // ---------------------------------------------------------------------------------------------
 // Worker: builds the corpus once, then runs the cases it is sent.
 
-function worker(runSeed: number, budget: number, large: boolean): void {
-  const dir = mkdtempSync(join(tmpdir(), 'aeq-fuzz-w-'));
+function worker(runSeed: number, budget: number, large: boolean, base: string): void {
+  // Under the parent's folder: the parent removes it, even for workers it had to kill.
+  const dir = mkdtempSync(join(base, 'w-'));
   const corpus = buildCorpus(dir, packageRoot(), { large });
   process.on('message', (j: Job) => {
     const c = makeCase(corpus, runSeed, j.index);
@@ -130,14 +131,14 @@ async function main(argv: string[]): Promise<number> {
     options: {
       count: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' }, out: { type: 'string', default: 'out/fuzz' },
       jobs: { type: 'string' }, timeout: { type: 'string', default: '30000' }, budget: { type: 'string', default: '256' },
-      'no-large': { type: 'boolean' }, worker: { type: 'boolean' },
+      'no-large': { type: 'boolean' }, worker: { type: 'boolean' }, workdir: { type: 'string' },
     },
     allowPositionals: false,
   });
   const count = Number(v.count), runSeed = Number(v.seed), timeoutMs = Number(v.timeout), budget = Number(v.budget) * MiB;
   const large = !v['no-large'];
   if (v.worker) {
-    worker(runSeed, budget, large);
+    worker(runSeed, budget, large, v.workdir ?? tmpdir());
     return -1;
   }
   if (![count, runSeed, timeoutMs, budget].every((x) => Number.isFinite(x) && x >= 0)) {
@@ -146,7 +147,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const jobs = Number(v.jobs ?? Math.max(1, Math.min(2, cpus().length)));
   const outDir = v.out as string;
-  const pool = new Pool(['--seed', String(runSeed), '--budget', String(v.budget), ...(large ? [] : ['--no-large'])], jobs);
+  const base = mkdtempSync(join(tmpdir(), 'aeq-fuzz-'));
+  const pool = new Pool(['--seed', String(runSeed), '--budget', String(v.budget), '--workdir', base, ...(large ? [] : ['--no-large'])], jobs);
   await pool.start();
 
   const t0 = performance.now();
@@ -176,11 +178,13 @@ async function main(argv: string[]): Promise<number> {
   const seconds = (performance.now() - t0) / 1000;
 
   // Reproducers: minimise each distinct failure by dropping mutation steps while it still fails alike.
-  const corpusDir = mkdtempSync(join(tmpdir(), 'aeq-fuzz-p-'));
+  const corpusDir = mkdtempSync(join(base, 'p-'));
   const corpus: Seed[] = buildCorpus(corpusDir, packageRoot(), { large });
   if (failures.size) {
+    // The reproducers' folder holds what external-data locations may point at, as the workers' did.
     mkdirSync(outDir, { recursive: true });
     prepareWorkDir(outDir);
+    copyFileSync(join(corpusDir, 'tiny.weights'), join(outDir, 'tiny.weights'));
   }
   let k = 0;
   for (const [sig, f] of failures) {
@@ -200,7 +204,8 @@ async function main(argv: string[]): Promise<number> {
     }, null, 1) + '\n');
   }
   pool.close();
-  rmSync(corpusDir, { recursive: true, force: true });
+  await new Promise((ok) => setTimeout(ok, 200));
+  rmSync(base, { recursive: true, force: true });
 
   const summary = { count, seed: runSeed, jobs, seconds: Math.round(seconds), outcomes: counts, typed, ranOnCpu: ran, nonFiniteOutputs: nonFinite, distinctFailures: failures.size };
   process.stdout.write(JSON.stringify(summary, null, 1) + '\n');

@@ -8,9 +8,9 @@ import { numel } from '../graph/tensor.js';
 import type { Plan } from './plan.js';
 
 /** Fraction of the host's available memory a run may plan to use by default. */
-export const HOST_FRACTION = 0.75;
+export const HOST_FRACTION = 0.5;
 
-/** The default limit: 75 % of the host's available memory (cgroup limit included where set). */
+/** The default limit: half the host's available memory (a cgroup limit included where set). */
 export function defaultMemoryLimit(): number {
   let avail = freemem();
   const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
@@ -119,6 +119,22 @@ export function estimateExplain(plan: Plan, keep: Set<string>, targets: number, 
   }
   const backward = targets * (perPass + (method === 'ae' ? 4 * largest : 0));
   return { ...f, bytes: f.bytes + backward, backward };
+}
+
+/**
+ * WebGPU: every buffer the plan allocates must fit the device's maxBufferSize, checked for the
+ * whole plan before the first upload (the allocator checks again at run time).
+ */
+export function checkGpuBuffers(plan: Plan, maxBufferSize: number): void {
+  for (const s of plan.steps) {
+    if (s.alias !== undefined) continue;
+    s.outShapes.forEach((sh, k) => {
+      const bytes = numel(sh) * 4;
+      if (bytes > maxBufferSize) {
+        throw new BudgetError(`${plan.model.source}: ${s.node.opType} node '${printable(s.node.name)}': output '${printable(s.node.outputs[k] ?? '')}' of shape [${sh.join('×')}] needs ${fmtBytes(bytes)}, more than this GPU's buffer limit of ${fmtBytes(maxBufferSize)}; use a smaller batch or the CPU backend`);
+      }
+    });
+  }
 }
 
 /** Refuse an estimate above the limit, naming the node at the peak and the sizes. */

@@ -7,7 +7,7 @@ import type { CpuTensor } from '../ops/op.js';
 import { getGpu, type Gpu, type GpuTensor } from '../kernels/gpu/runtime.js';
 import { GpuExecutor, checkFinite, runCpu, shapeKey, type RunOptions } from './executor.js';
 import { GpuUnavailableError, OptionError, UnsupportedOperatorError } from '../errors.js';
-import { checkLimit, defaultMemoryLimit, enforce, estimateForward, type Estimate } from '../planner/budget.js';
+import { checkGpuBuffers, checkLimit, defaultMemoryLimit, enforce, estimateForward, type Estimate } from '../planner/budget.js';
 
 export type BackendName = 'webgpu' | 'cpu';
 export interface SessionOptions {
@@ -15,7 +15,7 @@ export interface SessionOptions {
   backend?: BackendName | 'auto';
   /**
    * Memory budget in bytes for one run or explanation, checked against the plan's estimate before
-   * anything is allocated. Default: 75 % of the host's available memory at the time of the check.
+   * anything is allocated. Default: half the host's available memory at the time of the check.
    */
   maxMemory?: number;
 }
@@ -44,7 +44,7 @@ export class Session {
   private plans = new Map<string, Plan>();
   private weights = new Map<string, GpuTensor>();
 
-  /** Memory budget in bytes (undefined: 75 % of the host's available memory when checked). */
+  /** Memory budget in bytes (undefined: half the host's available memory when checked). */
   maxMemory?: number;
 
   private constructor(readonly model: Model, readonly backend: BackendName, readonly gpu?: Gpu) {}
@@ -102,6 +102,7 @@ export class Session {
   runOnGpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOptions = {}): { inputs: Record<string, GpuTensor>; results: Map<string, GpuTensor> } {
     const g = this.gpu!;
     checkFinite(plan, feeds);
+    checkGpuBuffers(plan, g.limits.maxBufferSize);
     const inputs: Record<string, GpuTensor> = {};
     for (const inp of plan.inputs) {
       const f = feeds[inp.name];

@@ -6,6 +6,7 @@ import { fmtShape, numel, stridesOf } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import type { Node } from '../../graph/ir.js';
 import type { PrepareCtx } from '../op.js';
+import { MAX_FOLD_ELEMENTS } from '../../graph/limits.js';
 
 export type NumArray = Float32Array | Float64Array;
 
@@ -82,6 +83,15 @@ export function allConst(ctx: PrepareCtx): boolean {
 
 export function failer(node: Node): (msg: string) => Error {
   return (msg: string) => nodeError(node.opType, node.name, msg);
+}
+
+/**
+ * Fold now only when every input is constant and the result fits the plan-time folding budget
+ * (MAX_FOLD_ELEMENTS): a larger result runs as an ordinary step, under the run's memory budget,
+ * instead of being allocated while the graph is planned.
+ */
+export function canFold(ctx: PrepareCtx, outShape: Shape): boolean {
+  return numel(outShape) <= MAX_FOLD_ELEMENTS && allConst(ctx);
 }
 
 /** Whether input `i` is present (not omitted). */
