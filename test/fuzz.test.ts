@@ -3,11 +3,12 @@
 // outcome must be a success or a typed error: no crash, no internal error, no hang, no allocation
 // over budget. `npm run fuzz -- --count N --seed S` runs more and writes minimal reproducers.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { buildCorpus, caseBytes, makeCase, runModelBytes, signature, type Outcome, type Seed } from '../src/fuzz/harness.js';
+import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { mulberry32, planMutations, applyMutations, decodeModel } from '../src/fuzz/mutate.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -35,6 +36,24 @@ describe('fuzzer', () => {
     const s = corpus.find((c) => c.name === 'tiny-cnn')!;
     const m = applyMutations(s.bytes, s.decoded as () => never, [{ kind: 'structural', name: 'dim', seed: 1 }]);
     expect(decodeModel(m.bytes).graph.node.length).toBeGreaterThan(0);
+  });
+
+  it.runIf(existsSync('/proc/self/clear_refs'))('the over-budget detector sees allocations beyond the budget', () => {
+    // A ConstantOfShape of 2^24 elements folds at plan time (128 MiB as float64): fresh pages the
+    // peak-RSS counter sees, far over a 1 MiB budget with no slack.
+    const b = new OnnxBuilder({ seed: 1, opset: 13 });
+    const x = b.input('x', [1]);
+    const [c] = b.node('ConstantOfShape', [b.initializer('shape', [1], [2 ** 24], 'int64')], {}, [[2 ** 24]]);
+    b.output(b.node('Add', [x, c], {}, [[2 ** 24]])[0], 'y');
+    const o = runModelBytes(b.toBytes(), dir, { budget: 2 ** 20, slack: 0 });
+    expect(o.kind, o.message).toBe('over-budget');
+    expect(o.peakGrowth).toBeGreaterThan(100 * 2 ** 20);
+    const vgg = corpus.find((s) => s.name === 'aeq-vgg')!;
+    expect(runModelBytes(vgg.bytes, dir, { budget: 256 * 2 ** 20 }).kind).toBe('ok');
+  });
+
+  it('every seed model, unmutated, loads, plans and (when small) runs', () => {
+    for (const s of corpus) expect(runModelBytes(s.bytes, dir), s.name).toMatchObject({ kind: 'ok' });
   });
 
   it(`${COUNT} seeded mutations: every outcome is a success or a typed error`, () => {

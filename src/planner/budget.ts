@@ -105,19 +105,17 @@ export function estimateForward(plan: Plan, opts: { keep?: Set<string> | 'all' }
 
 /**
  * An explanation of N inputs × T targets: the forward pass with the tensors the walks read kept
- * alive, plus the backward signals. Upper bound: every activation's relevance at N·T samples
- * (the walks hold at most a few at once; AE's conv sections hold 4 floats per element of the
- * largest tensor).
+ * alive, plus the backward signals at N·T samples. A walk visits the steps in reverse and holds a
+ * tensor's signal from its last reader to its producer — the forward liveness intervals — so its
+ * peak is T × the forward pass's peak of activations; AE's conv sections add four floats per
+ * element of the largest tensor.
  */
 export function estimateExplain(plan: Plan, keep: Set<string>, targets: number, method: 'ae' | 'gradcam'): Estimate {
   const f = estimateForward(plan, { keep });
-  let perPass = 0, largest = 0;
-  for (const s of plan.steps) for (const sh of s.outShapes) {
-    const b = numel(sh) * 4;
-    perPass += b;
-    largest = Math.max(largest, b);
-  }
-  const backward = targets * (perPass + (method === 'ae' ? 4 * largest : 0));
+  const walk = estimateForward(plan).activations;
+  let largest = 0;
+  for (const s of plan.steps) for (const sh of s.outShapes) largest = Math.max(largest, numel(sh) * 4);
+  const backward = targets * (walk + (method === 'ae' ? 4 * largest : 0));
   return { ...f, bytes: f.bytes + backward, backward };
 }
 
