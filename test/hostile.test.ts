@@ -20,6 +20,7 @@ import { methodTag } from '../src/cli/output.js';
 import { decodeModel, encodeModel } from '../src/fuzz/mutate.js';
 import { BudgetError, InputError, ModelLoadError, ShapeError, UsageError, OptionError } from '../src/errors.js';
 import { pngChunk, crc32 } from './helpers/png.js';
+import { foldLimit, MAX_FOLD_ELEMENTS, MAX_FOLD_TOTAL } from '../src/graph/limits.js';
 
 let dir: string;
 const p = (f: string) => join(dir, f);
@@ -92,6 +93,12 @@ describe('1. process abort: folding at plan time has a budget', () => {
 });
 
 describe('2. budgets before allocation', () => {
+  it('the folding limit allows non-amplifying folds of big constants', () => {
+    expect(foldLimit()).toBe(MAX_FOLD_ELEMENTS);
+    expect(foldLimit(3e7)).toBe(3e7);
+    expect(MAX_FOLD_TOTAL).toBe(2 ** 26);
+  });
+
   it('ConstantOfShape of [2³¹−1] is refused by the folding budget under aeq run --backend cpu', () => {
     const b = new OnnxBuilder({ seed: 1, opset: 13 });
     const x = b.input('x', [1]);

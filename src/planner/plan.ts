@@ -2,7 +2,7 @@
 // static list of kernel steps with tensor lifetimes. Runs before any buffer is allocated, so an
 // oversized or inconsistent graph is refused without touching the device.
 import { AeqError, BudgetError, InputError, ShapeError, UnsupportedOperatorError, printable } from '../errors.js';
-import { MAX_FOLD_ELEMENTS, MAX_FOLD_TOTAL } from '../graph/limits.js';
+import { MAX_FOLD_TOTAL, foldLimit } from '../graph/limits.js';
 import type { Model, Node } from '../graph/ir.js';
 import { MAX_ELEMENTS, numel, fmtShape, isFloatDType, type Const, type DType, type Shape } from '../graph/tensor.js';
 import { topoSort } from '../graph/toposort.js';
@@ -114,8 +114,13 @@ export function planGraph(model: Model, given: Record<string, Shape>): Plan {
   const steps: Step[] = [];
   const foldedNodes: Node[] = [];
   const weights = new Set<string>();
+  // Folding budget: elements newly allocated by folding, beyond the model's own constant data.
   let foldedTotal = 0;
-  const foldBudget = (node: Node, n: number) => new BudgetError(`${src}: ${node.opType} node '${printable(node.name)}': constants folded at plan time would hold ${n} elements, more than the folding budget of ${MAX_FOLD_TOTAL}`);
+  let own = 0;
+  for (const c of g.initializers.values()) own += c.data.length;
+  for (const n of g.nodes) for (const a of n.attrs.values()) if (typeof a === 'object' && a !== null && 'dims' in a) own += a.data.length;
+  const foldTotal = MAX_FOLD_TOTAL + own;
+  const foldBudget = (node: Node, n: number) => new BudgetError(`${src}: ${node.opType} node '${printable(node.name)}': constants folded at plan time would hold ${n} elements, more than the folding budget of ${foldTotal} (${MAX_FOLD_TOTAL} beyond the model's own constants)`);
   for (const node of topoSort(g, src)) {
     const spec = opFor(node.opType, node.domain)!;
     const inShapes = node.inputs.map((t) => (t ? shapes.get(t) : undefined));
@@ -141,8 +146,11 @@ export function planGraph(model: Model, given: Record<string, Shape>): Plan {
       dtypes.set(o, prep.folded?.[i]?.dtype ?? prep.dtypes?.[i] ?? 'float32');
     });
     if (prep.folded) {
-      for (const c of prep.folded) foldedTotal += c.data.length;
-      if (foldedTotal > MAX_FOLD_TOTAL) throw foldBudget(node, foldedTotal);
+      // Only new arrays count: Constant and views (Reshape, Squeeze…) hand on data already held.
+      const held = new Set<unknown>(inConsts.map((c) => c?.data));
+      for (const a of node.attrs.values()) if (typeof a === 'object' && a !== null && 'dims' in a) held.add(a.data);
+      for (const c of prep.folded) if (!held.has(c.data)) foldedTotal += c.data.length;
+      if (foldedTotal > foldTotal) throw foldBudget(node, foldedTotal);
       prep.folded.forEach((c, i) => node.outputs[i] && consts.set(node.outputs[i], c));
       foldedNodes.push(node);
       continue;
@@ -169,8 +177,9 @@ export function planGraph(model: Model, given: Record<string, Shape>): Plan {
     // Folding allocates its outputs now: only within the folding budget, otherwise the node runs
     // as an ordinary step (under the run's memory budget).
     const foldSize = prep.alias !== undefined ? 0 : prep.shapes.reduce((a, sh) => a + numel(sh), 0);
+    const largestIn = Math.max(0, ...inputs.map((t) => (t ? consts.get(t)?.data.length ?? 0 : 0)));
     if (inputs.every((t) => !t || consts.has(t)) && inputs.some((t) => t) &&
-        foldSize <= MAX_FOLD_ELEMENTS && foldedTotal + foldSize <= MAX_FOLD_TOTAL) {
+        foldSize <= foldLimit(largestIn) && foldedTotal + foldSize <= foldTotal) {
       foldedTotal += foldSize;
       const vals = inputs.map((t) => (t ? { shape: shapes.get(t)!, data: Float32Array.from(consts.get(t)!.data) } : undefined));
       const outs = prep.alias !== undefined ? [vals[prep.alias]!.data] : spec.cpu(prep.params, vals, prep.shapes);

@@ -6,7 +6,7 @@ import { fmtShape, numel, stridesOf } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import type { Node } from '../../graph/ir.js';
 import type { PrepareCtx } from '../op.js';
-import { MAX_FOLD_ELEMENTS } from '../../graph/limits.js';
+import { foldLimit } from '../../graph/limits.js';
 
 export type NumArray = Float32Array | Float64Array;
 
@@ -87,11 +87,12 @@ export function failer(node: Node): (msg: string) => Error {
 
 /**
  * Fold now only when every input is constant and the result fits the plan-time folding budget
- * (MAX_FOLD_ELEMENTS): a larger result runs as an ordinary step, under the run's memory budget,
+ * (foldLimit: MAX_FOLD_ELEMENTS, or the size of the largest constant input): a larger result runs as an ordinary step, under the run's memory budget,
  * instead of being allocated while the graph is planned.
  */
 export function canFold(ctx: PrepareCtx, outShape: Shape): boolean {
-  return numel(outShape) <= MAX_FOLD_ELEMENTS && allConst(ctx);
+  const largest = Math.max(0, ...ctx.consts.map((c) => c?.data.length ?? 0));
+  return numel(outShape) <= foldLimit(largest) && allConst(ctx);
 }
 
 /** Whether input `i` is present (not omitted). */
