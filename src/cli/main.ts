@@ -16,12 +16,12 @@ commands:
                                              explain the bundled samples with the bundled models → out/index.html
   info <model.onnx>                          inputs, outputs, ops, parameters, unsupported ops, default layer
   run <model.onnx> --input [name=]x.npy …    forward pass; writes every output to --out DIR as .npy
-      [--backend webgpu|cpu|auto] --out DIR
+      [--backend webgpu|cpu|auto] [--max-memory SIZE] --out DIR
   explain <model.onnx> <inputs…>            attribution heatmaps for images (PNG/JPEG) or .npy tensors
       [--method ae|gradcam] [--target top|N|N,M] [--top K] [--ratio R] [--layer NAME]
       [--residual main|proportional] [--no-shift] [--no-contrib] [--no-activated] [--no-inactivated]
       [--preset imagenet|imagenet-direct|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
-      [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy]
+      [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy] [--max-memory SIZE]
   verify <model.onnx> [inputs…] [--tol 1e-4] GPU vs CPU per tensor: forward, gradient and AE walks
   bench <model.onnx> [--batch N] [--method forward|ae|gradcam] [--backend B]…  time one model
   dataset --out DIR [--count N] [--seed S] [--size 224|WxH] [--kind scenes|mosaics]
@@ -31,6 +31,10 @@ commands:
                                              attribution quality (pointing game, GridPG, outside–inside,
                                              energy PG, insertion/deletion, sanity, accuracy); aeq eval -h
 
+models: an .onnx file or a bundled model by name (aeq-vgg, aeq-resnet). --max-memory SIZE (e.g. 512M,
+4G; run, explain, verify, bench, eval): the memory budget of one pass, default half the available memory.
+exit codes: 0 success, 1 bad input, model or option value, 2 usage (unknown option, missing argument
+or value, malformed value), 3 internal error.
 environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
 generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
 
