@@ -38,43 +38,49 @@ describe('fuzzer', () => {
     expect(decodeModel(m.bytes).graph.node.length).toBeGreaterThan(0);
   });
 
-  it.runIf(existsSync('/proc/self/clear_refs'))('the over-budget detector sees allocations beyond the budget', () => {
+  it.runIf(existsSync('/proc/self/clear_refs'))('the over-budget detector sees allocations beyond the budget', async () => {
     // A ConstantOfShape of 2^24 elements folds at plan time (128 MiB as float64): fresh pages the
     // peak-RSS counter sees, far over a 1 MiB budget with no slack.
     const b = new OnnxBuilder({ seed: 1, opset: 13 });
     const x = b.input('x', [1]);
     const [c] = b.node('ConstantOfShape', [b.initializer('shape', [1], [2 ** 24], 'int64')], {}, [[2 ** 24]]);
     b.output(b.node('Add', [x, c], {}, [[2 ** 24]])[0], 'y');
-    const o = runModelBytes(b.toBytes(), dir, { budget: 2 ** 20, slack: 0 });
+    const o = await runModelBytes(b.toBytes(), dir, { budget: 2 ** 20, slack: 0 });
     expect(o.kind, o.message).toBe('over-budget');
     expect(o.peakGrowth).toBeGreaterThan(100 * 2 ** 20);
     const vgg = corpus.find((s) => s.name === 'aeq-vgg')!;
-    expect(runModelBytes(vgg.bytes, dir, { budget: 256 * 2 ** 20 }).kind).toBe('ok');
+    expect((await runModelBytes(vgg.bytes, dir, { budget: 256 * 2 ** 20 })).kind).toBe('ok');
   });
 
-  it('every seed model, unmutated, loads, plans and (when small) runs', () => {
-    for (const s of corpus) expect(runModelBytes(s.bytes, dir), s.name).toMatchObject({ kind: 'ok' });
+  it('every seed model, unmutated, loads, plans and (when small) runs and explains', async () => {
+    for (const s of corpus) {
+      const o = await runModelBytes(s.bytes, dir);
+      expect(o, s.name).toMatchObject({ kind: 'ok' });
+      if (['tiny-cnn', 'tiny-res', 'tiny-ext', 'densenet_tiny'].includes(s.name)) expect(o.explained, s.name).toBe(true);
+    }
   });
 
-  it(`${COUNT} seeded mutations: every outcome is a success or a typed error`, () => {
+  it(`${COUNT} seeded mutations: every outcome is a success or a typed error`, async () => {
     const t0 = performance.now();
     const counts: Record<string, number> = {};
     const bad: string[] = [];
-    let ran = 0;
+    let ran = 0, explained = 0;
     for (let i = 0; i < COUNT; i++) {
       const c = makeCase(corpus, SEED, i);
       const { bytes, log } = caseBytes(c);
-      const o: Outcome = runModelBytes(bytes, dir, { budget: 256 * 2 ** 20 });
+      const o: Outcome = await runModelBytes(bytes, dir, { budget: 256 * 2 ** 20 });
       const key = o.kind === 'typed' ? `typed:${o.error}` : o.kind;
       counts[key] = (counts[key] ?? 0) + 1;
       if (o.ran) ran++;
+      if (o.explained) explained++;
       if (o.kind !== 'ok' && o.kind !== 'typed') bad.push(`case ${i} (${c.seed.name}; ${log.join('; ')}): ${signature(o)}\n${o.stack ?? ''}`);
     }
     const s = (performance.now() - t0) / 1000;
-    console.log(`fuzz: ${COUNT} cases in ${s.toFixed(1)} s, ${ran} ran on the CPU: ${JSON.stringify(counts)}`);
+    console.log(`fuzz: ${COUNT} cases in ${s.toFixed(1)} s, ${ran} ran on the CPU (${explained} also explained): ${JSON.stringify(counts)}`);
     expect(bad, bad.slice(0, 5).join('\n\n')).toEqual([]);
     // The mutations must not be so destructive that nothing gets through to planning and running.
     expect(counts.ok ?? 0).toBeGreaterThan(COUNT * 0.1);
     expect(ran).toBeGreaterThan(COUNT * 0.1);
+    expect(explained).toBeGreaterThan(COUNT * 0.02);
   });
 });

@@ -32,10 +32,10 @@ function worker(runSeed: number, budget: number, large: boolean, base: string): 
   // Under the parent's folder: the parent removes it, even for workers it had to kill.
   const dir = mkdtempSync(join(base, 'w-'));
   const corpus = buildCorpus(dir, packageRoot(), { large });
-  process.on('message', (j: Job) => {
+  process.on('message', async (j: Job) => {
     const c = makeCase(corpus, runSeed, j.index);
     const { bytes } = caseBytes(c, j.steps ?? c.steps);
-    const outcome = runModelBytes(bytes, dir, { budget, hangMs: Infinity });
+    const outcome = await runModelBytes(bytes, dir, { budget, hangMs: Infinity });
     process.send!({ index: j.index, outcome } satisfies Reply);
   });
   process.on('disconnect', () => {
@@ -154,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const counts: Record<string, number> = {};
   const typed: Record<string, number> = {};
-  let ran = 0, nonFinite = 0;
+  let ran = 0, nonFinite = 0, explained = 0;
   const failures = new Map<string, { index: number; outcome: Outcome }>();
   let next = 0, finished = 0;
   const lane = async () => {
@@ -164,6 +164,7 @@ async function main(argv: string[]): Promise<number> {
       counts[o.kind] = (counts[o.kind] ?? 0) + 1;
       if (o.kind === 'typed') typed[o.error!] = (typed[o.error!] ?? 0) + 1;
       if (o.ran) ran++;
+      if (o.explained) explained++;
       if (o.ran && o.finite === false) nonFinite++;
       if (FAILURES.has(o.kind)) {
         const sig = signature(o);
@@ -207,7 +208,7 @@ async function main(argv: string[]): Promise<number> {
   await new Promise((ok) => setTimeout(ok, 200));
   rmSync(base, { recursive: true, force: true });
 
-  const summary = { count, seed: runSeed, jobs, seconds: Math.round(seconds), outcomes: counts, typed, ranOnCpu: ran, nonFiniteOutputs: nonFinite, distinctFailures: failures.size };
+  const summary = { count, seed: runSeed, jobs, seconds: Math.round(seconds), outcomes: counts, typed, ranOnCpu: ran, explainedOnCpu: explained, nonFiniteOutputs: nonFinite, distinctFailures: failures.size };
   process.stdout.write(JSON.stringify(summary, null, 1) + '\n');
   if (failures.size) {
     writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 1) + '\n');

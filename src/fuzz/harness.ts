@@ -9,6 +9,7 @@ import { enforce, estimateForward } from '../planner/budget.js';
 import { runCpu } from '../runtime/executor.js';
 import { numel } from '../graph/tensor.js';
 import { AeqError } from '../errors.js';
+import { Explainer } from '../explain/explainer.js';
 import { OnnxBuilder, floatAttr } from '../../tools/onnx-builder.js';
 import { applyMutations, decodeModel, planMutations, type MutationStep } from './mutate.js';
 
@@ -28,6 +29,8 @@ export interface Outcome {
   stack?: string;
   /** Whether the CPU run happened (small enough), and whether its outputs were all finite. */
   ran: boolean;
+  /** Whether explanations ran (AE and Grad-CAM on the CPU) and were refused with a typed error or not. */
+  explained?: boolean;
   finite?: boolean;
   ms: number;
   /** Peak resident memory growth during the case (bytes), where measurable. */
@@ -43,6 +46,8 @@ export interface HarnessOptions {
   maxCost?: number;
   /** A case slower than this counts as a hang (in-process: measured after the fact). */
   hangMs?: number;
+  /** After a successful CPU run of a model with one 4-D input, also explain it (AE and Grad-CAM, CPU). */
+  explain?: boolean;
 }
 
 const MiB = 2 ** 20;
@@ -114,7 +119,8 @@ function tinyModels(dir: string): { name: string; bytes: Uint8Array }[] {
     const b = new OnnxBuilder({ seed: 5, opset: 13, name: 'tiny-ext' });
     let x = b.input('input', [1, 3, 8, 8]);
     x = b.relu(b.conv(x, 4, 3, { pad: 1 }));
-    b.output(b.gemm(b.flatten(b.globalAvgPool(x)), 4), 'logits');
+    x = b.conv(x, 4, 1);
+    b.output(b.gemm(b.flatten(b.globalAvgPool(x)), 7), 'logits');
     const path = join(dir, 'tiny-ext.onnx');
     b.save(path, { externalData: 'tiny.weights', minBytes: 32 });
     out.push({ name: 'tiny-ext', bytes: new Uint8Array(readFileSync(path)) });
@@ -201,13 +207,16 @@ function planCost(plan: ReturnType<typeof planGraph>): number {
   return cost;
 }
 
-/** Run one model (bytes) through load → plan → budget → CPU run; never throws. */
-export function runModelBytes(bytes: Uint8Array, dir: string, o: HarnessOptions = {}): Outcome {
+/**
+ * Run one model (bytes) through load → plan → budget → CPU run (→ CPU explanations with AE and
+ * Grad-CAM, for one 4-D input); never throws.
+ */
+export async function runModelBytes(bytes: Uint8Array, dir: string, o: HarnessOptions = {}): Promise<Outcome> {
   const budget = o.budget ?? 256 * MiB;
   const t0 = performance.now();
   const before = procStatus();
   const measured = before !== null && resetPeak();
-  let ran = false, finite: boolean | undefined;
+  let ran = false, finite: boolean | undefined, explained: boolean | undefined;
   let result: Pick<Outcome, 'kind' | 'error' | 'message' | 'stack'>;
   try {
     const model = parseModel(bytes, join(dir, 'case.onnx'), dir);
@@ -219,6 +228,21 @@ export function runModelBytes(bytes: Uint8Array, dir: string, o: HarnessOptions 
       const outs = runCpu(plan, feeds);
       ran = true;
       finite = [...outs.values()].every((t) => t.data.every(Number.isFinite));
+      if ((o.explain ?? true) && plan.inputs.length === 1 && plan.inputs[0].shape.length === 4) {
+        explained = true;
+        const ex = await Explainer.create(model, { backend: 'cpu', maxMemory: budget });
+        const x = feeds[plan.inputs[0].name];
+        for (const method of ['ae', 'gradcam'] as const) {
+          try {
+            await ex.explain(x, { method });
+          } catch (e) {
+            // Typed refusals (no default layer, no rule for an operator, overflow) are outcomes;
+            // anything else is an internal error of the explanation.
+            if (!(e instanceof AeqError)) throw e;
+            explained = false;
+          }
+        }
+      }
     }
     result = { kind: 'ok' };
   } catch (e) {
@@ -237,7 +261,7 @@ export function runModelBytes(bytes: Uint8Array, dir: string, o: HarnessOptions 
       result = { kind: 'hang', error: result.error, message: `took ${(ms / 1000).toFixed(1)} s; ${result.message ?? 'ok'}` };
     }
   }
-  return { ...result, ran, finite, ms, peakGrowth };
+  return { ...result, ran, finite, explained, ms, peakGrowth };
 }
 
 export interface Case {
