@@ -117,7 +117,8 @@ describe('2. budgets before allocation', () => {
     expect(existsSync(p('o-exp/y.npy'))).toBe(false);
     // The default budget is half the host's available memory: 15.6 GiB passes only on a machine
     // with more than 31 GiB free.
-    expect(defaultMemoryLimit()).toBeLessThanOrEqual(freemem() / 2 + 1);
+    expect(defaultMemoryLimit()).toBeLessThanOrEqual(freemem() / 2 + 2 ** 30); // free memory moves a little between the calls
+    expect(defaultMemoryLimit()).toBeGreaterThan(0);
     const s = await Session.create(path, { backend: 'cpu', maxMemory: 1e9 });
     await expect(s.run({ x: { shape: [1], data: new Float32Array([1]) } })).rejects.toThrow(BudgetError);
     const e = estimateForward(s.plan({ x: [1] }));
