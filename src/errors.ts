@@ -31,6 +31,22 @@ export class InputError extends AeqError {}
 export class GpuUnavailableError extends AeqError {}
 /** Invalid option given to the API or CLI. */
 export class OptionError extends AeqError {}
+/**
+ * The command line itself is malformed: an unknown option, a missing argument or option value, a
+ * value of the wrong form. The CLI exits with code 2 for it (1 for every other typed error).
+ */
+export class UsageError extends OptionError {}
+/**
+ * The work would need more memory than the budget allows (plan-time estimate, constant folding,
+ * image pixels); refused before anything that large is allocated.
+ */
+export class BudgetError extends AeqError {}
+
+/** Control characters and other unprintables of a name from a file, escaped for one-line messages. */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
 
 /** Prefix a node's identity onto an error raised while handling it. */
 export function nodeError(opType: string, name: string, msg: string): ShapeError {

@@ -35,7 +35,7 @@ describe('aeq explain', () => {
       const classes = line.replace(/.*explained /, '').replace(/ with.*/, '').split(', ').map(Number);
       expect(classes.length).toBe(2);
       for (const c of classes) {
-        const base = join(out, `${stem}__c${c}`);
+        const base = join(out, `${stem}__c${c}__ae-r2`);
         const heat = PNG.sync.read(readFileSync(`${base}.png`));
         expect([heat.width, heat.height]).toEqual([32, 32]);
         const ov = PNG.sync.read(readFileSync(`${base}.overlay.png`));
@@ -57,10 +57,10 @@ describe('aeq explain', () => {
     writeFileSync(join(dir, 'sample.input.npy'), encodeNpy([1, 3, 32, 32], x));
     const r = aeq(['explain', resnet20(), join(dir, 'sample.input.npy'), '--method', 'gradcam', '--target', '5', '--save-npy', '--out', out, '--backend', 'cpu']);
     expect(r.code, r.stderr).toBe(0);
-    expect(existsSync(join(out, 'sample.input__c5.png'))).toBe(true);
-    expect(existsSync(join(out, 'sample.input__c5.overlay.png'))).toBe(false);
-    expect(readNpy(join(out, 'sample.input__c5.heatmap.npy')).shape).toEqual([32, 32]);
-    expect(existsSync(join(out, 'sample.input__c5.attribution.npy'))).toBe(false);
+    expect(existsSync(join(out, 'sample.input__c5__gradcam.png'))).toBe(true);
+    expect(existsSync(join(out, 'sample.input__c5__gradcam.overlay.png'))).toBe(false);
+    expect(readNpy(join(out, 'sample.input__c5__gradcam.heatmap.npy')).shape).toEqual([32, 32]);
+    expect(existsSync(join(out, 'sample.input__c5__gradcam.attribution.npy'))).toBe(false);
   });
 
   it('bad inputs give one clear error line', () => {

@@ -85,6 +85,9 @@ describe('aeq demo', () => {
         for (const x of DEMO_METHODS) {
           const f = row.maps[x.key];
           expect(f.class, `${m.name} ${row.id} ${x.key}`).toBe(row.top.index);
+          // The documented scheme: <model>/<stem>__c<class>__<method tag>.png / .overlay.png.
+          expect(f.heatmap).toMatch(new RegExp(`^${m.name}/[^/]+__c${f.class}__${x.key.replace('.', '\\.')}\\.png$`));
+          expect(f.overlay).toBe(f.heatmap.replace(/\.png$/, '.overlay.png'));
           for (const png of [f.heatmap, f.overlay]) {
             const img = PNG.sync.read(readFileSync(join(out, png)));
             expect([img.width, img.height], png).toEqual([224, 224]);

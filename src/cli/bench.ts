@@ -2,23 +2,24 @@
 // random inputs, per backend. Prints figures; the full tables live in bench/ (see bench/RESULTS.md).
 import { Explainer } from '../explain/explainer.js';
 import { resolveModelPath } from '../models.js';
-import { parse, numberOpt } from './args.js';
-import { OptionError, InputError } from '../errors.js';
+import { parse, positiveIntOpt, bytesOpt } from './args.js';
+import { OptionError, InputError, UsageError } from '../errors.js';
 import type { BackendName } from '../runtime/session.js';
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, {
     batch: { type: 'string' }, backend: { type: 'string', multiple: true }, reps: { type: 'string' },
-    method: { type: 'string', default: 'forward' },
+    method: { type: 'string', default: 'forward' }, 'max-memory': { type: 'string' },
   }, 'bench');
-  if (positionals.length !== 1) throw new OptionError('usage: aeq bench <model.onnx> [--batch N] [--backend webgpu --backend cpu] [--method forward|ae|gradcam] [--reps R]');
-  const batch = numberOpt(v.batch as string | undefined, '--batch', 1);
-  const reps = numberOpt(v.reps as string | undefined, '--reps', 5);
+  if (positionals.length !== 1) throw new UsageError('usage: aeq bench <model.onnx> [--batch N] [--backend webgpu --backend cpu] [--method forward|ae|gradcam] [--reps R]');
+  const batch = positiveIntOpt(v.batch as string | undefined, '--batch', 1);
+  const reps = positiveIntOpt(v.reps as string | undefined, '--reps', 5);
+  const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');
   const method = v.method as string;
   if (!['forward', 'ae', 'gradcam'].includes(method)) throw new OptionError(`--method must be forward, ae or gradcam, got '${method}'`);
   const backends = ((v.backend as string[] | undefined) ?? ['webgpu', 'cpu']) as BackendName[];
   for (const backend of backends) {
-    const ex = await Explainer.create(resolveModelPath(positionals[0]), { backend });
+    const ex = await Explainer.create(resolveModelPath(positionals[0]), { backend, maxMemory });
     const shape = ex.inputShape(batch);
     if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${positionals[0]}: dynamic input size; cannot make a random input`);
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 12.9898) * 0.5);

@@ -1,14 +1,14 @@
 // `aeq dataset --out DIR [--count N] [--seed S] [--size 224|WxH] [--kind scenes|mosaics]`: writes the
 // procedural ground-truth benchmark in the documented folder format (docs/dataset-format.md).
 import { generateDataset } from '../data/index.js';
-import { OptionError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { numberOpt, parse } from './args.js';
 import { Progress } from './progress.js';
 
 export function sizeOpt(v: string | undefined, dflt: number): number | [number, number] {
   if (v === undefined) return dflt;
   const m = /^(\d+)(?:[x×](\d+))?$/.exec(v.trim());
-  if (!m) throw new OptionError(`--size must be N or WxH, got '${v}'`);
+  if (!m) throw new UsageError(`--size must be N or WxH, got '${v}'`);
   return m[2] ? [Number(m[1]), Number(m[2])] : Number(m[1]);
 }
 
@@ -21,9 +21,9 @@ export async function datasetCommand(argv: string[]): Promise<number> {
     kind: { type: 'string', default: 'scenes' },
     'watermark-rate': { type: 'string' },
   }, 'dataset');
-  if (positionals.length) throw new OptionError(`dataset: unexpected argument '${positionals[0]}'`);
+  if (positionals.length) throw new UsageError(`dataset: unexpected argument '${positionals[0]}'`);
   const dir = values.out as string | undefined;
-  if (!dir) throw new OptionError('dataset: --out DIR is required');
+  if (!dir) throw new UsageError('dataset: --out DIR is required');
   const count = numberOpt(values.count as string, '--count', 200);
   const seed = numberOpt(values.seed as string, '--seed', 1);
   const kind = values.kind as 'scenes' | 'mosaics';

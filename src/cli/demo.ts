@@ -1,7 +1,7 @@
 // `aeq demo` (`npm start`): the bundled models explain the bundled sample images with AE at two
 // ratios and with Grad-CAM; out/index.html shows the overlays side by side, out/results.json holds
 // the same numbers for scripts (and the test).
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { Explainer, type ExplainOptions } from '../explain/explainer.js';
 import { readImage, preprocess, type RgbImage } from '../io/image.js';
@@ -10,7 +10,9 @@ import { readDataset } from '../data/format.js';
 import { bundledModels, modelsDir, type BundledModel } from '../models.js';
 import { parse } from './args.js';
 import { safeFileName } from './run.js';
-import { InputError, OptionError } from '../errors.js';
+import { InputError, OptionError, UsageError } from '../errors.js';
+import { writeFileAtomic, ensureDir } from '../io/atomic.js';
+import { methodTag, outputBase } from './output.js';
 import type { BackendName } from '../runtime/session.js';
 
 export const DEMO_METHODS = [
@@ -128,7 +130,7 @@ function range(map: Float32Array): { min: number; max: number } {
 async function explainModel(explainer: Explainer, m: BundledModel, samples: Sample[], outDir: string, load: number): Promise<DemoModel> {
   const t0 = performance.now();
   const batch = preprocess(samples.map((s) => s.image), { preset: m.preset });
-  mkdirSync(join(outDir, m.name), { recursive: true });
+  ensureDir(join(outDir, m.name));
   const rel = (f: string) => `${m.name}/${f}`;
   const rows: DemoRow[] = samples.map((s) => {
     const input = rel(`${s.stem}${extname(s.file).toLowerCase()}`);
@@ -155,10 +157,10 @@ async function explainModel(explainer: Explainer, m: BundledModel, samples: Samp
         row.present = p.map((_, c) => c).filter((c) => p[c] >= PRESENT).sort((a, b) => p[b] - p[a]).map(entry);
       }
       const map = ex.heatmaps.data.subarray(k * h * w, (k + 1) * h * w);
-      const base = `${samples[k].stem}__${method.key}`;
+      const base = outputBase(samples[k].stem, cls, methodTag(method.opts));
       const f: DemoMap = { class: cls, heatmap: rel(`${base}.png`), overlay: rel(`${base}.overlay.png`), ...range(map) };
-      writeFileSync(join(outDir, f.heatmap), heatmapPng(map, h, w));
-      writeFileSync(join(outDir, f.overlay), overlayPng(samples[k].image, map, h, w, batch.crops[k]));
+      writeFileAtomic(join(outDir, f.heatmap), heatmapPng(map, h, w));
+      writeFileAtomic(join(outDir, f.overlay), overlayPng(samples[k].image, map, h, w, batch.crops[k]));
       row.maps[method.key] = f;
     });
   }
@@ -183,7 +185,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   for (const n of names) if (!all.has(n)) throw new OptionError(`demo: unknown model '${n}' (bundled models: ${[...all.keys()].join(', ')})`);
   const sampleDir = o.samples ?? samplesDir();
   const samples = loadSamples(sampleDir);
-  mkdirSync(o.out, { recursive: true });
+  ensureDir(o.out);
   const result: DemoResult = { backend: 'cpu', device: '', samples: o.samples === undefined ? 'samples/' : resolve(sampleDir), models: [] };
   for (const n of names) {
     const t0 = performance.now();
@@ -202,8 +204,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       explainer.dispose();
     }
   }
-  writeFileSync(join(o.out, 'results.json'), JSON.stringify(result, null, 1) + '\n');
-  writeFileSync(join(o.out, 'index.html'), indexHtml(result));
+  writeFileAtomic(join(o.out, 'results.json'), JSON.stringify(result, null, 1) + '\n');
+  writeFileAtomic(join(o.out, 'index.html'), indexHtml(result));
   return result;
 }
 
@@ -276,7 +278,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     models: { type: 'string' },
     samples: { type: 'string' },
   }, 'demo');
-  if (positionals.length) throw new OptionError('usage: aeq demo [--out DIR] [--backend webgpu|cpu|auto] [--models aeq-vgg,aeq-resnet] [--samples DIR]');
+  if (positionals.length) throw new UsageError('usage: aeq demo [--out DIR] [--backend webgpu|cpu|auto] [--models aeq-vgg,aeq-resnet] [--samples DIR]');
   const out = values.out as string;
   const say = (s: string) => process.stdout.write(`${s}\n`);
   const t0 = performance.now();

@@ -1,6 +1,6 @@
 // `aeq eval <metrics> --model M --data DIR`: attribution quality on a dataset with ground truth
 // (docs/dataset-format.md), the paper's measures (spec §5), one row per method.
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic.js';
 import { loadModel } from '../io/onnx.js';
 import { readDataset, SPLITS, type Split } from '../data/format.js';
 import { evaluate, resultTable, sanityTable, METRICS, type MetricName } from '../eval/evaluate.js';
@@ -8,9 +8,10 @@ import { parseMethods, ratioSweep, ablationGrid, type MethodSpec } from '../eval
 import { formatTable, tableJson } from '../eval/metrics/index.js';
 import { bundledModel, resolveModelPath } from '../models.js';
 import { PRESETS, type PresetName } from '../io/image.js';
-import { parse, numberOpt } from './args.js';
+import { parse, numberOpt, positiveIntOpt, bytesOpt } from './args.js';
 import { Progress } from './progress.js';
-import { OptionError } from '../errors.js';
+import { OptionError, UsageError } from '../errors.js';
+import { RATIO_MIN, RATIO_MAX } from '../explain/explainer.js';
 import type { BackendName } from '../runtime/session.js';
 
 export const EVAL_USAGE = `usage: aeq eval <metric[,metric…]|all> --model M --data DIR [options]
@@ -28,9 +29,7 @@ metrics: ${METRICS.join(', ')}; all = every metric but sanity (gridpg only on mo
   --backend webgpu|cpu|auto   --json   --out FILE (JSON)`;
 
 function positiveInt(v: string, name: string): number {
-  const n = numberOpt(v, name, 0);
-  if (!Number.isInteger(n) || n < 1) throw new OptionError(`${name} must be a positive integer, got '${v}'`);
-  return n;
+  return positiveIntOpt(v, name, 1);
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -44,10 +43,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
     split: { type: 'string', default: 'all' }, limit: { type: 'string' }, batch: { type: 'string' },
     tolerance: { type: 'string' }, 'sanity-steps': { type: 'string' }, preset: { type: 'string' },
     output: { type: 'string' }, backend: { type: 'string', default: 'auto' }, json: { type: 'boolean' }, out: { type: 'string' },
+    'max-memory': { type: 'string' },
   }, 'eval');
-  if (positionals.length !== 1) throw new OptionError(EVAL_USAGE.split('\n')[0]);
-  if (!v.model) throw new OptionError('eval: --model is required (a bundled model name or an .onnx file)');
-  if (!v.data) throw new OptionError('eval: --data DIR is required (make one with: aeq dataset --out DIR)');
+  if (positionals.length !== 1) throw new UsageError(EVAL_USAGE.split('\n')[0]);
+  if (!v.model) throw new UsageError('eval: --model is required (a bundled model name or an .onnx file)');
+  if (!v.data) throw new UsageError('eval: --data DIR is required (make one with: aeq dataset --out DIR)');
+  const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');
 
   const split = v.split as string;
   if (split !== 'all' && !SPLITS.includes(split as Split)) throw new OptionError(`--split must be all, ${SPLITS.join(', ')}; got '${split}'`);
@@ -70,6 +71,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (v.sweep) methods = ratioSweep();
   else if (v.ablation) methods = ablationGrid(numberOpt(v.ratio as string | undefined, '--ratio', 2));
   else methods = parseMethods((v.methods as string | undefined) ?? 'ae:1,ae:2,gradcam');
+  for (const m of methods) {
+    const r = m.options.ratio;
+    if (m.options.method === 'ae' && r !== undefined && !(r >= RATIO_MIN && r <= RATIO_MAX)) {
+      throw new OptionError(`${m.label}: the ratio must be from ${RATIO_MIN} to ${RATIO_MAX}`);
+    }
+  }
 
   const bundled = bundledModel(v.model as string);
   const path = resolveModelPath(v.model as string);
@@ -86,7 +93,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     dataset, methods, metrics,
     preprocess: { preset: preset as PresetName },
     output,
-    batch: numberOpt(v.batch as string | undefined, '--batch', 8),
+    batch: positiveIntOpt(v.batch as string | undefined, '--batch', 8),
+    ...(maxMemory !== undefined ? { maxMemory } : {}),
     tolerance: numberOpt(v.tolerance as string | undefined, '--tolerance', 15),
     ...(v['sanity-steps'] !== undefined ? { sanitySteps: positiveInt(v['sanity-steps'] as string, '--sanity-steps') } : {}),
     onProgress: (done, total, what) => {
@@ -100,7 +108,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const title = `${v.model} on ${v.data} (${result.images} images, ${result.targets} targets, ${result.backend}, ${result.seconds.toFixed(1)} s)`;
   const table = resultTable(result, title);
   const json = JSON.stringify({ model: v.model, data: v.data, metrics, ...result }, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? (Number.isNaN(x) ? null : String(x)) : x), 1);
-  if (v.out) writeFileSync(v.out as string, json + '\n');
+  if (v.out) writeFileAtomic(v.out as string, json + '\n');
   if (v.json) {
     process.stdout.write(json + '\n');
     return 0;

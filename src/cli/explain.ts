@@ -1,14 +1,17 @@
 // `aeq explain <model.onnx> <inputs…>`: heatmaps (and overlays, and .npy arrays) per input and target.
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { Explainer, type ExplainOptions, type Target } from '../explain/explainer.js';
+import { Explainer, RATIO_MIN, RATIO_MAX, type ExplainOptions, type Target } from '../explain/explainer.js';
 import { readImage, preprocess, type PreprocessOptions, type PresetName, PRESETS, type RgbImage, type CropInfo } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { heatmapPng, overlayPng } from '../io/heatmap.js';
 import { bundledModel, resolveModelPath } from '../models.js';
-import { parse, numberOpt } from './args.js';
+import { parse, numberOpt, positiveIntOpt, bytesOpt } from './args.js';
 import { Progress } from './progress.js';
-import { InputError, OptionError } from '../errors.js';
+import { InputError, OptionError, UsageError } from '../errors.js';
+import { writeFileAtomic, ensureDir } from '../io/atomic.js';
+import { MAX_IMAGE_PIXELS } from '../io/image.js';
+import { methodTag, outputBase } from './output.js';
 import type { BackendName } from '../runtime/session.js';
 import { safeFileName } from './run.js';
 
@@ -42,6 +45,7 @@ const OPTIONS = {
   bgr: { type: 'boolean' },
   scale: { type: 'string' },
   labels: { type: 'string' },
+  'max-memory': { type: 'string' },
 } as const;
 
 function numList(v: string | undefined, name: string): number[] | undefined {
@@ -53,14 +57,13 @@ function numList(v: string | undefined, name: string): number[] | undefined {
 
 function parseTarget(t: string, top: string | undefined): Target {
   if (top !== undefined) {
-    const k = numberOpt(top, '--top', 1);
-    if (!Number.isInteger(k) || k < 1) throw new OptionError(`--top must be a positive integer, got '${top}'`);
-    return { top: k };
+    return { top: positiveIntOpt(top, '--top', 1) };
   }
   if (t === 'top') return 'top';
   const xs = t.split(',').map((s) => {
     const n = Number(s);
-    if (s.trim() === '' || !Number.isInteger(n)) throw new OptionError(`--target must be 'top', a class index or a comma-separated list, got '${t}'`);
+    if (s.trim() === '' || !Number.isInteger(n)) throw new UsageError(`--target must be 'top', a class index or a comma-separated list, got '${t}'`);
+    if (n < 0) throw new OptionError(`--target ${n}: class indices are non-negative`);
     return n;
   });
   return xs.length === 1 ? xs[0] : xs;
@@ -69,7 +72,7 @@ function parseTarget(t: string, top: string | undefined): Target {
 export async function explainCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, OPTIONS as never, 'explain');
   const str = (k: string) => v[k] as string | undefined;
-  if (positionals.length < 2) throw new OptionError('usage: aeq explain <model.onnx> <image.png|image.jpg|tensor.npy>… [options]');
+  if (positionals.length < 2) throw new UsageError('usage: aeq explain <model.onnx> <image.png|image.jpg|tensor.npy>… [options]');
   const [modelArg, ...inputs] = positionals;
   // A bundled model by name brings its preprocessing and class names.
   const bundled = bundledModel(modelArg);
@@ -87,18 +90,27 @@ export async function explainCommand(argv: string[]): Promise<number> {
   if (opts.residual !== undefined && opts.residual !== 'main' && opts.residual !== 'proportional') {
     throw new OptionError(`--residual must be main or proportional, got '${opts.residual}'`);
   }
-  let batch = numberOpt(str('batch'), '--batch', 4);
-  if (!Number.isInteger(batch) || batch < 1) throw new OptionError(`--batch must be a positive integer, got '${str('batch')}'`);
+  let batch = positiveIntOpt(str('batch'), '--batch', 4);
+  const maxMemory = bytesOpt(str('max-memory'), '--max-memory');
+  // The image decoder's pixel budget follows --max-memory (about 16 bytes per pixel while decoding
+  // and drawing the overlay), never above MAX_IMAGE_PIXELS.
+  const maxPixels = maxMemory === undefined ? MAX_IMAGE_PIXELS : Math.min(MAX_IMAGE_PIXELS, Math.floor(maxMemory / 16));
+  if (opts.ratio !== undefined && !(opts.ratio >= RATIO_MIN && opts.ratio <= RATIO_MAX)) {
+    throw new OptionError(`--ratio must be from ${RATIO_MIN} to ${RATIO_MAX} (AE's degree of evidence; the paper uses 1–2), got '${str('ratio')}'`);
+  }
   const preset = str('preset') ?? bundled?.preset;
   if (preset !== undefined && !(preset in PRESETS)) throw new OptionError(`unknown --preset '${preset}' (use ${Object.keys(PRESETS).join(', ')})`);
   const labelsPath = str('labels');
   let labels: string[] | undefined = bundled?.classes;
   if (labelsPath) {
     if (!existsSync(labelsPath)) throw new InputError(`${labelsPath}: labels file not found`);
+    if (statSync(labelsPath).isDirectory()) throw new InputError(`${labelsPath}: is a directory, not a labels file`);
     labels = readFileSync(labelsPath, 'utf8').split(/\r?\n/).filter((l, i, a) => l.length || i < a.length - 1);
   }
 
-  const explainer = await Explainer.create(modelPath, { backend: str('backend') as BackendName | 'auto' });
+  const outDir = str('out')!;
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new InputError(`--out '${outDir}' exists and is not a folder`);
+  const explainer = await Explainer.create(modelPath, { backend: str('backend') as BackendName | 'auto', maxMemory });
   const shape = explainer.inputShape(1);
   // Models exported with a fixed batch (e.g. 1) take that many inputs per pass.
   if (explainer.fixedBatch !== undefined) batch = Math.min(batch, explainer.fixedBatch);
@@ -114,11 +126,17 @@ export async function explainCommand(argv: string[]): Promise<number> {
 
   // Load every input up front so a bad file fails before any work.
   const items: Item[] = [];
+  const stems = new Set<string>();
   for (const file of inputs) {
     const ext = extname(file).toLowerCase();
-    const stem = safeFileName(basename(file, extname(file)));
+    // Two inputs with one file name (a/x.png, b/x.png) get distinct stems: no output overwrites another.
+    let stem = safeFileName(basename(file, extname(file)));
+    while (stems.has(stem.toLowerCase())) stem = `${stem}_`;
+    stems.add(stem.toLowerCase());
     if (ext === '.npy') {
       const a = readNpy(file);
+      const bad = a.data.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new InputError(`${file}: holds ${a.data[bad]} at element ${bad}; non-finite inputs are refused`);
       const s = a.shape.length === 3 ? [1, ...a.shape] : a.shape;
       if (s.length !== 4 || s.slice(1).some((d, i) => Number.isFinite(shape[i + 1]) && d !== shape[i + 1])) {
         throw new InputError(`${file}: tensor of shape [${a.shape.join('×')}] does not fit the model input [${shape.map((d) => (Number.isFinite(d) ? d : '?')).join('×')}] (N×C×H×W, already preprocessed)`);
@@ -128,13 +146,13 @@ export async function explainCommand(argv: string[]): Promise<number> {
     } else {
       if (!pre.size) throw new InputError(`${modelPath}: the input's height and width are dynamic; give preprocessed .npy tensors instead of images`);
       // Images are recognised by content; the extension only names the output files.
-      const img = readImage(file);
+      const img = readImage(file, maxPixels);
       const b = preprocess([img], pre);
       items.push({ stem, shape: b.shape.slice(1), data: b.data, image: img, crop: b.crops[0] });
     }
   }
-  const outDir = str('out')!;
-  mkdirSync(outDir, { recursive: true });
+  ensureDir(outDir);
+  const tag = methodTag(opts);
   const progress = new Progress(items.length, 'explain');
   let done = 0;
   for (let i = 0; i < items.length; i += batch) {
@@ -150,16 +168,17 @@ export async function explainCommand(argv: string[]): Promise<number> {
     chunk.forEach((it, k) => {
       const classes = ex.logits.shape[1];
       const row = ex.logits.data.subarray(k * classes, (k + 1) * classes);
-      const pred = row.indexOf(Math.max(...row));
-      const mx = Math.max(...row);
+      let pred = 0;
+      for (let c = 1; c < row.length; c++) if (row[c] > row[pred]) pred = c;
+      const mx = row[pred];
       const z = row.reduce((a, x) => a + Math.exp(x - mx), 0);
       for (let j = 0; j < t; j++) {
         const cls = ex.targets[k][j];
         const b = k * t + j;
         const map = ex.heatmaps.data.subarray(b * hh * ww, (b + 1) * hh * ww);
-        const base = join(outDir, `${it.stem}__c${cls}`);
-        writeFileSync(`${base}.png`, heatmapPng(map, hh, ww));
-        if (it.image && it.crop) writeFileSync(`${base}.overlay.png`, overlayPng(it.image, map, hh, ww, it.crop));
+        const base = join(outDir, outputBase(it.stem, cls, tag));
+        writeFileAtomic(`${base}.png`, heatmapPng(map, hh, ww));
+        if (it.image && it.crop) writeFileAtomic(`${base}.overlay.png`, overlayPng(it.image, map, hh, ww, it.crop));
         if (v['save-npy']) {
           writeNpy(`${base}.heatmap.npy`, [hh, ww], map.slice());
           if (ex.attribution) {

@@ -5,11 +5,12 @@ import { defaultLayer } from '../planner/layers.js';
 import { fmtShape, numel, isFloatDType } from '../graph/tensor.js';
 import { resolveModelPath } from '../models.js';
 import { parse } from './args.js';
-import { OptionError } from '../errors.js';
+import { UsageError, UnsupportedOperatorError, printable } from '../errors.js';
+import { estimateForward, fmtBytes } from '../planner/budget.js';
 
 export async function infoCommand(argv: string[]): Promise<number> {
   const { positionals } = parse(argv, { batch: { type: 'string' } }, 'info');
-  if (positionals.length !== 1) throw new OptionError('usage: aeq info <model.onnx>');
+  if (positionals.length !== 1) throw new UsageError('usage: aeq info <model.onnx>');
   const model = loadModel(resolveModelPath(positionals[0]));
   const g = model.graph;
   const lines: string[] = [];
@@ -29,11 +30,12 @@ export async function infoCommand(argv: string[]): Promise<number> {
     for (const b of bad) byOp.set(b.opType, [...(byOp.get(b.opType) ?? []), b.node]);
     lines.push(`unsupported ${byOp.size} operator type(s), ${bad.length} node(s):`);
     for (const [op, nodes] of byOp) {
-      const shown = nodes.slice(0, 4).map((n) => `'${n}'`).join(', ');
-      lines.push(`  ${op} ×${nodes.length}: ${shown}${nodes.length > 4 ? `, … (${nodes.length - 4} more)` : ''}`);
+      const shown = nodes.slice(0, 4).map((n) => `'${printable(n)}'`).join(', ');
+      lines.push(`  ${printable(op)} ×${nodes.length}: ${shown}${nodes.length > 4 ? `, … (${nodes.length - 4} more)` : ''}`);
     }
-    process.stdout.write(lines.join('\n') + '\n');
-    return 1;
+    process.stdout.write(lines.map(printable).join('\n') + '\n');
+    // The report is on stdout; the failure also gets its one `aeq:` line on stderr (exit 1).
+    throw new UnsupportedOperatorError(bad);
   }
   lines.push('unsupported none');
   // Plan at batch 1 (symbolic dims bound to 1) to report shapes and the default layer.
@@ -44,11 +46,13 @@ export async function infoCommand(argv: string[]): Promise<number> {
     for (const o of plan.outputs) lines.push(`out shape ${o.name} ${fmtShape(o.shape)} at batch 1`);
     const layer = defaultLayer(plan);
     lines.push(`layer     ${layer ? `${layer} ${fmtShape(plan.shapes.get(layer)!)} (default attribution layer)` : 'none found (give --layer)'}`);
+    const e = estimateForward(plan);
+    lines.push(`memory    ${fmtBytes(e.bytes)} for a forward pass at batch 1 (weights ${fmtBytes(e.weights)}, activations at the peak ${fmtBytes(e.activations)})`);
   } catch (e) {
-    lines.push(`plan      failed: ${(e as Error).message}`);
-    process.stdout.write(lines.join('\n') + '\n');
-    return 1;
+    lines.push(`plan      failed: ${printable((e as Error).message)}`);
+    process.stdout.write(lines.map(printable).join('\n') + '\n');
+    throw e;
   }
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(lines.map(printable).join('\n') + '\n');
   return 0;
 }

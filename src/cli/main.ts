@@ -1,5 +1,5 @@
 // The `aeq` command line. Every failure ends as one line on stderr and a non-zero exit code.
-import { AeqError } from '../errors.js';
+import { AeqError, UsageError, printable } from '../errors.js';
 import { infoCommand } from './info.js';
 import { runCommand } from './run.js';
 import { explainCommand } from './explain.js';
@@ -16,12 +16,12 @@ commands:
                                              explain the bundled samples with the bundled models → out/index.html
   info <model.onnx>                          inputs, outputs, ops, parameters, unsupported ops, default layer
   run <model.onnx> --input [name=]x.npy …    forward pass; writes every output to --out DIR as .npy
-      [--backend webgpu|cpu|auto] --out DIR
+      [--backend webgpu|cpu|auto] [--max-memory SIZE] --out DIR
   explain <model.onnx> <inputs…>            attribution heatmaps for images (PNG/JPEG) or .npy tensors
       [--method ae|gradcam] [--target top|N|N,M] [--top K] [--ratio R] [--layer NAME]
       [--residual main|proportional] [--no-shift] [--no-contrib] [--no-activated] [--no-inactivated]
       [--preset imagenet|imagenet-direct|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
-      [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy]
+      [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy] [--max-memory SIZE]
   verify <model.onnx> [inputs…] [--tol 1e-4] GPU vs CPU per tensor: forward, gradient and AE walks
   bench <model.onnx> [--batch N] [--method forward|ae|gradcam] [--backend B]…  time one model
   dataset --out DIR [--count N] [--seed S] [--size 224|WxH] [--kind scenes|mosaics]
@@ -31,6 +31,10 @@ commands:
                                              attribution quality (pointing game, GridPG, outside–inside,
                                              energy PG, insertion/deletion, sanity, accuracy); aeq eval -h
 
+models: an .onnx file or a bundled model by name (aeq-vgg, aeq-resnet). --max-memory SIZE (e.g. 512M,
+4G; run, explain, verify, bench, eval): the memory budget of one pass, default half the available memory.
+exit codes: 0 success, 1 bad input, model or option value, 2 usage (unknown option, missing argument
+or value, malformed value), 3 internal error.
 environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
 generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
 
@@ -44,6 +48,20 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   demo: demoCommand,
 };
+
+/**
+ * The exit-code contract: 1 for bad input, model or option value (every typed error), 2 for a
+ * malformed command line (UsageError), 3 for anything else (an internal error: a bug).
+ */
+export function exitCode(err: unknown): 1 | 2 | 3 {
+  return err instanceof UsageError ? 2 : err instanceof AeqError ? 1 : 3;
+}
+
+/** The one stderr line for an error: names from files are escaped, so the line stays one line. */
+export function errorLine(err: unknown): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return printable(e instanceof AeqError ? e.message : `internal error: ${e.message}`);
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -61,8 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     if (process.env.AEQ_DEBUG === '1') process.stderr.write(`${err.stack}\n`);
-    const line = (err instanceof AeqError ? err.message : `internal error: ${err.message}`).split('\n')[0];
-    process.stderr.write(`aeq: ${line}\n`);
-    return err instanceof AeqError ? 1 : 3;
+    process.stderr.write(`aeq: ${errorLine(err)}\n`);
+    return exitCode(err);
   }
 }

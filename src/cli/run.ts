@@ -1,10 +1,13 @@
 // `aeq run <model.onnx> --input [name=]file.npy … --out DIR`: forward pass, every output to .npy.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, type BackendName } from '../runtime/session.js';
 import { readNpy, writeNpy } from '../io/npy.js';
-import { parse } from './args.js';
-import { OptionError, InputError } from '../errors.js';
+import { ensureDir } from '../io/atomic.js';
+import { resolveModelPath } from '../models.js';
+import { estimateForward } from '../planner/budget.js';
+import { numel } from '../graph/tensor.js';
+import { parse, bytesOpt } from './args.js';
+import { UsageError, InputError } from '../errors.js';
 import type { CpuTensor } from '../ops/op.js';
 
 /** Output names become file names: anything outside [A-Za-z0-9._-] is replaced by '_'. */
@@ -18,15 +21,17 @@ export async function runCommand(argv: string[]): Promise<number> {
     input: { type: 'string', multiple: true, short: 'i' },
     backend: { type: 'string', default: 'auto' },
     out: { type: 'string', short: 'o' },
+    'max-memory': { type: 'string' },
   }, 'run');
-  if (positionals.length !== 1) throw new OptionError('usage: aeq run <model.onnx> --input [name=]file.npy … [--backend webgpu|cpu] --out DIR');
+  if (positionals.length !== 1) throw new UsageError('usage: aeq run <model.onnx> --input [name=]file.npy … [--backend webgpu|cpu] [--max-memory SIZE] --out DIR');
   const outDir = values.out as string | undefined;
-  if (!outDir) throw new OptionError('run: --out DIR is required');
-  const session = await Session.create(positionals[0], { backend: values.backend as BackendName | 'auto' });
+  if (!outDir) throw new UsageError('run: --out DIR is required');
+  const maxMemory = bytesOpt(values['max-memory'] as string | undefined, '--max-memory');
+  const session = await Session.create(resolveModelPath(positionals[0]), { backend: values.backend as BackendName | 'auto', maxMemory });
   const names = session.inputNames;
   const feeds: Record<string, CpuTensor> = {};
   const given = (values.input as string[] | undefined) ?? [];
-  if (given.length === 0) throw new OptionError(`run: give --input for ${names.map((n) => `'${n}'`).join(', ')}`);
+  if (given.length === 0) throw new UsageError(`run: give --input for ${names.map((n) => `'${n}'`).join(', ')}`);
   for (const [k, spec] of given.entries()) {
     const eq = spec.indexOf('=');
     const name = eq > 0 && !spec.slice(0, eq).includes('/') ? spec.slice(0, eq) : names[k];
@@ -34,13 +39,26 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (name === undefined) throw new InputError(`run: more --input files than the model has inputs (${names.length})`);
     if (!names.includes(name)) throw new InputError(`run: the model has no input named '${name}' (inputs: ${names.join(', ')})`);
     const a = readNpy(file);
+    const bad = a.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new InputError(`${file}: input '${name}' holds ${a.data[bad]} at element ${bad}; non-finite inputs are refused`);
     feeds[name] = { shape: a.shape, data: a.data };
   }
   for (const n of names) if (!feeds[n]) throw new InputError(`run: missing --input for '${n}'`);
+  ensureDir(outDir);
+  // The budget before anything runs: the forward pass plus the host copies of the outputs (their
+  // readback and .npy encoding).
+  const plan = session.plan(Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, f.shape])));
+  const e = estimateForward(plan);
+  const outBytes = plan.outputs.reduce((a, o) => a + numel(o.shape) * 4, 0);
+  session.checkMemory({ ...e, bytes: e.bytes + outBytes, activations: e.activations + outBytes }, 'the forward pass and its .npy outputs');
   const outs = await session.run(feeds);
-  mkdirSync(outDir, { recursive: true });
+  const used = new Set<string>();
   for (const [name, t] of Object.entries(outs)) {
-    const file = join(outDir, `${safeFileName(name)}.npy`);
+    // Two output names that sanitise alike ('a/b', 'a_b') get distinct files.
+    let stem = safeFileName(name);
+    while (used.has(stem.toLowerCase())) stem = `${stem}_`;
+    used.add(stem.toLowerCase());
+    const file = join(outDir, `${stem}.npy`);
     writeNpy(file, t.shape, t.data);
     process.stdout.write(`${file}  [${t.shape.join('×')}]\n`);
   }

@@ -5,9 +5,10 @@ import { runCpu } from '../runtime/executor.js';
 import { readImage, preprocess } from '../io/image.js';
 import { readNpy } from '../io/npy.js';
 import { bundledModel, resolveModelPath } from '../models.js';
-import { parse, numberOpt } from './args.js';
+import { parse, numberOpt, positiveIntOpt, bytesOpt } from './args.js';
 import { fmtShape } from '../graph/tensor.js';
-import { OptionError, InputError } from '../errors.js';
+import { estimateForward } from '../planner/budget.js';
+import { OptionError, InputError, UsageError } from '../errors.js';
 import type { CpuTensor } from '../ops/op.js';
 
 export function compare(a: Float32Array, b: Float32Array): { maxAbs: number; relL2: number } {
@@ -36,14 +37,21 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, {
     ratio: { type: 'string' }, target: { type: 'string' }, layer: { type: 'string' }, residual: { type: 'string' },
     tol: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' }, 'shared-forward': { type: 'boolean' },
+    'max-memory': { type: 'string' },
   }, 'verify');
-  if (positionals.length < 1) throw new OptionError('usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4]');
+  if (positionals.length < 1) throw new UsageError('usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4]');
   const [modelArg, ...inputs] = positionals;
   const modelPath = resolveModelPath(modelArg);
   const tol = numberOpt(v.tol as string | undefined, '--tol', 1e-4);
-  const gpu = await Explainer.create(modelPath, { backend: 'webgpu' });
-  const cpu = await Explainer.create(modelPath, { backend: 'cpu' });
-  const shape = gpu.inputShape(Number(v.batch ?? 1));
+  if (!(tol >= 0)) throw new OptionError(`--tol must be ≥ 0, got '${v.tol}'`);
+  const batch = positiveIntOpt(v.batch as string | undefined, '--batch', 1);
+  const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');
+  const ratio = numberOpt(v.ratio as string | undefined, '--ratio', 2);
+  const target = v.target === undefined ? 'top' : numberOpt(v.target as string, '--target', 0);
+  if (target !== 'top' && !(Number.isInteger(target) && target >= 0)) throw new OptionError(`--target must be 'top' or a class index, got '${v.target}'`);
+  const gpu = await Explainer.create(modelPath, { backend: 'webgpu', maxMemory });
+  const cpu = await Explainer.create(modelPath, { backend: 'cpu', maxMemory });
+  const shape = gpu.inputShape(batch);
   let input: CpuTensor;
   if (inputs.length === 0) {
     if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${modelPath}: dynamic input size; give an input file`);
@@ -52,16 +60,15 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     const a = readNpy(inputs[0]);
     input = { shape: a.shape.length === 3 ? [1, ...a.shape] : a.shape, data: a.data };
   } else {
-    const b = preprocess(inputs.map(readImage), { preset: (v.preset ?? bundledModel(modelArg)?.preset) as never, size: [shape[2], shape[3]] });
+    const b = preprocess(inputs.map((p) => readImage(p)), { preset: (v.preset ?? bundledModel(modelArg)?.preset) as never, size: [shape[2], shape[3]] });
     input = { shape: b.shape, data: b.data };
   }
-  const target = v.target === undefined ? 'top' : Number(v.target);
-  if (target !== 'top' && !Number.isInteger(target)) throw new OptionError(`--target must be 'top' or a class index, got '${v.target}'`);
   const rows: [string, string, string, number, number][] = [];
 
   // Forward: every tensor of the plan.
   const { plan } = gpu.layerFor(input.shape, v.layer as string | undefined);
   const name = gpu.session.inputNames[0];
+  gpu.session.checkMemory(estimateForward(plan, { keep: 'all' }), 'verify (every tensor of the forward pass kept)');
   const ref = runCpu(plan, { [name]: input }, { keep: 'all' });
   const dev = gpu.session.runOnGpu(plan, { [name]: input }, { keep: 'all' });
   for (const s of plan.steps) {
@@ -75,7 +82,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
 
   const base: ExplainOptions = {
     target, layer: v.layer as string | undefined, trace: true,
-    ratio: numberOpt(v.ratio as string | undefined, '--ratio', 2), residual: v.residual as ExplainOptions['residual'],
+    ratio, residual: v.residual as ExplainOptions['residual'],
   };
   for (const method of ['gradcam', 'ae'] as const) {
     // --shared-forward: the CPU backward runs on the GPU's forward activations, isolating the

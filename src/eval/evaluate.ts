@@ -21,7 +21,7 @@ export async function evaluate(o: EvalOptions): Promise<EvalResult> {
   const t0 = performance.now();
   const { dataset: ds } = o;
   if (!ds.images.length) throw new InputError(`${ds.dir}: the dataset has no images (after --split/--limit)`);
-  const ex = await Explainer.create(o.model, { backend: o.backend ?? 'auto' });
+  const ex = await Explainer.create(o.model, { backend: o.backend ?? 'auto', maxMemory: o.maxMemory });
   const [, , H, W] = ex.inputShape(1);
   if (!Number.isFinite(H) || !Number.isFinite(W)) throw new InputError(`${o.model.source}: the model's input size is dynamic; eval needs a fixed H×W`);
   const pre: PreprocessOptions = { ...o.preprocess, size: [H, W], resize: 'direct' };

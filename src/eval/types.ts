@@ -12,6 +12,8 @@ export type MetricName = (typeof METRICS)[number];
 export interface EvalOptions {
   model: Model;
   backend?: 'webgpu' | 'cpu' | 'auto';
+  /** Memory budget in bytes per pass (default: half the host's available memory). */
+  maxMemory?: number;
   dataset: Dataset;
   methods: MethodSpec[];
   metrics: MetricName[];

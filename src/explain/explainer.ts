@@ -1,7 +1,8 @@
 // The library's front door, shaped like Captum's attribute(inputs, target): load a model once,
 // then explain batches of N inputs × T targets in one forward and one N·T backward pass (split
 // into several passes when the GPU's binding limit demands, ./batching.ts).
-import { Session, type BackendName } from '../runtime/session.js';
+import { Session, type BackendName, type SessionOptions } from '../runtime/session.js';
+import { estimateExplain } from '../planner/budget.js';
 import type { Model } from '../graph/ir.js';
 import type { Plan } from '../planner/plan.js';
 import { defaultLayer } from '../planner/layers.js';
@@ -9,6 +10,7 @@ import type { CpuTensor } from '../ops/op.js';
 import { attributionPlan, gradientPlan } from '../planner/backward.js';
 import { logitTensor, type Method } from './pipeline.js';
 import { resolveOptions, type ExplainOptions } from './options.js';
+import { targetsPerInput } from './targets.js';
 import type { Explanation } from './explanation.js';
 import { explainBatch, type BatchRequest } from './batch.js';
 import { cpuPasses, gpuPasses } from './passes.js';
@@ -17,7 +19,7 @@ import { InputError, OptionError } from '../errors.js';
 
 // The public types and helpers keep their historical home here.
 export { resolveTargets, type Target } from './targets.js';
-export type { ExplainOptions } from './options.js';
+export { RATIO_MIN, RATIO_MAX, type ExplainOptions } from './options.js';
 export type { Explanation, TraceEntry } from './explanation.js';
 
 export class Explainer {
@@ -26,7 +28,7 @@ export class Explainer {
 
   private constructor(readonly session: Session) {}
 
-  static async create(src: string | Uint8Array | Model, opts: { backend?: BackendName | 'auto' } = {}): Promise<Explainer> {
+  static async create(src: string | Uint8Array | Model, opts: SessionOptions = {}): Promise<Explainer> {
     return new Explainer(await Session.create(src, opts));
   }
 
@@ -107,11 +109,15 @@ export class Explainer {
     const { method, opts } = resolveOptions(o);
     const { plan, layer } = this.layerFor(input.shape, o.layer);
     const logit = logitTensor(plan);
+    const keep = this.keepSet(plan, layer, logit, method);
+    const target = o.target ?? 'top';
+    const t = targetsPerInput(target);
+    this.session.checkMemory(estimateExplain(plan, keep, t, method), `explaining ${input.shape[0]} input(s) × ${t} target(s) with ${method}`);
     const req: BatchRequest = {
       plan, layer, logit, method, opts, input,
       inputName: this.session.inputNames[0],
-      keep: this.keepSet(plan, layer, logit, method),
-      target: o.target ?? 'top',
+      keep,
+      target,
       trace: !!o.trace,
       given: o.forward,
     };

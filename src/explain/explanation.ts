@@ -34,7 +34,7 @@ export function toExplanation(
   const [b, , h, w] = heat.shape;
   const heatmaps = { shape: [b, h, w], data: heat.data };
   for (const v of [heatmaps.data, attribution?.data]) {
-    if (v && !v.every(Number.isFinite)) throw new AeqError(`internal: non-finite values in the ${method} result (layer '${layer}')`);
+    if (v && !v.every(Number.isFinite)) throw new AeqError(`non-finite values in the ${method} result (layer '${layer}'): the model overflows float32 on this input`);
   }
   const n = logits.shape[0];
   return { method, logits: { shape: [n, numel(logits.shape) / n], data: logits.data }, targets, attribution, heatmaps, layer };

@@ -1,10 +1,10 @@
 // Image input: decode PNG/JPEG, resize like PIL (the resampler behind torchvision's Resize on PIL
 // images), crop, and normalise into an N×C×H×W float32 batch. Models are only as right as their
 // preprocessing, so each shared model's convention is a named preset.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
-import { InputError, OptionError } from '../errors.js';
+import { BudgetError, InputError, OptionError } from '../errors.js';
 
 /** A decoded image: 8-bit RGB, interleaved, row-major. */
 export interface RgbImage {
@@ -75,10 +75,51 @@ export function resolveOptions(o: PreprocessOptions = {}): Resolved {
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-export function decodeImage(bytes: Uint8Array, source = '<buffer>'): RgbImage {
+/**
+ * Images larger than this many pixels are refused before decoding (PIL's decompression-bomb
+ * limit, 89 478 485 pixels ≈ 9459×9459): decoding holds ~8 bytes per pixel (RGBA + RGB), and the
+ * overlay is drawn at the image's own size.
+ */
+export const MAX_IMAGE_PIXELS = 89_478_485;
+
+/** The width and height an image's header declares, read without decoding it (null: none found). */
+export function declaredSize(bytes: Uint8Array): { width: number; height: number } | null {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (PNG_MAGIC.every((b, i) => bytes[i] === b)) {
+    // The first chunk must be IHDR: length (4), 'IHDR', width (4), height (4).
+    if (bytes.length < 24 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return null;
+    return { width: dv.getUint32(16), height: dv.getUint32(20) };
+  }
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
+    // Walk the markers to the first SOFn frame header: FF Cn, length, precision, height, width.
+    let p = 2;
+    while (p + 4 <= bytes.length) {
+      if (bytes[p] !== 0xff) { p++; continue; }
+      const m = bytes[p + 1];
+      if (m === 0xff) { p++; continue; }
+      if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { p += 2; continue; }
+      if (m === 0xd9 || m === 0xda) return null;
+      const len = dv.getUint16(p + 2);
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+        if (p + 9 > bytes.length) return null;
+        return { width: dv.getUint16(p + 7), height: dv.getUint16(p + 5) };
+      }
+      if (len < 2) return null;
+      p += 2 + len;
+    }
+  }
+  return null;
+}
+
+export function decodeImage(bytes: Uint8Array, source = '<buffer>', maxPixels = MAX_IMAGE_PIXELS): RgbImage {
   const isPng = PNG_MAGIC.every((b, i) => bytes[i] === b);
   const isJpeg = bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   if (!isPng && !isJpeg) throw new InputError(`${source}: not a PNG or JPEG image`);
+  const declared = declaredSize(bytes);
+  if (declared && declared.width * declared.height > maxPixels) {
+    throw new BudgetError(`${source}: the image declares ${declared.width}×${declared.height} = ${declared.width * declared.height} pixels, more than the ${maxPixels} allowed (refused before decoding)`);
+  }
+  if (declared && (declared.width === 0 || declared.height === 0)) throw new InputError(`${source}: image has no pixels (${declared.width}×${declared.height})`);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let width: number, height: number, data: Uint8Array, channels: number;
   try {
@@ -89,7 +130,7 @@ export function decodeImage(bytes: Uint8Array, source = '<buffer>'): RgbImage {
       data = png.data;
       channels = 4;
     } else {
-      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
+      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024, maxResolutionInMP: maxPixels / 1e6 });
       ({ width, height, data } = img);
       channels = 3;
     }
@@ -97,6 +138,7 @@ export function decodeImage(bytes: Uint8Array, source = '<buffer>'): RgbImage {
     throw new InputError(`${source}: cannot decode ${isPng ? 'PNG' : 'JPEG'} image (${(e as Error).message})`);
   }
   if (!(width > 0 && height > 0)) throw new InputError(`${source}: image has no pixels (${width}×${height})`);
+  if (data.length < width * height * channels) throw new InputError(`${source}: decoded ${data.length} bytes for ${width}×${height} pixels; the image is truncated`);
   // Alpha is dropped, as PIL's convert('RGB') does.
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0, n = width * height; i < n; i++) {
@@ -107,9 +149,10 @@ export function decodeImage(bytes: Uint8Array, source = '<buffer>'): RgbImage {
   return { width, height, rgb, source };
 }
 
-export function readImage(path: string): RgbImage {
+export function readImage(path: string, maxPixels = MAX_IMAGE_PIXELS): RgbImage {
   if (!existsSync(path)) throw new InputError(`${path}: no such file`);
-  return decodeImage(new Uint8Array(readFileSync(path)), path);
+  if (statSync(path).isDirectory()) throw new InputError(`${path}: is a directory, not an image`);
+  return decodeImage(new Uint8Array(readFileSync(path)), path, maxPixels);
 }
 
 /** PIL's resampling weights for one axis (bilinear, widened by the scale when shrinking = antialias). */
@@ -238,5 +281,5 @@ export function preprocess(images: RgbImage[], options: PreprocessOptions = {}):
 
 /** Read image files and preprocess them into one batch. */
 export function loadImages(paths: string[], options: PreprocessOptions = {}): ImageBatch {
-  return preprocess(paths.map(readImage), options);
+  return preprocess(paths.map((p) => readImage(p)), options);
 }

@@ -1,6 +1,8 @@
 // NumPy .npy files: read v1–v3 headers (little-endian f4/f8/f2/i4/i8/u1/i1/b1, C order), write v1 float32.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { InputError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+import { MAX_ELEMENTS } from '../graph/tensor.js';
 import { halfToFloat } from '../graph/tensor.js';
 
 export interface NpyArray {
@@ -26,8 +28,14 @@ export function parseNpy(buf: Uint8Array, name = '<npy>'): NpyArray {
   const shapeTxt = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeTxt === undefined) throw new InputError(`${name}: malformed .npy header`);
   if (fortran === 'True') throw new InputError(`${name}: Fortran-ordered arrays are not supported; save with np.ascontiguousarray`);
-  const shape = shapeTxt.split(',').map((s) => s.trim()).filter((s) => s.length).map(Number);
+  const dimTxt = shapeTxt.split(',').map((s) => s.trim()).filter((s) => s.length);
+  const bad = dimTxt.find((s) => !/^\d+L?$/.test(s));
+  if (bad !== undefined) throw new InputError(`${name}: invalid dimension '${bad}' in the .npy shape (${shapeTxt.trim()}); dimensions are non-negative integers`);
+  const shape = dimTxt.map((s) => Number(s.replace(/L$/, '')));
   const count = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(count) || count > MAX_ELEMENTS) {
+    throw new InputError(`${name}: the .npy shape (${shape.join(', ')}) has ${count} elements, more than the 2^31-1 this engine supports`);
+  }
   const kinds: Record<string, [number, (o: number) => number]> = {
     '<f4': [4, (o) => dv.getFloat32(o, true)], '<f8': [8, (o) => dv.getFloat64(o, true)],
     '<i4': [4, (o) => dv.getInt32(o, true)], '<i8': [8, (o) => Number(dv.getBigInt64(o, true))],
@@ -69,5 +77,5 @@ export function encodeNpy(shape: readonly number[], data: Float32Array): Uint8Ar
 }
 
 export function writeNpy(path: string, shape: readonly number[], data: Float32Array): void {
-  writeFileSync(path, encodeNpy(shape, data));
+  writeFileAtomic(path, encodeNpy(shape, data));
 }

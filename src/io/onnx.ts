@@ -1,17 +1,23 @@
 // ONNX model loading through protobufjs and the official onnx.proto schema (vendored, Apache-2.0).
 import protobuf from 'protobufjs';
-import { readFileSync, existsSync, statSync, realpathSync } from 'node:fs';
+import { readFileSync, existsSync, statSync, realpathSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname, resolve, sep, isAbsolute } from 'node:path';
 import onnxProto from './onnx.proto';
-import { ModelLoadError } from '../errors.js';
+import { ModelLoadError, printable } from '../errors.js';
 import { halfToFloat, type Const, type DType } from '../graph/tensor.js';
 import type { AttrValue, Graph, Model, Node, ValueInfo } from '../graph/ir.js';
+
+/** The newest opset of the default domain aeq knows (ONNX 1.19); later ones are refused. */
+export const MAX_OPSET = 24;
 
 let modelType: protobuf.Type | null = null;
 function ModelProto(): protobuf.Type {
   modelType ??= protobuf.parse(onnxProto, { keepCase: true }).root.lookupType('onnx.ModelProto');
   return modelType;
 }
+
+/** The protobufjs type of onnx.ModelProto (the fuzzer decodes, mutates and re-encodes models with it). */
+export const modelProtoType = ModelProto;
 
 const DTYPES: Record<number, DType> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
@@ -77,6 +83,9 @@ export interface TensorProtoLike {
 /** Decode a TensorProto. `baseDir` is the model's folder, for external data (null forbids it). */
 export function tensorFromProto(t: TensorProtoLike, baseDir: string | null, where: string): Const {
   const dims = (t.dims ?? []).map(num);
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new ModelLoadError(`${where}: invalid dimensions [${dims.join(', ')}] (must be non-negative integers)`);
+  }
   const dtype = dtypeOf(t.data_type ?? 0, where);
   const count = dims.reduce((a, b) => a * b, 1);
   if (dtype === 'string') throw new ModelLoadError(`${where}: string tensors are not supported`);
@@ -110,14 +119,34 @@ function readExternal(t: TensorProtoLike, baseDir: string | null, where: string)
   if (!existsSync(file)) throw new ModelLoadError(`${where}: external data file '${location}' not found in ${root}`);
   const real = realpathSync(file);
   if (!real.startsWith(root + sep)) throw new ModelLoadError(`${where}: external data path '${location}' escapes the model's folder ${root}`);
-  const offset = Number(kv.get('offset') ?? 0);
-  const size = statSync(real).size;
-  const length = kv.has('length') ? Number(kv.get('length')) : size - offset;
-  if (offset < 0 || length < 0 || offset + length > size) {
+  const st = statSync(real);
+  if (!st.isFile()) throw new ModelLoadError(`${where}: external data '${location}' is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not a data file`);
+  const intOf = (k: string, dflt: number) => {
+    const raw = kv.get(k);
+    const v = raw === undefined ? dflt : /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(v) || v < 0) throw new ModelLoadError(`${where}: external data '${location}': ${k} '${raw}' is not a non-negative integer`);
+    return v;
+  };
+  const size = st.size;
+  const offset = intOf('offset', 0);
+  const length = kv.has('length') ? intOf('length', 0) : size - offset;
+  if (length < 0 || offset + length > size) {
     throw new ModelLoadError(`${where}: external data '${location}' is ${size} bytes; offset ${offset} + length ${length} is out of range`);
   }
-  const buf = readFileSync(real);
-  return new Uint8Array(buf.buffer, buf.byteOffset + offset, length);
+  // Read only the tensor's bytes (the file may be much larger than the tensor).
+  const out = new Uint8Array(length);
+  const fd = openSync(real, 'r');
+  try {
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n <= 0) throw new ModelLoadError(`${where}: external data '${location}' ended early (read ${done} of ${length} bytes)`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
 
 interface AttrProto {
@@ -125,7 +154,37 @@ interface AttrProto {
   floats?: number[]; ints?: (number | Long)[]; strings?: Uint8Array[]; tensors?: TensorProtoLike[]; ref_attr_name?: string;
 }
 
+/** Non-finite floats (NaN, ±Infinity) in weights or attributes are refused when the model loads. */
+function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
+}
+
+function checkFiniteConst(c: Const, what: string): Const {
+  if (c.dtype !== 'float32' && c.dtype !== 'float64' && c.dtype !== 'float16') return c;
+  const i = firstNonFinite(c.data);
+  if (i >= 0) {
+    throw new ModelLoadError(`${what} holds ${c.data[i]} at element ${i} of ${c.data.length}; non-finite weights and constants are refused (they make every backend's result undefined)`);
+  }
+  return c;
+}
+
 function attrValue(a: AttrProto, where: string, baseDir: string | null): AttrValue {
+  const v = attrValueRaw(a, where, baseDir);
+  const what = `${where} attribute '${a.name}'`;
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new ModelLoadError(`${what} is ${v}; non-finite attributes are refused`);
+  if (Array.isArray(v)) {
+    v.forEach((x, k) => {
+      if (typeof x === 'number' && !Number.isFinite(x)) throw new ModelLoadError(`${what} holds ${x} at index ${k}; non-finite attributes are refused`);
+      if (typeof x === 'object') checkFiniteConst(x, `${what}[${k}]`);
+    });
+  } else if (typeof v === 'object' && 'dims' in v) {
+    checkFiniteConst(v, what);
+  }
+  return v;
+}
+
+function attrValueRaw(a: AttrProto, where: string, baseDir: string | null): AttrValue {
   const dec = new TextDecoder();
   switch (a.type) {
     case 1: return a.f ?? 0;
@@ -173,13 +232,29 @@ export function parseModel(bytes: Uint8Array, source: string, baseDir: string | 
   if (!m.graph || !m.ir_version || !(m.graph.node?.length >= 0)) {
     throw new ModelLoadError(`${source}: not an ONNX model (no graph or IR version found)`);
   }
+  const irVersion = num(m.ir_version);
   const opsets: { domain?: string; version?: number }[] = m.opset_import ?? [];
-  const def = opsets.find((o) => !o.domain || o.domain === 'ai.onnx');
-  const opset = def?.version ? num(def.version) : 1;
+  const defs = opsets.filter((o) => !o.domain || o.domain === 'ai.onnx');
+  if (defs.length > 1) throw new ModelLoadError(`${source}: the default ONNX domain is imported ${defs.length} times (opsets ${defs.map((d) => num(d.version ?? 0)).join(', ')})`);
+  const def = defs[0];
+  let opset: number;
+  if (!def) {
+    // IR versions before 3 had no opset_import (opset 1 implied); since then it is required.
+    if (irVersion >= 3) throw new ModelLoadError(`${source}: no opset_import for the default ONNX domain (required since IR version 3)`);
+    opset = 1;
+  } else {
+    opset = num(def.version ?? 0);
+    if (!Number.isSafeInteger(opset) || opset < 1 || opset > MAX_OPSET) {
+      throw new ModelLoadError(`${source}: opset version ${opset} of the default ONNX domain is not valid (aeq reads opsets 1–${MAX_OPSET})`);
+    }
+  }
   const g = m.graph;
   const initializers = new Map<string, Const>();
   for (const t of g.initializer ?? []) {
-    initializers.set(t.name, tensorFromProto(t, baseDir, `${source}: initializer '${t.name}'`));
+    const name: string = t.name ?? '';
+    if (!name) throw new ModelLoadError(`${source}: an initializer has no name`);
+    if (initializers.has(name)) throw new ModelLoadError(`${source}: two initializers are named '${name}'`);
+    initializers.set(name, checkFiniteConst(tensorFromProto(t, baseDir, `${source}: initializer '${name}'`), `${source}: initializer '${name}'`));
   }
   const nodes: Node[] = (g.node ?? []).map((n: { name?: string; op_type: string; domain?: string; input?: string[]; output?: string[]; attribute?: AttrProto[] }, i: number) => {
     const name = n.name || `${n.op_type}_${i}`;
@@ -187,6 +262,19 @@ export function parseModel(bytes: Uint8Array, source: string, baseDir: string | 
     for (const a of n.attribute ?? []) attrs.set(a.name, attrValue(a, `${source}: node '${name}'`, baseDir));
     return { name, opType: n.op_type, domain: n.domain ?? '', inputs: n.input ?? [], outputs: n.output ?? [], attrs };
   });
+  // Single assignment: every tensor has one producer (a node, a graph input or an initializer).
+  const writer = new Map<string, string>();
+  for (const i of initializers.keys()) writer.set(i, `initializer '${i}'`);
+  for (const v of (g.input ?? []) as ValueInfoProto[]) if (!initializers.has(v.name)) writer.set(v.name, `graph input '${v.name}'`);
+  for (const n of nodes) {
+    for (const o of n.outputs) {
+      if (!o) continue;
+      const prev = writer.get(o);
+      if (prev) throw new ModelLoadError(`${source}: ${n.opType} node '${n.name}' writes '${o}', which ${prev.startsWith('node') ? 'is already written by ' : 'is also '}${prev}`);
+      writer.set(o, `node '${n.name}'`);
+    }
+  }
+  if (!(g.output ?? []).length) throw new ModelLoadError(`${source}: the graph declares no outputs`);
   const vi = new Map<string, ValueInfo>();
   for (const v of g.value_info ?? []) vi.set(v.name, valueInfo(v, source));
   const graph: Graph = {
@@ -197,7 +285,7 @@ export function parseModel(bytes: Uint8Array, source: string, baseDir: string | 
     initializers,
     valueInfo: vi,
   };
-  return { source, irVersion: num(m.ir_version), opset, producer: `${m.producer_name ?? ''} ${m.producer_version ?? ''}`.trim(), graph };
+  return { source, irVersion, opset, producer: `${m.producer_name ?? ''} ${m.producer_version ?? ''}`.trim(), graph };
 }
 
 export function loadModel(path: string): Model {

@@ -1,7 +1,8 @@
 // Planning: bind input shapes, infer every shape, fold constant shape arithmetic, and produce the
 // static list of kernel steps with tensor lifetimes. Runs before any buffer is allocated, so an
 // oversized or inconsistent graph is refused without touching the device.
-import { AeqError, InputError, ShapeError, UnsupportedOperatorError } from '../errors.js';
+import { AeqError, BudgetError, InputError, ShapeError, UnsupportedOperatorError, printable } from '../errors.js';
+import { MAX_FOLD_TOTAL, foldLimit } from '../graph/limits.js';
 import type { Model, Node } from '../graph/ir.js';
 import { MAX_ELEMENTS, numel, fmtShape, isFloatDType, type Const, type DType, type Shape } from '../graph/tensor.js';
 import { topoSort } from '../graph/toposort.js';
@@ -89,6 +90,13 @@ export function planGraph(model: Model, given: Record<string, Shape>): Plan {
   const steps: Step[] = [];
   const foldedNodes: Node[] = [];
   const weights = new Set<string>();
+  // Folding budget: elements newly allocated by folding, beyond the model's own constant data.
+  let foldedTotal = 0;
+  let own = 0;
+  for (const c of g.initializers.values()) own += c.data.length;
+  for (const n of g.nodes) for (const a of n.attrs.values()) if (typeof a === 'object' && a !== null && 'dims' in a) own += a.data.length;
+  const foldTotal = MAX_FOLD_TOTAL + own;
+  const foldBudget = (node: Node, n: number) => new BudgetError(`${src}: ${node.opType} node '${printable(node.name)}': constants folded at plan time would hold ${n} elements, more than the folding budget of ${foldTotal} (${MAX_FOLD_TOTAL} beyond the model's own constants)`);
   for (const node of topoSort(g, src)) {
     const spec = opFor(node.opType, node.domain)!;
     const inShapes = node.inputs.map((t) => (t ? shapes.get(t) : undefined));
@@ -104,11 +112,21 @@ export function planGraph(model: Model, given: Record<string, Shape>): Plan {
     prep.shapes.forEach((s, i) => {
       const o = node.outputs[i];
       if (!o) return;
+      // A shape computed from the model's data (Expand's shape input, Reshape, ConstantOfShape…)
+      // must be a list of non-negative integers, whatever the operator's prepare accepted.
+      if (!Array.isArray(s) || s.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+        throw new ShapeError(`${src}: ${node.opType} node '${node.name}': output '${o}' would have the invalid shape ${fmtShape(Array.isArray(s) ? s : [String(s)])} (dimensions must be non-negative integers)`);
+      }
       checkSize(o, s, `${src}: ${node.opType} node '${node.name}'`);
       shapes.set(o, s);
       dtypes.set(o, prep.folded?.[i]?.dtype ?? prep.dtypes?.[i] ?? 'float32');
     });
     if (prep.folded) {
+      // Only new arrays count: Constant and views (Reshape, Squeeze…) hand on data already held.
+      const held = new Set<unknown>(inConsts.map((c) => c?.data));
+      for (const a of node.attrs.values()) if (typeof a === 'object' && a !== null && 'dims' in a) held.add(a.data);
+      for (const c of prep.folded) if (!held.has(c.data)) foldedTotal += c.data.length;
+      if (foldedTotal > foldTotal) throw foldBudget(node, foldedTotal);
       prep.folded.forEach((c, i) => node.outputs[i] && consts.set(node.outputs[i], c));
       foldedNodes.push(node);
       continue;
@@ -132,7 +150,13 @@ export function planGraph(model: Model, given: Record<string, Shape>): Plan {
       }
     }
     // A node whose runtime inputs are all constants is evaluated now on the CPU reference.
-    if (inputs.every((t) => !t || consts.has(t)) && inputs.some((t) => t)) {
+    // Folding allocates its outputs now: only within the folding budget, otherwise the node runs
+    // as an ordinary step (under the run's memory budget).
+    const foldSize = prep.alias !== undefined ? 0 : prep.shapes.reduce((a, sh) => a + numel(sh), 0);
+    const largestIn = Math.max(0, ...inputs.map((t) => (t ? consts.get(t)?.data.length ?? 0 : 0)));
+    if (inputs.every((t) => !t || consts.has(t)) && inputs.some((t) => t) &&
+        foldSize <= foldLimit(largestIn) && foldedTotal + foldSize <= foldTotal) {
+      foldedTotal += foldSize;
       const vals = inputs.map((t) => (t ? { shape: shapes.get(t)!, data: Float32Array.from(consts.get(t)!.data) } : undefined));
       const outs = prep.alias !== undefined ? [vals[prep.alias]!.data] : spec.cpu(prep.params, vals, prep.shapes);
       outs.forEach((data, i) => node.outputs[i] && consts.set(node.outputs[i], { dtype: 'float32', dims: prep.shapes[i], data }));

@@ -13,6 +13,19 @@ export interface RunOptions {
   keep?: Set<string> | 'all';
 }
 
+/** Non-finite input values (NaN, ±Infinity) are refused before running, naming the input. */
+export function checkFinite(plan: Plan, feeds: Record<string, CpuTensor>): void {
+  for (const inp of plan.inputs) {
+    const d = feeds[inp.name]?.data;
+    if (!d) continue;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) {
+        throw new InputError(`${plan.model.source}: input '${inp.name}' holds ${d[i]} at element ${i} of ${d.length}; non-finite inputs are refused`);
+      }
+    }
+  }
+}
+
 function checkFeeds(plan: Plan, feeds: Record<string, CpuTensor>): void {
   for (const inp of plan.inputs) {
     const f = feeds[inp.name];
@@ -40,6 +53,7 @@ export function lifetimes(plan: Plan): { root: Map<string, string>; lastUse: Map
 
 export function runCpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOptions = {}): Map<string, CpuTensor> {
   checkFeeds(plan, feeds);
+  checkFinite(plan, feeds);
   const env = new Map<string, CpuTensor>();
   for (const inp of plan.inputs) env.set(inp.name, { shape: inp.shape, data: feeds[inp.name].data });
   const get = (t: string): CpuTensor => {

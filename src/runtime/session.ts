@@ -5,13 +5,19 @@ import { planGraph, unsupportedOps, type Plan } from '../planner/plan.js';
 import type { Shape } from '../graph/tensor.js';
 import type { CpuTensor } from '../ops/op.js';
 import { getGpu, type Gpu, type GpuTensor } from '../kernels/gpu/runtime.js';
-import { GpuExecutor, runCpu, shapeKey, type RunOptions } from './executor.js';
+import { GpuExecutor, checkFinite, runCpu, shapeKey, type RunOptions } from './executor.js';
 import { GpuUnavailableError, OptionError, UnsupportedOperatorError } from '../errors.js';
+import { checkGpuBuffers, checkLimit, defaultMemoryLimit, enforce, estimateForward, type Estimate } from '../planner/budget.js';
 
 export type BackendName = 'webgpu' | 'cpu';
 export interface SessionOptions {
   /** 'auto' (default) uses WebGPU when an adapter exists and says once when it falls back. */
   backend?: BackendName | 'auto';
+  /**
+   * Memory budget in bytes for one run or explanation, checked against the plan's estimate before
+   * anything is allocated. Default: half the host's available memory at the time of the check.
+   */
+  maxMemory?: number;
 }
 
 let warnedFallback = false;
@@ -38,14 +44,25 @@ export class Session {
   private plans = new Map<string, Plan>();
   private weights = new Map<string, GpuTensor>();
 
+  /** Memory budget in bytes (undefined: half the host's available memory when checked). */
+  maxMemory?: number;
+
   private constructor(readonly model: Model, readonly backend: BackendName, readonly gpu?: Gpu) {}
+
+  /** Refuse work whose plan-time estimate exceeds the memory budget (BudgetError naming the peak). */
+  checkMemory(e: Estimate, what: string): void {
+    enforce(e, this.maxMemory ?? defaultMemoryLimit(), what, this.model.source);
+  }
 
   static async create(src: string | Uint8Array | Model, opts: SessionOptions = {}): Promise<Session> {
     const model = typeof src === 'string' ? loadModel(src) : src instanceof Uint8Array ? parseModel(src, '<bytes>', null) : src;
     const bad = unsupportedOps(model);
     if (bad.length) throw new UnsupportedOperatorError(bad);
+    const maxMemory = checkLimit(opts.maxMemory, 'maxMemory');
     const { backend, gpu } = await resolveBackend(opts.backend);
-    return new Session(model, backend, gpu);
+    const s = new Session(model, backend, gpu);
+    s.maxMemory = maxMemory;
+    return s;
   }
 
   get inputNames(): string[] {
@@ -70,6 +87,8 @@ export class Session {
   async run(feeds: Record<string, CpuTensor>, opts: RunOptions = {}): Promise<Record<string, CpuTensor>> {
     const shapes = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.shape]));
     const plan = this.plan(shapes);
+    checkFinite(plan, feeds);
+    this.checkMemory(estimateForward(plan, opts), 'the forward pass');
     if (this.backend === 'cpu') return Object.fromEntries(runCpu(plan, feeds, opts));
     const g = this.gpu!;
     const dev = this.runOnGpu(plan, feeds, opts);
@@ -82,6 +101,8 @@ export class Session {
   /** Record the forward pass on the GPU, leaving results on the device (the caller releases them). */
   runOnGpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOptions = {}): { inputs: Record<string, GpuTensor>; results: Map<string, GpuTensor> } {
     const g = this.gpu!;
+    checkFinite(plan, feeds);
+    checkGpuBuffers(plan, g.limits.maxBufferSize);
     const inputs: Record<string, GpuTensor> = {};
     for (const inp of plan.inputs) {
       const f = feeds[inp.name];

@@ -38,7 +38,7 @@ async function sanityRuns({ o, ex, load }: EvalEnv, method: MethodSpec): Promise
   const fixed = base.targets;
   const perImage: Map2D[][] = xs.map((l, n) => [mapAt(base.heatmaps, n, l.rec)]);
   for (let k = 1; k <= steps; k++) {
-    const rex = await Explainer.create(randomizeTop(o.model, k), { backend: ex.backend });
+    const rex = await Explainer.create(randomizeTop(o.model, k), { backend: ex.backend, maxMemory: o.maxMemory });
     try {
       const r = await rex.explain(x, { ...method.options, target: { perInput: fixed } });
       xs.forEach((l, n) => perImage[n].push(mapAt(r.heatmaps, n, l.rec)));

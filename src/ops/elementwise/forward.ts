@@ -14,7 +14,7 @@ import { Gpu, type GpuTensor, type Uniforms } from '../../kernels/gpu/runtime.js
 import type { CpuTensor, OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import {
-  allConst, broadcastShapes, broadcastStrides, castNumber, coalesce, failer, hasInput, makeConst, mapBroadcast,
+  allConst, canFold, broadcastShapes, broadcastStrides, castNumber, coalesce, failer, hasInput, makeConst, mapBroadcast,
 } from '../shared/fold.js';
 
 const sections = parseSections(src);
@@ -206,7 +206,7 @@ function prepareEw(ctx: PrepareCtx): Prepared<EwParams> {
   const count = def.arity === 'n' ? present.length : def.arity;
   const shapes = ctx.shapes.slice(0, count) as Shape[];
   const outShape = broadcastShapes(node, shapes);
-  if (allConst(ctx)) {
+  if (canFold(ctx, outShape)) {
     const folded = foldDef(def, node.opType, ctx.consts.slice(0, count) as Const[], outShape);
     return { shapes: [outShape], dtypes: [folded.dtype], params: { opType: node.opType, count }, folded: [folded] };
   }

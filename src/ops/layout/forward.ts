@@ -7,7 +7,7 @@ import type { Const, Shape } from '../../graph/tensor.js';
 import { fmtShape, numel, stridesOf } from '../../graph/tensor.js';
 import type { OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
 import {
-  allConst, arrayLike, broadcastShapes, broadcastStrides, castNumber, constValues, failer, hasInput, normAxis,
+  allConst, canFold, arrayLike, broadcastShapes, broadcastStrides, castNumber, constValues, failer, hasInput, normAxis,
   requireShape as shapeOf,
 } from '../shared/fold.js';
 import { type Copy, denseCopy, gatherCopies, makeCopy, recordCopies, runCopies } from './copies.js';
@@ -22,7 +22,7 @@ interface CopyParams {
 
 /** Result of a copy-based op: folded when every input is constant, else the copies. */
 function copyResult(ctx: PrepareCtx, outShape: Shape, copies: Copy[], staticInputs: number[] = []): Prepared<CopyParams> {
-  if (allConst(ctx)) {
+  if (canFold(ctx, outShape)) {
     const data = ctx.consts[0]!;
     const out = runCopies(copies, ctx.consts.map((c) => c?.data), arrayLike(data.data, numel(outShape)));
     const folded: Const = { dtype: data.dtype, dims: outShape, data: out };
@@ -174,7 +174,7 @@ function prepareConcat(ctx: PrepareCtx): Prepared<CopyParams> {
     offset += block;
     return c;
   });
-  if (allConst(ctx)) {
+  if (canFold(ctx, out)) {
     const first = ctx.consts[ins[0]]!;
     const data = runCopies(copies, ctx.consts.map((c) => c?.data), arrayLike(first.data, numel(out)));
     return { shapes: [out], dtypes: [first.dtype], params: { copies }, folded: [{ dtype: first.dtype, dims: out, data }] };
@@ -333,7 +333,7 @@ function preparePad(ctx: PrepareCtx): Prepared<PadParams> {
   }
   const inputDtype = ctx.consts[0]?.dtype ?? 'float32';
   const params: PadParams = { mode, value: castNumber(value, inputDtype), inShape: s, outShape: out, begin, valueAtRunTime };
-  if (allConst(ctx)) {
+  if (canFold(ctx, out)) {
     const c = ctx.consts[0]!;
     const data = runPad(params, c.data, arrayLike(c.data, numel(out)));
     return { shapes: [out], dtypes: [c.dtype], params, folded: [{ dtype: c.dtype, dims: out, data }] };

@@ -72,6 +72,7 @@ function preparePool(ctx: PrepareCtx, kind: 'max' | 'avg') {
   if (x.length !== 3 && x.length !== 4) fail(`only 1-D and 2-D pooling is supported; input is ${fmtShape(x)}`);
   const sr = x.length - 2;
   const kernel = attrInts(node, 'kernel_shape');
+  if (!kernel) fail(`missing the required attribute 'kernel_shape' (${sr} entries for input ${fmtShape(x)})`);
   if (!kernel || kernel.length !== sr) fail(`kernel_shape ${JSON.stringify(kernel)} must have ${sr} entries for input ${fmtShape(x)}`);
   const strides = attrInts(node, 'strides') ?? Array(sr).fill(1);
   const dilations = attrInts(node, 'dilations') ?? Array(sr).fill(1);

@@ -6,7 +6,8 @@ import type { Const, DType } from '../../graph/tensor.js';
 import { fmtShape, numel } from '../../graph/tensor.js';
 import { AeqError } from '../../errors.js';
 import type { OpSpec, OpTable, PrepareCtx, Prepared } from '../op.js';
-import { constValues, failer, makeConst, requireShape } from '../shared/fold.js';
+import { constValues, failer, hasInput, makeConst, requireShape } from '../shared/fold.js';
+import { checkFoldSize } from '../../graph/limits.js';
 
 function folded(c: Const): Prepared<null> {
   return { shapes: [c.dims], dtypes: [c.dtype], params: null, folded: [c] };
@@ -41,6 +42,7 @@ function prepareConstantOfShape(ctx: PrepareCtx): Prepared<null> {
   if (value && value.data.length !== 1) throw fail(`attribute 'value' must hold one element, got ${fmtShape(value.dims)}`);
   const dtype: DType = value?.dtype ?? 'float32';
   const v = value ? value.data[0] : 0;
+  checkFoldSize(ctx.node, numel(dims));
   return folded(makeConst(dtype, dims, new Float64Array(numel(dims)).fill(v)));
 }
 
@@ -57,6 +59,7 @@ function prepareRange(ctx: PrepareCtx): Prepared<null> {
   if (delta === 0) throw fail('delta is 0');
   const n = Math.max(Math.ceil((limit - start) / delta), 0);
   if (!Number.isFinite(n) || n > 2 ** 31 - 1) throw fail(`range(${start}, ${limit}, ${delta}) is too long`);
+  checkFoldSize(ctx.node, n);
   const dtype = ctx.consts[0]!.dtype;
   return folded(makeConst(dtype, [n], Array.from({ length: n }, (_, i) => start + i * delta)));
 }

@@ -6,6 +6,7 @@ import { fmtShape, numel, stridesOf } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import type { Node } from '../../graph/ir.js';
 import type { PrepareCtx } from '../op.js';
+import { foldLimit } from '../../graph/limits.js';
 
 export type NumArray = Float32Array | Float64Array;
 
@@ -84,6 +85,16 @@ export function failer(node: Node): (msg: string) => Error {
   return (msg: string) => nodeError(node.opType, node.name, msg);
 }
 
+/**
+ * Fold now only when every input is constant and the result fits the plan-time folding budget
+ * (foldLimit: MAX_FOLD_ELEMENTS, or the size of the largest constant input): a larger result runs as an ordinary step, under the run's memory budget,
+ * instead of being allocated while the graph is planned.
+ */
+export function canFold(ctx: PrepareCtx, outShape: Shape): boolean {
+  const largest = Math.max(0, ...ctx.consts.map((c) => c?.data.length ?? 0));
+  return numel(outShape) <= foldLimit(largest) && allConst(ctx);
+}
+
 /** Whether input `i` is present (not omitted). */
 export function hasInput(ctx: PrepareCtx, i: number): boolean {
   return i < ctx.node.inputs.length && ctx.node.inputs[i] !== '' && ctx.shapes[i] !== undefined;
@@ -99,6 +110,9 @@ export function requireShape(ctx: PrepareCtx, i = 0): Shape {
 /** The values of a plan-time constant input (shape, axes, pads, …), or an error naming it. */
 export function constValues(ctx: PrepareCtx, i: number, what: string): number[] {
   const c = ctx.consts[i];
+  if (!c && !hasInput(ctx, i)) {
+    throw nodeError(ctx.node.opType, ctx.node.name, `input ${i} (${what}) is required but missing`);
+  }
   if (!c) {
     throw nodeError(ctx.node.opType, ctx.node.name,
       `input ${i} (${what}, '${ctx.node.inputs[i]}') must be a constant known when the graph is planned; ` +
