@@ -4,6 +4,7 @@
 // tile. An operator added to a family with a rule must add its cases here, or that test fails.
 import { OnnxBuilder, floatAttr, type AttrIn } from '../../tools/onnx-builder.js';
 import type { Shape } from '../../src/graph/tensor.js';
+import { cases as actNormCases } from './cases-act.js';
 
 export type { AttrIn };
 export { one, i64 };
@@ -19,6 +20,8 @@ export interface OpCase {
   firstConv?: boolean;
   /** Skip the finite-difference check (a rule that is exact but not a gradient, e.g. a mask). */
   noFiniteDiff?: boolean;
+  /** Feed |x| (ops defined for positive inputs only: Sqrt). */
+  positive?: boolean;
 }
 
 let ints = 0;
@@ -69,7 +72,7 @@ const binary = (op: string): OpCase[] => {
 };
 
 /** Cases that live with a family's own test helpers (test/helpers/cases-<family>.ts), one import each. */
-const FAMILY_CASES: Record<string, () => OpCase[]>[] = [];
+const FAMILY_CASES: Record<string, () => OpCase[]>[] = [actNormCases];
 
 /** Cases per op type. */
 export function casesFor(op: string): OpCase[] {

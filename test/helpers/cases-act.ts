@@ -1,0 +1,48 @@
+// Generic rule-table cases (test/rule-table.test.ts) of the activation and normaliser operators
+// added for modern CNNs: one-node models on odd shapes, batch > 1.
+import { floatAttr } from '../../tools/onnx-builder.js';
+import type { OnnxBuilder } from '../../tools/onnx-builder.js';
+import type { Shape } from '../../src/graph/tensor.js';
+import { one, type AttrIn, type OpCase } from './op-cases.js';
+
+const unary = (op: string, x: Shape, attrs: Record<string, AttrIn> = {}, extra: Partial<OpCase> = {}, label = ''): OpCase =>
+  ({ name: `${op} ${x.join('×')}${label}`, inputs: { x }, build: (b) => one(b, op, ['x'], attrs), ...extra });
+
+const X: Shape = [2, 3, 5, 7];
+
+/** A normaliser with random γ (some exactly 0, to exercise the AE mask) and β of the given shapes. */
+function norm(name: string, op: string, x: Shape, scale: Shape, bias: Shape | null, attrs: Record<string, AttrIn>): OpCase {
+  return {
+    name, inputs: { x },
+    build: (b: OnnxBuilder) => {
+      const s = b.randomInit('gamma', scale, 0.5, 1);
+      const ins = ['x', s];
+      if (bias) ins.push(b.randomInit('beta', bias, 0.3));
+      return one(b, op, ins, attrs);
+    },
+  };
+}
+
+export const cases: Record<string, () => OpCase[]> = {
+  Tanh: () => [unary('Tanh', [2, 3, 11])],
+  Exp: () => [unary('Exp', [2, 3, 11])],
+  Abs: () => [unary('Abs', [2, 3, 11])],
+  Neg: () => [unary('Neg', [2, 3, 11])],
+  Sqrt: () => [unary('Sqrt', [2, 3, 11], {}, { positive: true })],
+  Reciprocal: () => [unary('Reciprocal', [2, 3, 11])],
+  HardSigmoid: () => [unary('HardSigmoid', X), unary('HardSigmoid', [2, 13], { alpha: floatAttr(0.5), beta: floatAttr(0.3) }, {}, ' α 0.5 β 0.3')],
+  HardSwish: () => [unary('HardSwish', X)],
+  Erf: () => [unary('Erf', X)],
+  Gelu: () => [unary('Gelu', X), unary('Gelu', [3, 17], { approximate: 'tanh' }, {}, ' tanh')],
+  Elu: () => [unary('Elu', X), unary('Elu', [3, 17], { alpha: floatAttr(0.3) }, {}, ' α 0.3')],
+  Selu: () => [unary('Selu', X)],
+  Softplus: () => [unary('Softplus', X)],
+  Mish: () => [unary('Mish', X)],
+  Softsign: () => [unary('Softsign', X)],
+  PRelu: (): OpCase[] => [
+    { name: 'PRelu constant per-channel slope [3,1,1]', inputs: { x: X }, build: (b) => one(b, 'PRelu', ['x', b.randomInit('slope', [3, 1, 1], 0.3, 0.2)]) },
+    { name: 'PRelu constant scalar slope', inputs: { x: [3, 17] }, build: (b) => one(b, 'PRelu', ['x', b.randomInit('slope', [1], 0.1, 0.25)]) },
+    { name: 'PRelu runtime slope [5,7]', inputs: { x: X, slope: [5, 7] }, build: (b) => one(b, 'PRelu', ['x', 'slope']) },
+    { name: 'PRelu runtime slope of x\'s shape', inputs: { x: X, slope: X }, build: (b) => one(b, 'PRelu', ['x', 'slope']) },
+  ],
+};
