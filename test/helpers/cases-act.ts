@@ -15,7 +15,9 @@ function norm(name: string, op: string, x: Shape, scale: Shape, bias: Shape | nu
   return {
     name, inputs: { x },
     build: (b: OnnxBuilder) => {
-      const s = b.randomInit('gamma', scale, 0.5, 1);
+      const n = scale.reduce((a, d) => a * d, 1);
+      // One γ exactly 0 where there are several (the AE mask), the others in [0.5, 1.4].
+      const s = b.initializer('gamma', scale, Array.from({ length: n }, (_, k) => (k === 1 ? 0 : 0.5 + 0.9 * (((k * 7) % 11) / 11))));
       const ins = ['x', s];
       if (bias) ins.push(b.randomInit('beta', bias, 0.3));
       return one(b, op, ins, attrs);
@@ -24,6 +26,18 @@ function norm(name: string, op: string, x: Shape, scale: Shape, bias: Shape | nu
 }
 
 export const cases: Record<string, () => OpCase[]> = {
+  LayerNormalization: () => [
+    norm('LayerNormalization axis -1 (channel-last), bias', 'LayerNormalization', [2, 5, 7, 6], [6], [6], {}),
+    norm('LayerNormalization axis 1 over C×H×W, no bias', 'LayerNormalization', [2, 3, 5, 7], [3, 5, 7], null, { axis: 1, epsilon: floatAttr(1e-3) }),
+    norm('LayerNormalization axis 1, scale [3,1,1] broadcast', 'LayerNormalization', [2, 3, 5, 7], [3, 1, 1], [1], { axis: 1 }),
+    norm('LayerNormalization axis 0 (across samples: T = 2 refused)', 'LayerNormalization', [2, 3, 5], [2, 3, 5], [3, 5], { axis: 0 }),
+  ],
+  GroupNormalization: () => [
+    // The builder writes opset 13: GroupNormalization-18's per-group scale and bias.
+    norm('GroupNormalization 3 groups of 2 channels', 'GroupNormalization', [2, 6, 5, 7], [3], [3], { num_groups: 3 }),
+    norm('GroupNormalization 1 group', 'GroupNormalization', [2, 4, 3, 5], [1], [1], { num_groups: 1 }),
+  ],
+  InstanceNormalization: () => [norm('InstanceNormalization', 'InstanceNormalization', [2, 3, 5, 7], [3], [3], { epsilon: floatAttr(1e-4) })],
   Tanh: () => [unary('Tanh', [2, 3, 11])],
   Exp: () => [unary('Exp', [2, 3, 11])],
   Abs: () => [unary('Abs', [2, 3, 11])],
