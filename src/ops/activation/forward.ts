@@ -7,6 +7,7 @@ import { nodeError } from '../../errors.js';
 import { Gpu } from '../../kernels/gpu/runtime.js';
 import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
 import { ACTIVATIONS, U, actAttrs } from './activations.js';
+import { PRelu } from './prelu.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
 export const sections = parseSections(src);
@@ -93,6 +94,7 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
   };
 }
 
-export const ops: OpTable = Object.fromEntries(
-  Object.entries(ACTIVATIONS).map(([op, a]) => [op, { ...spec(op, a.bounds ? prepareBounds : prepareUnary), traits: a.traits }]),
-);
+export const ops: OpTable = {
+  ...Object.fromEntries(Object.entries(ACTIVATIONS).map(([op, a]) => [op, { ...spec(op, a.bounds ? prepareBounds : prepareUnary), traits: a.traits }])),
+  PRelu,
+};

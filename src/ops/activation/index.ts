@@ -1,9 +1,9 @@
 import { family } from '../family.js';
 import { ops } from './forward.js';
 import { gradient, ae } from './rules.js';
-import { PRelu, preluRules } from './prelu.js';
+import { preluRules } from './prelu.js';
 
-export default family('activation', { ...ops, PRelu }, {
+export default family('activation', ops, {
   gradient: { ...gradient, ...preluRules.gradient },
   ae: { ...ae, ...preluRules.ae },
 });
