@@ -26,11 +26,13 @@ function norm(name: string, op: string, x: Shape, scale: Shape, bias: Shape | nu
 }
 
 export const cases: Record<string, () => OpCase[]> = {
-  LayerNormalization: () => [
+  LayerNormalization: (): OpCase[] => [
     norm('LayerNormalization axis -1 (channel-last), bias', 'LayerNormalization', [2, 5, 7, 6], [6], [6], {}),
     norm('LayerNormalization axis 1 over C×H×W, no bias', 'LayerNormalization', [2, 3, 5, 7], [3, 5, 7], null, { axis: 1, epsilon: floatAttr(1e-3) }),
     norm('LayerNormalization axis 1, scale [3,1,1] broadcast', 'LayerNormalization', [2, 3, 5, 7], [3, 1, 1], [1], { axis: 1 }),
     norm('LayerNormalization axis 0 (across samples: T = 2 refused)', 'LayerNormalization', [2, 3, 5], [2, 3, 5], [3, 5], { axis: 0 }),
+    // A runtime γ: AE reads it; the gradient refuses (no signal to the parameters).
+    { name: 'LayerNormalization runtime scale', inputs: { x: [2, 3, 7], s: [7] }, build: (b) => one(b, 'LayerNormalization', ['x', 's']) },
   ],
   GroupNormalization: () => [
     // The builder writes opset 13: GroupNormalization-18's per-group scale and bias.

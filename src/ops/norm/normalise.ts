@@ -179,7 +179,10 @@ interface RuleParams { norm: NormParams; total: number }
 
 function planRule(ctx: Parameters<Rule['plan']>[0], r: Shape, what: string): { params: RuleParams; signals: [{ shape: Shape }] } {
   const norm = ctx.step.params as NormParams;
-  keepsSamples(ctx, perSample(ctx, { shape: r }), !norm.acrossBatch, `${what}: LayerNormalization over axis 0 normalises across samples`);
+  const t = perSample(ctx, { shape: r });
+  keepsSamples(ctx, t, !norm.acrossBatch, `${what}: LayerNormalization over axis 0 normalises across samples`);
+  // The walker repeats runtime tensors along their axis 0, which a parameter tensor does not have.
+  keepsSamples(ctx, t, !isRuntime(ctx, 1), `${what}: the scale is a runtime tensor`);
   return { params: { norm, total: numel(r) }, signals: [{ shape: r }] };
 }
 
