@@ -48,7 +48,11 @@ function instantiate(op: string, c: OpCase, seed: number): Instance {
   b.output(c.build(b));
   const plan = planGraph(parseModel(b.toBytes(), `${op} case`, null), c.inputs);
   const r = rng(seed);
-  const feeds = Object.fromEntries(Object.entries(c.inputs).map(([n, s]) => [n, separated(s, r)]));
+  const feeds = Object.fromEntries(Object.entries(c.inputs).map(([n, s]) => {
+    const v = separated(s, r);
+    if (c.positive) v.data.forEach((x, i) => (v.data[i] = Math.abs(x)));
+    return [n, v];
+  }));
   const values = runCpu(plan, feeds, { keep: 'all' });
   for (const [n, t] of Object.entries(feeds)) values.set(n, t);
   for (const [k, v] of plan.consts) if (!values.has(k)) values.set(k, { shape: v.dims, data: Float32Array.from(v.data) });

@@ -5,6 +5,7 @@
 import { OnnxBuilder, floatAttr, type AttrIn } from '../../tools/onnx-builder.js';
 import type { Shape } from '../../src/graph/tensor.js';
 import { cases as ewCases } from './cases-ew.js';
+import { cases as actNormCases } from './cases-act.js';
 
 export type { AttrIn };
 export { one, i64 };
@@ -20,6 +21,8 @@ export interface OpCase {
   firstConv?: boolean;
   /** Skip the finite-difference check (a rule that is exact but not a gradient, e.g. a mask). */
   noFiniteDiff?: boolean;
+  /** Feed |x| (ops defined for positive inputs only: Sqrt). */
+  positive?: boolean;
 }
 
 let ints = 0;
@@ -70,7 +73,7 @@ const binary = (op: string): OpCase[] => {
 };
 
 /** Cases that live with a family's own test helpers (test/helpers/cases-<family>.ts), one import each. */
-const FAMILY_CASES: Record<string, () => OpCase[]>[] = [ewCases];
+const FAMILY_CASES: Record<string, () => OpCase[]>[] = [ewCases, actNormCases];
 
 /**
  * A reduction at opset 13: ReduceSum takes its axes as a constant input, the others as the

@@ -6,15 +6,17 @@ import { numel, scalarValue } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import { Gpu } from '../../kernels/gpu/runtime.js';
 import type { OpSpec, OpTable, PrepareCtx } from '../op.js';
-import { ACTIVATIONS, U } from './activations.js';
+import { ACTIVATIONS, U, actAttrs } from './activations.js';
+import { PRelu } from './prelu.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 
-const sections = parseSections(src);
+export const sections = parseSections(src);
 const F32_MAX = 3.4028234663852886e38;
 
 export interface UnaryParams {
   total: number;
   alpha: number;
+  beta: number;
   lo: number;
   hi: number;
   /** Clip (opset ≥ 11) with bounds only known at run time: input indices 1 and/or 2 are read on the device. */
@@ -26,7 +28,7 @@ function prepareUnary(ctx: PrepareCtx) {
   const x = ctx.shapes[0];
   if (!x) throw nodeError(ctx.node.opType, ctx.node.name, 'input X is required');
   const p: UnaryParams = {
-    total: numel(x), alpha: attrFloat(ctx.node, 'alpha', 0.01), lo: -F32_MAX, hi: F32_MAX, dynLo: false, dynHi: false,
+    total: numel(x), ...actAttrs(ACTIVATIONS[ctx.node.opType], ctx.node), lo: -F32_MAX, hi: F32_MAX, dynLo: false, dynHi: false,
   };
   return { shapes: [x], params: p };
 }
@@ -79,11 +81,11 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
         let n = 3;
         if (p.dynLo) bindings.push(`@group(0) @binding(${n++}) var<storage, read> lo_buf: array<f32>;`);
         if (p.dynHi) bindings.push(`@group(0) @binding(${n++}) var<storage, read> hi_buf: array<f32>;`);
-        return assemble(sections, ['unary', ...(f.bounds ? ['bounds'] : [])], {
+        return assemble(sections, ['math', 'unary', ...(f.bounds ? ['bounds'] : [])], {
           EXTRA_BINDINGS: bindings.join('\n'), EXPR: f.wgsl, LO: p.dynLo ? 'lo_buf[0]' : 'u.lo', HI: p.dynHi ? 'hi_buf[0]' : 'u.hi',
         }, U);
       });
-      const u = U.pack({ total: p.total, alpha: p.alpha, lo: p.lo, hi: p.hi });
+      const u = U.pack({ total: p.total, alpha: p.alpha, beta: p.beta, lo: p.lo, hi: p.hi });
       const bufs = [inputs[0]!.buffer, outputs[0].buffer];
       if (p.dynLo) bufs.push(inputs[1]!.buffer);
       if (p.dynHi) bufs.push(inputs[2]!.buffer);
@@ -92,6 +94,7 @@ function spec(opType: string, prepare: (ctx: PrepareCtx) => { shapes: number[][]
   };
 }
 
-export const ops: OpTable = Object.fromEntries(
-  Object.entries(ACTIVATIONS).map(([op, a]) => [op, { ...spec(op, a.bounds ? prepareBounds : prepareUnary), traits: a.traits }]),
-);
+export const ops: OpTable = {
+  ...Object.fromEntries(Object.entries(ACTIVATIONS).map(([op, a]) => [op, { ...spec(op, a.bounds ? prepareBounds : prepareUnary), traits: a.traits }])),
+  PRelu,
+};

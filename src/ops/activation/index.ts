@@ -1,5 +1,9 @@
 import { family } from '../family.js';
 import { ops } from './forward.js';
 import { gradient, ae } from './rules.js';
+import { preluRules } from './prelu.js';
 
-export default family('activation', ops, { gradient, ae });
+export default family('activation', ops, {
+  gradient: { ...gradient, ...preluRules.gradient },
+  ae: { ...ae, ...preluRules.ae },
+});

@@ -6,9 +6,10 @@ import { Gpu } from '../../kernels/gpu/runtime.js';
 import { numel } from '../../graph/tensor.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import type { Rule, RuleCtx, RuleTable } from '../rule.js';
-import { ACTIVATIONS, U, type Activation, type ActParams } from './activations.js';
+import { ACTIVATIONS, U, actAttrs, type Activation, type ActParams } from './activations.js';
+import { sections as forwardSections } from './forward.js';
 
-const sections = parseSections(src);
+const sections = new Map([...forwardSections, ...parseSections(src)]);
 
 /** Bounds (Clip): attributes before opset 11, constant inputs from 11; absent means unbounded. */
 function clipBounds(ctx: RuleCtx<unknown>): [number, number] {
@@ -25,14 +26,14 @@ interface GradParams extends ActParams {
   total: number;
 }
 
-function gradRule(op: string, grad: NonNullable<Activation['grad']>): Rule<GradParams> {
+function gradRule(op: string, a: Activation): Rule<GradParams> {
+  const grad = a.grad!;
   const fwd = <T>(ctx: RuleCtx<T>): T => (grad.of === 'y' ? ctx.output() : ctx.input(0)!);
   return {
     plan(ctx, r) {
       // Every activation's parameters as the forward attributes give them; an expression reads those it needs.
       const [lo, hi] = clipBounds(ctx);
-      const alpha = (ctx.step.node.attrs.get('alpha') as number | undefined) ?? 0.01;
-      return { params: { total: numel(r), alpha, lo, hi }, signals: [{ shape: r }] };
+      return { params: { total: numel(r), ...actAttrs(a, ctx.step.node), lo, hi }, signals: [{ shape: r }] };
     },
     cpu(p, ctx, dy, [out]) {
       const x = fwd(ctx).data, d = dy.data, o = out!.data;
@@ -41,8 +42,8 @@ function gradRule(op: string, grad: NonNullable<Activation['grad']>): Rule<GradP
     gpu(p, g, ctx, dy, [out]) {
       // ±Infinity bounds are clamped to the largest float so the uniform stays finite.
       const f = (v: number) => Math.max(-3.4e38, Math.min(3.4e38, v));
-      const pipe = g.kernel(`activation.grad.${op.toLowerCase()}`, () => assemble(sections, ['grad'], { GRAD: grad.wgsl }, U));
-      g.dispatch(pipe, U.pack({ total: p.total, alpha: f(p.alpha), lo: f(p.lo), hi: f(p.hi) }),
+      const pipe = g.kernel(`activation.grad.${op.toLowerCase()}`, () => assemble(sections, ['math', 'grad'], { GRAD: grad.wgsl }, U));
+      g.dispatch(pipe, U.pack({ total: p.total, alpha: f(p.alpha), beta: f(p.beta), lo: f(p.lo), hi: f(p.hi) }),
         [out!.buffer, dy.buffer, fwd(ctx).buffer], Gpu.groups1d(p.total));
     },
   };
@@ -58,7 +59,7 @@ export const passThrough: Rule<null> = {
 const entries = Object.entries(ACTIVATIONS);
 
 export const gradient: RuleTable = Object.fromEntries(
-  entries.filter(([, a]) => a.grad).map(([op, a]) => [op, gradRule(op, a.grad!)]));
+  entries.filter(([, a]) => a.grad).map(([op, a]) => [op, gradRule(op, a)]));
 
 export const ae: RuleTable = Object.fromEntries(
   entries.filter(([, a]) => a.ae === 'alias').map(([op]) => [op, passThrough]));

@@ -1,4 +1,5 @@
-// BatchNormalization (inference form, opsets 7–15) and LRN (across channels).
+// BatchNormalization (inference form, opsets 7–15) and LRN (across channels); the row normalisers
+// (LayerNormalization, GroupNormalization, InstanceNormalization) live in normalise.ts.
 import src from './forward.wgsl';
 import { attrFloat, attrInt } from '../../graph/ir.js';
 import { fmtShape, numel } from '../../graph/tensor.js';
@@ -6,6 +7,7 @@ import { nodeError } from '../../errors.js';
 import { Gpu } from '../../kernels/gpu/runtime.js';
 import type { OpTable, PrepareCtx } from '../op.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
+import { ops as rowOps } from './normalise.js';
 
 export const sections = parseSections(src);
 
@@ -80,6 +82,7 @@ function prepareLrn(ctx: PrepareCtx) {
 }
 
 export const ops: OpTable = {
+  ...rowOps,
   BatchNormalization: {
     traits: { normaliser: true },
     prepare: prepareBatchNorm,

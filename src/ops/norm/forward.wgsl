@@ -56,3 +56,71 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   y[i] = x[i] / pow(u.bias + u.alpha / f32(u.size) * s, u.beta);
 }
+
+//#section row_stats
+// LayerNormalization, GroupNormalization, InstanceNormalization: x viewed as u.rows contiguous
+// rows of u.inner elements, each normalised by its own mean and variance. One workgroup of 64
+// threads per row (the runtime folds large counts into y); parameters are indexed per element i
+// of the whole tensor as (i / div) % mod.
+var<workgroup> part: array<f32, 64>;
+
+fn row_sum(v: f32, lid: u32) -> f32 {
+  part[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      part[lid] += part[lid + s];
+    }
+    workgroupBarrier();
+  }
+  let r = part[0];
+  workgroupBarrier();
+  return r;
+}
+
+// (mean, 1/sqrt(var + eps)) of the row starting at `base`, two passes (no cancellation).
+fn row_stats(base: u32, lid: u32) -> vec2f {
+  var s = 0.0;
+  for (var k = lid; k < u.inner; k += 64u) {
+    s += x[base + k];
+  }
+  let mean = row_sum(s, lid) / f32(u.inner);
+  var q = 0.0;
+  for (var k = lid; k < u.inner; k += 64u) {
+    let d = x[base + k] - mean;
+    q += d * d;
+  }
+  return vec2f(mean, inverseSqrt(row_sum(q, lid) / f32(u.inner) + u.eps));
+}
+
+// The entry point: each variant's `row_body` gets its row, the row's first element and statistics.
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= u.rows) {
+    return;
+  }
+  let base = row * u.inner;
+  row_body(row, base, row_stats(base, lid), lid);
+}
+
+//#section normalise
+// y = (x − mean) / sqrt(var + eps) · scale + bias; the STATS variant writes LayerNormalization's Mean and
+// InvStdDev outputs (one value per row) where the node has them.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> scale: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+{{STATS_BINDINGS}}
+
+fn row_body(row: u32, base: u32, st: vec2f, lid: u32) {
+  for (var k = lid; k < u.inner; k += 64u) {
+    let i = base + k;
+    var b = 0.0;
+    if (u.has_bias != 0u) {
+      b = bias[(i / u.bdiv) % u.bmod];
+    }
+    y[i] = (x[i] - st.x) * st.y * scale[(i / u.sdiv) % u.smod] + b;
+  }
+  {{STATS}}
+}

@@ -1,13 +1,15 @@
 // BatchNormalization (inference). Gradient: dx = dy · γ / sqrt(var + ε). AE (spec §2.2):
 // R_in = R ⊙ [x ≠ 0] ⊙ [γ ≠ 0] — the reference's x · safe_div(R, x·γ) · γ, in which scale and
 // shift cancel. Both per channel, or per activation for the old spatial = 0 form.
-// LRN has neither rule: it sits before the chosen layer in the models that use it.
+// LRN has neither rule: it sits before the chosen layer in the models that use it. The row
+// normalisers' rules are in normalise.ts.
 import src from './backward.wgsl';
 import { BN_U, bnUniforms, sections as forwardSections, type BatchNormParams } from './forward.js';
 import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
 import { numel } from '../../graph/tensor.js';
 import type { Rule, RuleCtx, RuleTable } from '../rule.js';
+import * as rows from './normalise.js';
 
 const sections = new Map([...forwardSections, ...parseSections(src)]);
 
@@ -51,5 +53,5 @@ const grad = bnRule('grad', 4, 'r[i] * scale[c] / sqrt(aux[c] + u.eps)',
 const mask = bnRule('ae', 0, 'select(0.0, r[i], aux[i] != 0.0 && scale[c] != 0.0)',
   (v, scale, x, i) => (x[i] !== 0 && scale !== 0 ? v : 0));
 
-export const gradient: RuleTable = { BatchNormalization: grad };
-export const ae: RuleTable = { BatchNormalization: mask };
+export const gradient: RuleTable = { BatchNormalization: grad, ...rows.gradient };
+export const ae: RuleTable = { BatchNormalization: mask, ...rows.ae };
