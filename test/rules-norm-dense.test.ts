@@ -474,6 +474,21 @@ describe('MatMul AE: a constant weight on the channel axis is the 1×1 conv rule
     expect(relL2(cpu!.data.slice(60, 120), alone!.data)).toBeLessThanOrEqual(1e-6);
   });
 
+  it('products split into binding-sized slices (as a full-size model): GPU = CPU (rel. L2 ≤ 1e-5)', async () => {
+    // x 72×8 (2304 bytes), Z 72×12 (3456 bytes), split under a 1024-byte limit.
+    const big = channelLastCase(rand([2, 8, 6, 6], 83, 0.1), rand([8, 12], 84));
+    const step = stepOf(big.plan, 'MatMul');
+    const back = rand([2, 6, 6, 12], 85, 0.1);
+    const [cpu] = applyCpu(dense.ae.MatMul, big, step, back);
+    matmulTuning.maxBindingBytes = 1024;
+    try {
+      const [gpu] = await applyGpu(dense.ae.MatMul, big, step, back);
+      expect(relL2(gpu!.data, cpu!.data)).toBeLessThanOrEqual(1e-5);
+    } finally {
+      matmulTuning.maxBindingBytes = undefined;
+    }
+  });
+
   it('zero relevance and an all-zero input: finite, zero', async () => {
     const zx = t([1, 2, 2, 3], Array(12).fill(0));
     const b = new OnnxBuilder();

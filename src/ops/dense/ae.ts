@@ -5,9 +5,10 @@
 //   Z = x⁺·|W|, Za = a·|W|, Zb = b·|W|  (a = [x>0], b = [x≤0]);
 //   S_c = safe_div(P,Z)[R>0] + safe_div(Q,Z)[R<0], S_a = safe_div(P,Za), S_b = safe_div(Q,Zb);
 //   R_in = x⁺ ⊙ S_c·|W|ᵀ + a ⊙ S_a·|W|ᵀ + b ⊙ S_b·|W|ᵀ.
-// Both twins stack (x⁺, a, b) into one batched operand of the matmul kernels, so the three
-// forward products are one call and the three transposed ones another. Any other MatMul (a runtime
-// weight, a 2-D classifier layer) has no AE rule and is refused by name.
+// The products run on the matmul kernels (which split operands beyond the binding limit); the CPU
+// twin stacks (x⁺, a, b) as one batched product, the GPU twin keeps them apart so that no buffer
+// is larger than x itself. Any other MatMul (a runtime weight, a 2-D classifier layer) has no AE
+// rule and is refused by name.
 import src from './ae.wgsl';
 import { matmulCpu, matmulGpu, type MatmulParams } from './forward.js';
 import type { CpuTensor } from '../op.js';
@@ -25,7 +26,7 @@ interface AeParams {
   rows: number;
   K: number;
   N: number;
-  /** (x⁺, a, b)·|W| and (S_c, S_a, S_b)·|W|ᵀ as batched products of the matmul kernels. */
+  /** (x⁺, a, b)·|W| and (S_c, S_a, S_b)·|W|ᵀ as batched products of the matmul kernels (the GPU twin runs each batch alone). */
   fwd: MatmulParams;
   bwd: MatmulParams;
   contrib: boolean;
@@ -94,24 +95,32 @@ export const matmulAe: Rule<AeParams> = {
   gpu(p, g, ctx, r, [res]) {
     const x = ctx.input(0)!, w = ctx.input(1)!;
     const nx = p.rows * p.K, nr = p.rows * p.N;
+    const single = (q: MatmulParams): MatmulParams => ({ ...q, batch: [], aBatchStrides: [], bBatchStrides: [] });
+    const fwd = single(p.fwd), bwd = single(p.bwd);
     const absW = g.alloc(w.shape, 'ae.matmul.absw');
     run(g, 'abs', { total: numel(w.shape) }, [w, absW]);
-    const left = g.alloc([3, p.rows, p.K], 'ae.matmul.left');
-    run(g, 'stack', { total: nx }, [x, left]);
-    const z = g.alloc([3, p.rows, p.N], 'ae.matmul.z');
-    matmulGpu(g, p.fwd, [left, absW], [z]);
-    g.release(left);
+    const left = ['xp', 'a', 'b'].map((s) => g.alloc([p.rows, p.K], `ae.matmul.${s}`));
+    run(g, 'stack', { total: nx }, [x, ...left]);
+    const z = left.map((l, i) => {
+      const zi = g.alloc([p.rows, p.N], `ae.matmul.z${i}`);
+      matmulGpu(g, fwd, [l, absW], [zi]);
+      g.release(l);
+      return zi;
+    });
     const sumPos = gpuAttr.sampleSum(g, r, 'pos'), sumNeg = gpuAttr.sampleSum(g, r, 'neg');
     const flags = (p.contrib ? 1 : 0) | (p.activated ? 2 : 0) | (p.inactivated ? 4 : 0);
-    run(g, 'sections', { total: nr, per: nr / r.shape[0], flags }, [r, sumPos, sumNeg, z]);
+    run(g, 'sections', { total: nr, per: nr / r.shape[0], flags }, [r, sumPos, sumNeg, ...z]);
     g.release(sumPos);
     g.release(sumNeg);
-    const t = g.alloc([3, p.rows, p.K], 'ae.matmul.t');
-    matmulGpu(g, p.bwd, [z, absW], [t]);
-    g.release(z);
+    const t = z.map((s, i) => {
+      const ti = g.alloc([p.rows, p.K], `ae.matmul.t${i}`);
+      matmulGpu(g, bwd, [s, absW], [ti]);
+      g.release(s);
+      return ti;
+    });
     g.release(absW);
-    run(g, 'combine', { total: nx }, [x, t, res!]);
-    g.release(t);
+    run(g, 'combine', { total: nx }, [x, ...t, res!]);
+    for (const ti of t) g.release(ti);
   },
 };
 

@@ -25,25 +25,29 @@ fn body(i: u32) {
 }
 
 //#section stack
-// The three left operands stacked: x⁺, a = [x > 0], b = [x ≤ 0] (each `total` elements).
+// The three left operands: x⁺, a = [x > 0], b = [x ≤ 0].
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> left: array<f32>;
+@group(0) @binding(2) var<storage, read_write> xp: array<f32>;
+@group(0) @binding(3) var<storage, read_write> xa: array<f32>;
+@group(0) @binding(4) var<storage, read_write> xb: array<f32>;
 
 fn body(i: u32) {
   let v = x[i];
-  left[i] = max(v, 0.0);
-  left[u.total + i] = select(0.0, 1.0, v > 0.0);
-  left[2u * u.total + i] = select(0.0, 1.0, v <= 0.0);
+  xp[i] = max(v, 0.0);
+  xa[i] = select(0.0, 1.0, v > 0.0);
+  xb[i] = select(0.0, 1.0, v <= 0.0);
 }
 
 //#section sections
-// From R and the stacked Z = (Z, Za, Zb): S_c = safe_div(P, Z)[R>0] + safe_div(Q, Z)[R<0],
-// S_a = safe_div(P, Za), S_b = safe_div(Q, Zb), written over Z in place; P = R⁺/ΣR⁺ and
-// Q = −R⁻/ΣR⁻ per sample (`per` elements of R each). Flags: 1 contrib, 2 activated, 4 inactivated.
+// From R and Z, Za, Zb: S_c = safe_div(P, Z)[R>0] + safe_div(Q, Z)[R<0], S_a = safe_div(P, Za),
+// S_b = safe_div(Q, Zb), each written over its Z in place; P = R⁺/ΣR⁺ and Q = −R⁻/ΣR⁻ per sample
+// (`per` elements of R each). Flags: 1 contrib, 2 activated, 4 inactivated.
 @group(0) @binding(1) var<storage, read> r: array<f32>;
 @group(0) @binding(2) var<storage, read> sum_pos: array<f32>;
 @group(0) @binding(3) var<storage, read> sum_neg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> z: array<f32>;
+@group(0) @binding(5) var<storage, read_write> za: array<f32>;
+@group(0) @binding(6) var<storage, read_write> zb: array<f32>;
 
 fn body(i: u32) {
   let n = i / u.per;
@@ -52,17 +56,19 @@ fn body(i: u32) {
   let qv = select(0.0, -safe_div(rv, sum_neg[n]), rv < 0.0);
   let sc = select(select(0.0, safe_div(qv, z[i]), rv < 0.0), safe_div(pv, z[i]), rv > 0.0);
   z[i] = select(0.0, sc, (u.flags & 1u) != 0u);
-  z[u.total + i] = select(0.0, safe_div(pv, z[u.total + i]), (u.flags & 2u) != 0u);
-  z[2u * u.total + i] = select(0.0, safe_div(qv, z[2u * u.total + i]), (u.flags & 4u) != 0u);
+  za[i] = select(0.0, safe_div(pv, za[i]), (u.flags & 2u) != 0u);
+  zb[i] = select(0.0, safe_div(qv, zb[i]), (u.flags & 4u) != 0u);
 }
 
 //#section combine
-// R_in = x⁺ ⊙ T_c + a ⊙ T_a + b ⊙ T_b, T = S·|W|ᵀ stacked like S.
+// R_in = x⁺ ⊙ T_c + a ⊙ T_a + b ⊙ T_b, T = S·|W|ᵀ.
 @group(0) @binding(1) var<storage, read> xin: array<f32>;
-@group(0) @binding(2) var<storage, read> t: array<f32>;
-@group(0) @binding(3) var<storage, read_write> res: array<f32>;
+@group(0) @binding(2) var<storage, read> tc: array<f32>;
+@group(0) @binding(3) var<storage, read> ta: array<f32>;
+@group(0) @binding(4) var<storage, read> tb: array<f32>;
+@group(0) @binding(5) var<storage, read_write> res: array<f32>;
 
 fn body(i: u32) {
   let v = xin[i];
-  res[i] = max(v, 0.0) * t[i] + select(t[2u * u.total + i], t[u.total + i], v > 0.0);
+  res[i] = max(v, 0.0) * tc[i] + select(tb[i], ta[i], v > 0.0);
 }
