@@ -37,7 +37,7 @@ const DEFAULT_LAYER: Record<string, RegExp> = {
   efficientnet_b0: /^\/features\/features\.8\/features\.8\.2\/Mul_output_0$/,
   regnet_y_400mf: /^\/trunk_output\/block4\/block4-\d+\/activation\/Relu_output_0$/,
   tiny_se: /^\/se\/Mul_output_0$/,
-  tiny_layernorm: /^\/Add_\d+_output_0$|^\/Add_output_0$/,
+  tiny_layernorm: /^\/Add_output_0$/,
 };
 
 const finite = (x: Float32Array) => x.every(Number.isFinite);

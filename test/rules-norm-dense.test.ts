@@ -1,12 +1,17 @@
-// BatchNormalization rules (gradient; AE mask, spec §2.2) and the dense-layer gradients (Gemm,
-// MatMul with batch broadcasting), against hand values, explicit matrix products, finite
-// differences, and GPU against CPU.
+// BatchNormalization rules (gradient; AE mask, spec §2.2), the dense-layer gradients (Gemm,
+// MatMul with batch broadcasting) and MatMul's AE rule on a channel-last tensor (spec §2.11: the
+// 1×1 conv rule), against hand values, explicit matrix products, finite differences, the conv
+// rule on the equivalent 1×1 convolution, and GPU against CPU.
 import { afterEach, describe, expect, it } from 'vitest';
 import { OnnxBuilder, floatAttr, type AttrIn } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase } from './helpers/rules.js';
 import { rng } from './helpers/ops.js';
 import * as norm from '../src/ops/norm/rules.js';
 import * as dense from '../src/ops/dense/rules.js';
+import * as conv from '../src/ops/conv/rules.js';
+import * as layout from '../src/ops/layout/rules.js';
+import type { AeOptions } from '../src/ops/rule.js';
+import { AeqError } from '../src/errors.js';
 import { parseModel } from '../src/io/onnx.js';
 import { planGraph } from '../src/planner/plan.js';
 import { runCpu } from '../src/runtime/executor.js';
@@ -343,3 +348,181 @@ describe('MatMul gradient', () => {
     expect(Array.from(db!.data)).toEqual([1, -1, 2, -2]);
   });
 });
+
+// ---------------------------------------------------------------- MatMul AE (spec §2.11)
+
+/** input [N,C,H,W] → Transpose to NHWC → MatMul(const W [C,K]) → Transpose back: ConvNeXt's Linear. */
+function channelLastCase(x: CpuTensor, W: CpuTensor): RuleCase {
+  const b = new OnnxBuilder();
+  const [n, c, h, w] = x.shape;
+  const k = W.shape[1];
+  b.input('input', x.shape);
+  const [t0] = b.node('Transpose', ['input'], { perm: [0, 2, 3, 1] }, [[n, h, w, c]], 'to_nhwc');
+  const [mm] = b.node('MatMul', [t0, b.initializer('W', W.shape, W.data)], {}, [[n, h, w, k]], 'fc');
+  const [y] = b.node('Transpose', [mm], { perm: [0, 3, 1, 2] }, [[n, k, h, w]], 'to_nchw');
+  b.output(y);
+  return forwardCase(b, x);
+}
+
+/** The same layer as a 1×1 Conv, weight Wc[k, c, 0, 0] = W[c, k]. */
+function pointwiseCase(x: CpuTensor, W: CpuTensor): RuleCase {
+  const b = new OnnxBuilder();
+  const [n, , h, w] = x.shape;
+  const [c, k] = W.shape;
+  const wc = new Float32Array(k * c);
+  for (let i = 0; i < c; i++) for (let j = 0; j < k; j++) wc[j * c + i] = W.data[i * k + j];
+  b.input('input', x.shape);
+  const [y] = b.node('Conv', ['input', b.initializer('Wc', [k, c, 1, 1], wc)], { kernel_shape: [1, 1] }, [[n, k, h, w]], 'conv');
+  b.output(y);
+  return forwardCase(b, x);
+}
+
+type Apply = typeof applyCpu;
+
+/** AE through Transpose ← MatMul ← Transpose, each step's own rule, from R at the model output. */
+async function channelLastAe(c: RuleCase, r: CpuTensor, o: Partial<AeOptions>, gpu: boolean): Promise<CpuTensor> {
+  const run = (gpu ? applyGpu : applyCpu) as (...a: Parameters<Apply>) => Promise<(CpuTensor | undefined)[]> | (CpuTensor | undefined)[];
+  const [back] = await run(layout.ae.Transpose, c, stepOf(c.plan, 'Transpose', 1), r, { opts: o });
+  const [rx] = await run(dense.ae.MatMul, c, stepOf(c.plan, 'MatMul'), back!, { opts: o });
+  const [rin] = await run(layout.ae.Transpose, c, stepOf(c.plan, 'Transpose', 0), rx!, { opts: o });
+  return rin!;
+}
+
+const SWITCHES: [string, Partial<AeOptions>][] = [
+  ['all terms, ratio 2', {}],
+  ['ratio 1, no shift', { ratio: 1, shift: false }],
+  ['C only', { activated: false, inactivated: false }],
+  ['A only', { contrib: false, shift: false, inactivated: false }],
+  ['B only', { contrib: false, shift: false, activated: false }],
+];
+
+describe('MatMul AE: a constant weight on the channel axis is the 1×1 conv rule (spec §2.11, §2.5)', () => {
+  // x with exact zeros (x ≤ 0 goes to B), R with zeros and both signs, N = 2 samples.
+  const x = rand([2, 5, 3, 4], 71, 0.15);
+  const W = rand([5, 6], 72, 0.1);
+  const r = rand([2, 6, 3, 4], 73, 0.1);
+  const dl = channelLastCase(x, W), pw = pointwiseCase(x, W);
+
+  it.each(SWITCHES)('Transpose→MatMul→Transpose = Conv 1×1 on the same relevance (%s), CPU and GPU (rel. L2 ≤ 1e-5)', async (_n, o) => {
+    const [ref] = applyCpu(conv.ae.Conv, pw, stepOf(pw.plan, 'Conv'), r, { opts: o });
+    const cpu = await channelLastAe(dl, r, o, false);
+    const gpu = await channelLastAe(dl, r, o, true);
+    expect(cpu.shape).toEqual(x.shape);
+    expect(relL2(cpu.data, ref!.data)).toBeLessThanOrEqual(1e-5);
+    expect(relL2(gpu.data, cpu.data)).toBeLessThanOrEqual(1e-5);
+    const [refGpu] = await applyGpu(conv.ae.Conv, pw, stepOf(pw.plan, 'Conv'), r, { opts: o });
+    expect(relL2(gpu.data, refGpu!.data)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('per sample, R_in sums to (1 − 1) + 1 − 1 = 0 with all terms; C, A and B sum to 0, +1 and −1', () => {
+    // No zero denominator: at every position channel 0 is > 0 and channel 1 is < 0; W has no zeros.
+    const xs = rand([2, 5, 3, 4], 81);
+    for (let n = 0; n < 2; n++) for (let p = 0; p < 12; p++) {
+      xs.data[n * 60 + p] = Math.abs(xs.data[n * 60 + p]) + 0.1;
+      xs.data[n * 60 + 12 + p] = -Math.abs(xs.data[n * 60 + 12 + p]) - 0.1;
+    }
+    const dl = channelLastCase(xs, rand([5, 6], 82));
+    const step = stepOf(dl.plan, 'MatMul');
+    const back = applyCpu(layout.ae.Transpose, dl, stepOf(dl.plan, 'Transpose', 1), r)[0]!;
+    const sums = (o: Partial<AeOptions>) => Array.from(cpuSampleSums(applyCpu(dense.ae.MatMul, dl, step, back, { opts: o })[0]!));
+    for (const v of sums({})) expect(v).toBeCloseTo(0, 5);
+    for (const v of sums({ activated: false, inactivated: false })) expect(v).toBeCloseTo(0, 5);
+    for (const v of sums({ contrib: false, inactivated: false })) expect(v).toBeCloseTo(1, 5);
+    for (const v of sums({ contrib: false, activated: false })) expect(v).toBeCloseTo(-1, 5);
+  });
+
+  it('hand values: x = [2, 1, −1], W = [[1,−2],[3,1],[2,2]], R = [1, −1]', async () => {
+    // |W| = [[1,2],[3,1],[2,2]]; P = [1,0], Q = [0,−1]; x⁺ = [2,1,0], a = [1,1,0], b = [0,0,1].
+    // Z = [5,5], Za = [4,3], Zb = [2,2]; S_c = [1/5, −1/5], S_a = [1/4, 0], S_b = [0, −1/2].
+    // C = x⁺ ⊙ S_c·|W|ᵀ = [−2/5, 2/5, 0], A = a ⊙ S_a·|W|ᵀ = [1/4, 3/4, 0], B = b ⊙ S_b·|W|ᵀ = [0, 0, −1].
+    const hx = t([1, 1, 1, 3], [2, 1, -1]);
+    const b = new OnnxBuilder();
+    b.input('input', hx.shape);
+    const [y] = b.node('MatMul', ['input', b.initializer('W', [3, 2], [1, -2, 3, 1, 2, 2])], {}, [[1, 1, 1, 2]], 'fc');
+    b.output(y);
+    const c = forwardCase(b, hx);
+    const step = stepOf(c.plan, 'MatMul');
+    const hr = t([1, 1, 1, 2], [1, -1]);
+    const want: [Partial<AeOptions>, number[]][] = [
+      [{}, [-0.15, 1.15, -1]],
+      [{ activated: false, inactivated: false }, [-0.4, 0.4, 0]],
+      [{ contrib: false, inactivated: false }, [0.25, 0.75, 0]],
+      [{ contrib: false, activated: false }, [0, 0, -1]],
+    ];
+    for (const [o, v] of want) {
+      const [cpu] = applyCpu(dense.ae.MatMul, c, step, hr, { opts: o });
+      expect(cpu!.shape).toEqual([1, 1, 1, 3]);
+      Array.from(cpu!.data).forEach((got, i) => expect(got).toBeCloseTo(v[i], 6));
+      const [gpu] = await applyGpu(dense.ae.MatMul, c, step, hr, { opts: o });
+      Array.from(gpu!.data).forEach((got, i) => expect(got).toBeCloseTo(v[i], 6));
+    }
+  });
+
+  it('several targets per sample: the backward batch is larger than the planned one (GPU = CPU)', async () => {
+    const one = channelLastCase(rand([1, 5, 3, 4], 74, 0.15), W);
+    const step = stepOf(one.plan, 'MatMul');
+    const xs = one.values.get(step.inputs[0]!)!;
+    const wide = withBatch(one, { [step.inputs[0]!]: { shape: [3, ...xs.shape.slice(1)], data: Float32Array.from([...xs.data, ...xs.data, ...xs.data]) } });
+    const r3 = rand([3, 3, 4, 6], 75, 0.1);
+    const [cpu] = applyCpu(dense.ae.MatMul, wide, step, r3, { batch: 3 });
+    const [gpu] = await applyGpu(dense.ae.MatMul, wide, step, r3, { batch: 3 });
+    expect(cpu!.shape).toEqual([3, 3, 4, 5]);
+    expect(relL2(gpu!.data, cpu!.data)).toBeLessThanOrEqual(1e-5);
+    // Each target's map is that of the target alone.
+    const r1 = { shape: [1, 3, 4, 6], data: r3.data.slice(72, 144) };
+    const [alone] = applyCpu(dense.ae.MatMul, one, step, r1);
+    expect(relL2(cpu!.data.slice(60, 120), alone!.data)).toBeLessThanOrEqual(1e-6);
+  });
+
+  it('products split into binding-sized slices (as a full-size model): GPU = CPU (rel. L2 ≤ 1e-5)', async () => {
+    // x 72×8 (2304 bytes), Z 72×12 (3456 bytes), split under a 1024-byte limit.
+    const big = channelLastCase(rand([2, 8, 6, 6], 83, 0.1), rand([8, 12], 84));
+    const step = stepOf(big.plan, 'MatMul');
+    const back = rand([2, 6, 6, 12], 85, 0.1);
+    const [cpu] = applyCpu(dense.ae.MatMul, big, step, back);
+    matmulTuning.maxBindingBytes = 1024;
+    try {
+      const [gpu] = await applyGpu(dense.ae.MatMul, big, step, back);
+      expect(relL2(gpu!.data, cpu!.data)).toBeLessThanOrEqual(1e-5);
+    } finally {
+      matmulTuning.maxBindingBytes = undefined;
+    }
+  });
+
+  it('zero relevance and an all-zero input: finite, zero', async () => {
+    const zx = t([1, 2, 2, 3], Array(12).fill(0));
+    const b = new OnnxBuilder();
+    b.input('input', zx.shape);
+    const [y] = b.node('MatMul', ['input', b.initializer('W', [3, 4], W.data.slice(0, 12))], {}, [[1, 2, 2, 4]], 'fc');
+    b.output(y);
+    const c = forwardCase(b, zx);
+    const step = stepOf(c.plan, 'MatMul');
+    for (const rr of [t([1, 2, 2, 4], Array(16).fill(0)), rand([1, 2, 2, 4], 76)]) {
+      const [cpu] = applyCpu(dense.ae.MatMul, c, step, rr, { opts: { activated: false, inactivated: false } });
+      expect(Array.from(cpu!.data).every((v) => v === 0)).toBe(true);
+      const [all] = applyCpu(dense.ae.MatMul, c, step, rr);
+      const [gpu] = await applyGpu(dense.ae.MatMul, c, step, rr);
+      expect(Array.from(all!.data).every(Number.isFinite)).toBe(true);
+      expect(relL2(gpu!.data, all!.data)).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
+  it('refuses, by name, a 2-D MatMul (the classifier) and a runtime weight', () => {
+    const { c: flat } = matmulCase([3, 8], [8, 4], false, 77);
+    const { c: runtime } = matmulCase([2, 3, 5, 4], [2, 3, 4, 7], true, 78);
+    for (const c of [flat, runtime]) {
+      const step = stepOf(c.plan, 'MatMul');
+      const r0 = rand(step.outShapes[0], 79);
+      expect(() => applyCpu(dense.ae.MatMul, c, step, r0)).toThrow(AeqError);
+      expect(() => applyCpu(dense.ae.MatMul, c, step, r0)).toThrow(/MatMul.*'mm'|'mm'.*MatMul|mm/);
+    }
+    expect(dense.ae.Gemm).toBeUndefined();
+  });
+});
+
+function cpuSampleSums(x: CpuTensor): Float64Array {
+  const per = numel(x.shape) / x.shape[0];
+  const out = new Float64Array(x.shape[0]);
+  for (let i = 0; i < x.data.length; i++) out[Math.floor(i / per)] += x.data[i];
+  return out;
+}

@@ -6,6 +6,7 @@ import { OnnxBuilder, floatAttr, type AttrIn } from '../../tools/onnx-builder.js
 import type { Shape } from '../../src/graph/tensor.js';
 import { cases as ewCases } from './cases-ew.js';
 import { cases as actNormCases } from './cases-act.js';
+import { cases as denseCases } from './cases-dense.js';
 
 export type { AttrIn };
 export { one, i64 };
@@ -73,7 +74,7 @@ const binary = (op: string): OpCase[] => {
 };
 
 /** Cases that live with a family's own test helpers (test/helpers/cases-<family>.ts), one import each. */
-const FAMILY_CASES: Record<string, () => OpCase[]>[] = [ewCases, actNormCases];
+const FAMILY_CASES: Record<string, () => OpCase[]>[] = [ewCases, actNormCases, denseCases];
 
 /**
  * A reduction at opset 13: ReduceSum takes its axes as a constant input, the others as the
@@ -112,9 +113,6 @@ export function casesFor(op: string): OpCase[] {
     case 'Gemm': return [
       { name: 'Gemm transB', inputs: { x: [3, 17] }, build: (b) => one(b, 'Gemm', ['x', b.randomInit('w', [5, 17], 0.3), b.randomInit('c', [5], 0.2)], { transB: 1 }) },
       { name: 'Gemm alpha/beta', inputs: { x: [2, 9] }, build: (b) => one(b, 'Gemm', ['x', b.randomInit('w', [9, 4], 0.3), b.randomInit('c', [4], 0.2)], { alpha: floatAttr(0.7), beta: floatAttr(1.3) }) },
-    ];
-    case 'MatMul': return [
-      { name: 'MatMul [2,7]·[7,5]', inputs: { x: [2, 7] }, build: (b) => one(b, 'MatMul', ['x', b.randomInit('w', [7, 5], 0.3)]) },
     ];
     case 'MaxPool': return [
       pool('MaxPool', [2, 3, 9, 7], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }),

@@ -1,7 +1,8 @@
 // Dense layers: gradients of Gemm (w.r.t. A) and MatMul (w.r.t. each runtime operand), as products
 // run by the matmul kernels with derived params (they split operands larger than the binding limit,
-// such as VGG's fc6 weight). No AE rule: the spec has none, and the walk starts at a 4-D feature
-// map before the classifier.
+// such as VGG's fc6 weight). AE: MatMul with a constant weight on the channel axis of a channel-last
+// tensor is a 1×1 convolution (spec §2.11; ae.ts); the 2-D classifier layers (Gemm, MatMul) have no
+// AE rule, as the walk starts at a feature map before them.
 import src from './backward.wgsl';
 import { ops as matmulOps, matmulCpu, matmulGpu, type MatmulParams } from './forward.js';
 import type { CpuTensor } from '../op.js';
@@ -11,6 +12,7 @@ import { numel, stridesOf, type Shape } from '../../graph/tensor.js';
 import { attrInt } from '../../graph/ir.js';
 import type { Rule, RuleCtx, RuleTable } from '../rule.js';
 import { backShape, isRuntime, perSample } from '../shared/signal.js';
+import { matmulAe } from './ae.js';
 
 const sections = parseSections(src);
 
@@ -216,4 +218,4 @@ const matmulGrad: Rule<MatMulGradParams> = {
 };
 
 export const gradient: RuleTable = { Gemm: gemmGrad, MatMul: matmulGrad };
-export const ae: RuleTable = {};
+export const ae: RuleTable = { MatMul: matmulAe };
