@@ -7,9 +7,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { describe, it, expect, beforeAll, vi } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { discover, worstError, type Case } from './helpers/conformance.js';
-import { main } from '../src/cli/main.js';
+import { aeqInProcess } from './helpers/cli.js';
 import { safeFileName } from '../src/cli/run.js';
 import { encodeNpy, readNpy, type NpyDescr } from '../src/io/npy.js';
 import { numel, type DType } from '../src/graph/tensor.js';
@@ -25,19 +25,6 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'aeq-cli-conf-'));
   return () => rmSync(dir, { recursive: true, force: true });
 });
-
-/** main() in-process with stdout and stderr captured. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '', stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { stdout += String(s); return true; });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { stderr += String(s); return true; });
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 describe.each(['cpu', 'webgpu'] as const)('ONNX conformance through `aeq run` (%s)', (backend) => {
   it('has cases to run', () => {
@@ -57,7 +44,7 @@ describe.each(['cpu', 'webgpu'] as const)('ONNX conformance through `aeq run` (%
         args.push('--input', `${inp.name}=${file}`);
       });
       const outDir = `${base}.out`;
-      const r = await cli([...args, '--out', outDir, '--backend', backend]);
+      const r = await aeqInProcess([...args, '--out', outDir, '--backend', backend]);
       expect(r.code, `${name}: ${r.stderr}`).toBe(0);
       g.outputs.forEach((o, i) => {
         const want = set.outputs[i];
@@ -97,7 +84,7 @@ describe('integer inputs through `aeq run` and Session', () => {
     const ends64 = readNpy(join(dir, 'slice-max.in2.npy'));
     expect(ends64.ints?.clamped).toBeGreaterThan(0);
     expect(Math.max(...ends64.ints!.data)).toBe(2 ** 53);
-    const r = await cli([...args, '--out', join(dir, 'slice-max'), '--backend', 'cpu']);
+    const r = await aeqInProcess([...args, '--out', join(dir, 'slice-max'), '--backend', 'cpu']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/note: .*value\(s\) of input 'ends' beyond ±2\^53 clamped/);
     const got = readNpy(join(dir, 'slice-max', `${safeFileName(c.model.graph.outputs[0].name)}.npy`));
@@ -111,7 +98,7 @@ describe('integer inputs through `aeq run` and Session', () => {
     const [x, shape] = c.model.graph.inputs;
     writeFileSync(join(dir, 'rs-x.npy'), encodeNpy(set.inputs[0].dims, set.inputs[0].data));
     writeFileSync(join(dir, 'rs-shape-f4.npy'), encodeNpy(set.inputs[1].dims, set.inputs[1].data));
-    const r = await cli(['run', join(c.dir, 'model.onnx'), '--input', `${x.name}=${join(dir, 'rs-x.npy')}`,
+    const r = await aeqInProcess(['run', join(c.dir, 'model.onnx'), '--input', `${x.name}=${join(dir, 'rs-x.npy')}`,
       '--input', `${shape.name}=${join(dir, 'rs-shape-f4.npy')}`, '--out', join(dir, 'rs-f4'), '--backend', 'cpu']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`input '${shape.name}' is int64; give an integer or bool \\.npy, not '<f4'`));

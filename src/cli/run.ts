@@ -8,7 +8,7 @@ import { ensureDir } from '../io/atomic.js';
 import { resolveModelPath } from '../models.js';
 import { estimateForward } from '../planner/budget.js';
 import { numel } from '../graph/tensor.js';
-import { parse, bytesOpt } from './args.js';
+import { parse, bytesOpt, usageError, type CommandSpec } from './args.js';
 import { UsageError, InputError } from '../errors.js';
 import type { CpuTensor } from '../ops/op.js';
 
@@ -18,14 +18,28 @@ export function safeFileName(name: string): string {
   return s === '' || s === '.' || s === '..' ? `_${s}` : s;
 }
 
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+export const RUN: CommandSpec = {
+  name: 'run',
+  usage: `usage: aeq run <model.onnx> --input [name=]file.npy … --out DIR [options]
+runs the forward pass and writes every graph output to DIR/<output name>.npy (float32)
+  <model.onnx>                an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
+  -i, --input [name=]FILE     an input .npy, once per graph input (without name=, in the model's
+                              input order); integer/bool inputs are bound as plan-time constants
+  -o, --out DIR               output folder (created)
+  --backend webgpu|cpu|auto   the backend (default auto: WebGPU when there is an adapter)
+  --max-memory SIZE           memory budget of one pass (e.g. 512M, 4G; default half the available memory)
+  -h, --help                  this text`,
+  options: {
     input: { type: 'string', multiple: true, short: 'i' },
     backend: { type: 'string', default: 'auto' },
     out: { type: 'string', short: 'o' },
     'max-memory': { type: 'string' },
-  }, 'run');
-  if (positionals.length !== 1) throw new UsageError('usage: aeq run <model.onnx> --input [name=]file.npy … [--backend webgpu|cpu] [--max-memory SIZE] --out DIR');
+  },
+};
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, RUN);
+  if (positionals.length !== 1) throw usageError(RUN);
   const outDir = values.out as string | undefined;
   if (!outDir) throw new UsageError('run: --out DIR is required');
   const maxMemory = bytesOpt(values['max-memory'] as string | undefined, '--max-memory');
