@@ -4,6 +4,8 @@ export type { ExplainOptions, Explanation, Target, TraceEntry } from './explain/
 export type { Method } from './explain/pipeline.js';
 export { Session, resolveBackend } from './runtime/session.js';
 export type { BackendName, SessionOptions } from './runtime/session.js';
+export { bindConstants, constantInputs } from './planner/constants.js';
+export type { ConstantValue } from './planner/constants.js';
 export { loadModel, parseModel } from './io/onnx.js';
 export { readNpy, writeNpy, parseNpy, encodeNpy } from './io/npy.js';
 export { readImage, decodeImage, preprocess, loadImages, PRESETS } from './io/image.js';

@@ -3,7 +3,7 @@
 // is printed, and written to test/conformance-cases.txt by `AEQ_WRITE_CASES=1`.
 import { writeFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
-import { discover, bindConstInputs } from './helpers/conformance.js';
+import { discover, bindConstInputs, worstError } from './helpers/conformance.js';
 import { Session } from '../src/runtime/session.js';
 import { numel } from '../src/graph/tensor.js';
 
@@ -16,10 +16,6 @@ if (process.env.AEQ_WRITE_CASES === '1') {
     `# ONNX conformance cases (libonnx-testdata): ${runnable.length} run on both backends, ${notRun.length} not run\n` +
     runnable.map((c) => `RUN  ${c.name}`).join('\n') + '\n' + notRun.map((v) => `---  ${v.name}: ${v.why}`).join('\n') + '\n');
 }
-
-// ONNX's backend test default tolerances.
-const RTOL = 1e-3;
-const ATOL = 1e-5;
 
 describe.each(['cpu', 'webgpu'] as const)('ONNX conformance (%s)', (backend) => {
   it('has cases to run', () => {
@@ -36,13 +32,7 @@ describe.each(['cpu', 'webgpu'] as const)('ONNX conformance (%s)', (backend) => 
           const got = outs[o.name];
           expect(got.shape).toEqual(want.dims);
           expect(got.data.length).toBe(numel(want.dims));
-          let worst = 0;
-          for (let k = 0; k < got.data.length; k++) {
-            const w = want.data[k], g = got.data[k];
-            const bad = Number.isNaN(w) ? !Number.isNaN(g) : !(Math.abs(g - w) <= ATOL + RTOL * Math.abs(w)) && g !== w;
-            if (bad) worst = Math.max(worst, Math.abs(g - w) || Infinity);
-          }
-          expect(worst, `${c.name} output '${o.name}' max error`).toBe(0);
+          expect(worstError(got.data, want.data), `${c.name} output '${o.name}' max error`).toBe(0);
         });
       } finally {
         s.dispose();

@@ -1,5 +1,7 @@
 // Argument parsing on node:util's parseArgs, with errors rephrased as one clear line. A malformed
 // command line (unknown option, missing value, wrong value form) is a UsageError: exit code 2.
+// Every command declares itself as a CommandSpec (name, usage text, options); `-h`/`--help`
+// anywhere on its command line asks for the usage, which main prints to stdout (exit code 0).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { OptionError, UsageError } from '../errors.js';
 
@@ -10,6 +12,47 @@ export interface Parsed {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** A command's options and its usage text (every option named with a one-line meaning). */
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  options: Options;
+}
+
+/** Thrown by `parse` for `-h`/`--help`: not a failure; main prints the usage to stdout and exits 0. */
+export class HelpRequest extends Error {
+  constructor(readonly usage: string) {
+    super('help requested');
+    this.name = 'HelpRequest';
+  }
+}
+
+/** The usage's first line as a UsageError: for a command line missing its arguments. */
+export function usageError(spec: CommandSpec): UsageError {
+  return new UsageError(spec.usage.split('\n')[0]);
+}
+
+/** Whether a token is an option that takes its value from the next token. */
+function takesValue(tok: string, options: Options): boolean {
+  if (tok.startsWith('--')) {
+    if (tok.includes('=')) return false;
+    return options[tok.slice(2)]?.type === 'string';
+  }
+  if (/^-[A-Za-z]$/.test(tok)) return Object.values(options).some((o) => o.short === tok[1] && o.type === 'string');
+  return false;
+}
+
+/** `-h` or `--help` as an option of its own (not an option's value, not after `--`). */
+export function wantsHelp(argv: string[], options: Options): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i];
+    if (tok === '--') return false;
+    if (tok === '-h' || tok === '--help') return true;
+    if (takesValue(tok, options)) i++;
+  }
+  return false;
+}
+
 /** A token that reads as a negative number: `-1`, `-0.5`, `-1e3`, `-.5`. */
 const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
 
@@ -19,14 +62,6 @@ const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
  * value: rewrite the pair as `--ratio=-1` so that our own validation sees it.
  */
 export function joinNegativeValues(argv: string[], options: Options): string[] {
-  const takesValue = (tok: string): boolean => {
-    if (tok.startsWith('--')) {
-      if (tok.includes('=')) return false;
-      return options[tok.slice(2)]?.type === 'string';
-    }
-    if (/^-[A-Za-z]$/.test(tok)) return Object.values(options).some((o) => o.short === tok[1] && o.type === 'string');
-    return false;
-  };
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i];
@@ -35,7 +70,7 @@ export function joinNegativeValues(argv: string[], options: Options): string[] {
       break;
     }
     const next = argv[i + 1];
-    if (takesValue(tok) && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+    if (takesValue(tok, options) && next !== undefined && NEGATIVE_NUMBER.test(next)) {
       out.push(tok.startsWith('--') ? `${tok}=${next}` : `${tok}${next}`);
       i++;
     } else {
@@ -45,7 +80,10 @@ export function joinNegativeValues(argv: string[], options: Options): string[] {
   return out;
 }
 
-export function parse(argv: string[], options: Options, command: string): Parsed {
+/** Parse a command's arguments; `-h`/`--help` throws HelpRequest with the command's usage. */
+export function parse(argv: string[], spec: CommandSpec): Parsed {
+  const { options, name: command } = spec;
+  if (wantsHelp(argv, options)) throw new HelpRequest(spec.usage);
   try {
     return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true }) as Parsed;
   } catch (e) {
@@ -54,7 +92,7 @@ export function parse(argv: string[], options: Options, command: string): Parsed
       .replace(/^Unknown option/, 'unknown option')
       .replace(/^Option '([^']*)' argument missing/, "option '$1' needs a value")
       .replace(/\s+$/, '');
-    throw new UsageError(`${command}: ${msg}`);
+    throw new UsageError(`${command}: ${msg} (aeq ${command} --help lists the options)`);
   }
 }
 

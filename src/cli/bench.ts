@@ -2,16 +2,30 @@
 // random inputs, per backend. Prints figures; the full tables live in bench/ (see bench/RESULTS.md).
 import { Explainer } from '../explain/explainer.js';
 import { resolveModelPath } from '../models.js';
-import { parse, positiveIntOpt, bytesOpt } from './args.js';
-import { OptionError, InputError, UsageError } from '../errors.js';
+import { parse, positiveIntOpt, bytesOpt, usageError, type CommandSpec } from './args.js';
+import { OptionError, InputError } from '../errors.js';
 import type { BackendName } from '../runtime/session.js';
 
-export async function benchCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(argv, {
+export const BENCH: CommandSpec = {
+  name: 'bench',
+  usage: `usage: aeq bench <model.onnx> [--batch N] [--method forward|ae|gradcam] [--backend B]… [--reps R]
+times one model on random input: the median of --reps runs after a warm-up, per backend
+  <model.onnx>                  an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
+  --batch N                     inputs per pass (default 1)
+  --method forward|ae|gradcam   what to time (default forward)
+  --backend webgpu|cpu          a backend to time; repeat for several (default webgpu and cpu)
+  --reps R                      timed runs after the warm-up (default 5)
+  --max-memory SIZE             memory budget of one pass (e.g. 512M, 4G; default half the available memory)
+  -h, --help                    this text`,
+  options: {
     batch: { type: 'string' }, backend: { type: 'string', multiple: true }, reps: { type: 'string' },
     method: { type: 'string', default: 'forward' }, 'max-memory': { type: 'string' },
-  }, 'bench');
-  if (positionals.length !== 1) throw new UsageError('usage: aeq bench <model.onnx> [--batch N] [--backend webgpu --backend cpu] [--method forward|ae|gradcam] [--reps R]');
+  },
+};
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, BENCH);
+  if (positionals.length !== 1) throw usageError(BENCH);
   const batch = positiveIntOpt(v.batch as string | undefined, '--batch', 1);
   const reps = positiveIntOpt(v.reps as string | undefined, '--reps', 5);
   const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');

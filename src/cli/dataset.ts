@@ -2,7 +2,7 @@
 // procedural ground-truth benchmark in the documented folder format (docs/dataset-format.md).
 import { generateDataset } from '../data/index.js';
 import { UsageError } from '../errors.js';
-import { numberOpt, parse } from './args.js';
+import { numberOpt, parse, type CommandSpec } from './args.js';
 import { Progress } from './progress.js';
 
 export function sizeOpt(v: string | undefined, dflt: number): number | [number, number] {
@@ -12,15 +12,29 @@ export function sizeOpt(v: string | undefined, dflt: number): number | [number, 
   return m[2] ? [Number(m[1]), Number(m[2])] : Number(m[1]);
 }
 
-export async function datasetCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+export const DATASET: CommandSpec = {
+  name: 'dataset',
+  usage: `usage: aeq dataset --out DIR [--count N] [--seed S] [--size 224|WxH] [--kind scenes|mosaics] [--watermark-rate F]
+writes the procedural ground-truth benchmark (docs/dataset-format.md), deterministic per seed
+  -o, --out DIR              output folder (required)
+  --count N                  number of images (default 200)
+  --seed S                   random seed (default 1)
+  --size 224|WxH             image size (default 224)
+  --kind scenes|mosaics      scenes of objects, or 2×2 GridPG mosaics (default scenes)
+  --watermark-rate F         fraction of images with a watermark (default 0.2)
+  -h, --help                 this text`,
+  options: {
     out: { type: 'string', short: 'o' },
     count: { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
     size: { type: 'string' },
     kind: { type: 'string', default: 'scenes' },
     'watermark-rate': { type: 'string' },
-  }, 'dataset');
+  },
+};
+
+export async function datasetCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, DATASET);
   if (positionals.length) throw new UsageError(`dataset: unexpected argument '${positionals[0]}'`);
   const dir = values.out as string | undefined;
   if (!dir) throw new UsageError('dataset: --out DIR is required');

@@ -8,9 +8,9 @@ import { readImage, preprocess, type RgbImage } from '../io/image.js';
 import { heatmapPng, overlayPng } from '../io/heatmap.js';
 import { readDataset } from '../data/format.js';
 import { bundledModels, modelsDir, type BundledModel } from '../models.js';
-import { parse } from './args.js';
+import { parse, usageError, type CommandSpec } from './args.js';
 import { safeFileName } from './run.js';
-import { InputError, OptionError, UsageError } from '../errors.js';
+import { InputError, OptionError } from '../errors.js';
 import { writeFileAtomic, ensureDir } from '../io/atomic.js';
 import { methodTag, outputBase } from './output.js';
 import type { BackendName } from '../runtime/session.js';
@@ -271,14 +271,26 @@ ${r.models.map(modelSection).join('\n')}
 `;
 }
 
-export async function demoCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+export const DEMO: CommandSpec = {
+  name: 'demo',
+  usage: `usage: aeq demo [--out DIR] [--backend webgpu|cpu|auto] [--models aeq-vgg,aeq-resnet] [--samples DIR]
+explains the sample images with the bundled models (AE at ratio 1 and 2, Grad-CAM) → DIR/index.html
+  -o, --out DIR               output folder (default out)
+  --backend webgpu|cpu|auto   the backend (default auto: WebGPU when there is an adapter)
+  --models LIST               comma-separated bundled models (default aeq-vgg,aeq-resnet)
+  --samples DIR               folder of images to explain (default the bundled samples/)
+  -h, --help                  this text`,
+  options: {
     out: { type: 'string', short: 'o', default: 'out' },
     backend: { type: 'string', default: 'auto' },
     models: { type: 'string' },
     samples: { type: 'string' },
-  }, 'demo');
-  if (positionals.length) throw new UsageError('usage: aeq demo [--out DIR] [--backend webgpu|cpu|auto] [--models aeq-vgg,aeq-resnet] [--samples DIR]');
+  },
+};
+
+export async function demoCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, DEMO);
+  if (positionals.length) throw usageError(DEMO);
   const out = values.out as string;
   const say = (s: string) => process.stdout.write(`${s}\n`);
   const t0 = performance.now();

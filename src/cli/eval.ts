@@ -8,7 +8,7 @@ import { parseMethods, ratioSweep, ablationGrid, type MethodSpec } from '../eval
 import { formatTable, tableJson } from '../eval/metrics/index.js';
 import { bundledModel, resolveModelPath } from '../models.js';
 import { PRESETS, type PresetName } from '../io/image.js';
-import { parse, numberOpt, positiveIntOpt, bytesOpt } from './args.js';
+import { parse, numberOpt, positiveIntOpt, bytesOpt, usageError, type CommandSpec } from './args.js';
 import { Progress } from './progress.js';
 import { OptionError, UsageError } from '../errors.js';
 import { RATIO_MIN, RATIO_MAX } from '../explain/explainer.js';
@@ -21,31 +21,36 @@ metrics: ${METRICS.join(', ')}; all = every metric but sanity (gridpg only on mo
   --methods LIST       comma-separated: ae, ae:RATIO[:no-contrib:no-shift:no-activated:no-inactivated], gradcam
                        (default ae:1,ae:2,gradcam)
   --sweep              AE at ratio 1.0, 1.1, …, 2.0 instead of --methods
-  --ablation           the Table II grid of AE switches at --ratio (default 2) instead of --methods
+  --ablation           the Table II grid of AE switches at --ratio instead of --methods
+  --ratio R            AE's ratio for --ablation (default 2)
   --split S            all|train|val|test (default all)      --limit N   first N images
   --batch B            images per pass (default 8)           --tolerance PX   pointing-game tolerance (15)
   --sanity-steps K     layers randomised, top down (default all)
   --preset P --output sigmoid|softmax   for a model file (bundled models know theirs)
-  --backend webgpu|cpu|auto   --json   --out FILE (JSON)`;
+  --backend webgpu|cpu|auto   --json   --out FILE (JSON)
+  --max-memory SIZE    memory budget of one pass (e.g. 512M, 4G; default half the available memory)
+  -h, --help           this text`;
 
-function positiveInt(v: string, name: string): number {
-  return positiveIntOpt(v, name, 1);
-}
-
-export async function evalCommand(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(EVAL_USAGE + '\n');
-    return 0;
-  }
-  const { values: v, positionals } = parse(argv, {
+export const EVAL: CommandSpec = {
+  name: 'eval',
+  usage: EVAL_USAGE,
+  options: {
     model: { type: 'string' }, data: { type: 'string' }, methods: { type: 'string' },
     sweep: { type: 'boolean' }, ablation: { type: 'boolean' }, ratio: { type: 'string' },
     split: { type: 'string', default: 'all' }, limit: { type: 'string' }, batch: { type: 'string' },
     tolerance: { type: 'string' }, 'sanity-steps': { type: 'string' }, preset: { type: 'string' },
     output: { type: 'string' }, backend: { type: 'string', default: 'auto' }, json: { type: 'boolean' }, out: { type: 'string' },
     'max-memory': { type: 'string' },
-  }, 'eval');
-  if (positionals.length !== 1) throw new UsageError(EVAL_USAGE.split('\n')[0]);
+  },
+};
+
+function positiveInt(v: string, name: string): number {
+  return positiveIntOpt(v, name, 1);
+}
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, EVAL);
+  if (positionals.length !== 1) throw usageError(EVAL);
   if (!v.model) throw new UsageError('eval: --model is required (a bundled model name or an .onnx file)');
   if (!v.data) throw new UsageError('eval: --data DIR is required (make one with: aeq dataset --out DIR)');
   const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');

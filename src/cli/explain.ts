@@ -6,7 +6,7 @@ import { readImage, preprocess, type PreprocessOptions, type PresetName, PRESETS
 import { readNpy, writeNpy } from '../io/npy.js';
 import { heatmapPng, overlayPng } from '../io/heatmap.js';
 import { bundledModel, resolveModelPath } from '../models.js';
-import { parse, numberOpt, positiveIntOpt, bytesOpt } from './args.js';
+import { parse, numberOpt, positiveIntOpt, bytesOpt, usageError, type CommandSpec } from './args.js';
 import { Progress } from './progress.js';
 import { InputError, OptionError, UsageError } from '../errors.js';
 import { writeFileAtomic, ensureDir } from '../io/atomic.js';
@@ -48,6 +48,33 @@ const OPTIONS = {
   'max-memory': { type: 'string' },
 } as const;
 
+export const EXPLAIN: CommandSpec = {
+  name: 'explain',
+  usage: `usage: aeq explain <model.onnx> <image.png|image.jpg|tensor.npy>… [options]
+explains each input's prediction: heatmaps (and overlays, and with --save-npy arrays) in --out DIR
+  <model.onnx>                 an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
+  <inputs…>                    PNG/JPEG images, or preprocessed .npy tensors (N×C×H×W or C×H×W)
+  --method ae|gradcam          Attribution Equilibrium (default) or Grad-CAM
+  --target top|N|N,M           explain the top-1 class (default), class N, or several classes
+  --top K                      explain the K highest-scoring classes of each input
+  --ratio R                    AE's degree of evidence, from 1 to 1000 (default 2)
+  --layer NAME                 start from this 4-D tensor instead of the default layer (see aeq info)
+  --residual main|proportional how AE splits relevance at residual Adds (default main)
+  --no-contrib, --no-shift, --no-activated, --no-inactivated
+                               AE ablation switches (paper Table II)
+  --preset P                   image preprocessing: imagenet (default), imagenet-direct, caffe-bgr, inception, cifar
+  --mean a,b,c, --std a,b,c    override the preset's per-channel mean and standard deviation
+  --bgr, --scale S             override the preset's channel order and pixel scale
+  --labels FILE                class names, one per line, for the summaries
+  --backend webgpu|cpu|auto    the backend (default auto: WebGPU when there is an adapter)
+  --batch B                    inputs per forward/backward pass (default 4)
+  -o, --out DIR                output folder (default out)
+  --save-npy                   also write the heatmaps and attributions as .npy
+  --max-memory SIZE            memory budget of one pass (e.g. 512M, 4G; default half the available memory)
+  -h, --help                   this text`,
+  options: OPTIONS as unknown as CommandSpec['options'],
+};
+
 function numList(v: string | undefined, name: string): number[] | undefined {
   if (v === undefined) return undefined;
   const xs = v.split(',').map((s) => numberOpt(s, name, NaN));
@@ -70,9 +97,9 @@ function parseTarget(t: string, top: string | undefined): Target {
 }
 
 export async function explainCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(argv, OPTIONS as never, 'explain');
+  const { values: v, positionals } = parse(argv, EXPLAIN);
   const str = (k: string) => v[k] as string | undefined;
-  if (positionals.length < 2) throw new UsageError('usage: aeq explain <model.onnx> <image.png|image.jpg|tensor.npy>… [options]');
+  if (positionals.length < 2) throw usageError(EXPLAIN);
   const [modelArg, ...inputs] = positionals;
   // A bundled model by name brings its preprocessing and class names.
   const bundled = bundledModel(modelArg);

@@ -4,13 +4,25 @@ import { planGraph, unsupportedOps } from '../planner/plan.js';
 import { defaultLayer } from '../planner/layers.js';
 import { fmtShape, numel, isFloatDType } from '../graph/tensor.js';
 import { resolveModelPath } from '../models.js';
-import { parse } from './args.js';
-import { UsageError, UnsupportedOperatorError, printable } from '../errors.js';
+import { parse, usageError, type CommandSpec } from './args.js';
+import { UnsupportedOperatorError, printable } from '../errors.js';
 import { estimateForward, fmtBytes } from '../planner/budget.js';
 
+export const INFO: CommandSpec = {
+  name: 'info',
+  usage: `usage: aeq info <model.onnx>
+prints inputs/outputs with shapes, opset, an operator histogram, the parameter count, every
+unsupported operator with its node names (exit code 1 if any), the default attribution layer and
+the estimated memory of a forward pass at batch 1
+  <model.onnx>   an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
+  --batch N      accepted and ignored: the report is at batch 1
+  -h, --help     this text`,
+  options: { batch: { type: 'string' } },
+};
+
 export async function infoCommand(argv: string[]): Promise<number> {
-  const { positionals } = parse(argv, { batch: { type: 'string' } }, 'info');
-  if (positionals.length !== 1) throw new UsageError('usage: aeq info <model.onnx>');
+  const { positionals } = parse(argv, INFO);
+  if (positionals.length !== 1) throw usageError(INFO);
   const model = loadModel(resolveModelPath(positionals[0]));
   const g = model.graph;
   const lines: string[] = [];

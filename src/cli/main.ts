@@ -1,13 +1,14 @@
 // The `aeq` command line. Every failure ends as one line on stderr and a non-zero exit code.
 import { AeqError, UsageError, printable } from '../errors.js';
-import { infoCommand } from './info.js';
-import { runCommand } from './run.js';
-import { explainCommand } from './explain.js';
-import { verifyCommand } from './verify.js';
-import { benchCommand } from './bench.js';
-import { datasetCommand } from './dataset.js';
-import { evalCommand } from './eval.js';
-import { demoCommand } from './demo.js';
+import { HelpRequest, type CommandSpec } from './args.js';
+import { infoCommand, INFO } from './info.js';
+import { runCommand, RUN } from './run.js';
+import { explainCommand, EXPLAIN } from './explain.js';
+import { verifyCommand, VERIFY } from './verify.js';
+import { benchCommand, BENCH } from './bench.js';
+import { datasetCommand, DATASET } from './dataset.js';
+import { evalCommand, EVAL } from './eval.js';
+import { demoCommand, DEMO } from './demo.js';
 
 const USAGE = `usage: aeq <command> [options]
 
@@ -29,7 +30,9 @@ commands:
   eval <metrics|all> --model M --data DIR [--methods ae:1,ae:2,gradcam | --sweep | --ablation]
       [--split S] [--limit N] [--batch B] [--tolerance 15] [--json] [--out FILE]
                                              attribution quality (pointing game, GridPG, outside–inside,
-                                             energy PG, insertion/deletion, sanity, accuracy); aeq eval -h
+                                             energy PG, insertion/deletion, sanity, accuracy)
+
+aeq <command> --help (or -h, or aeq help <command>) lists the command's options with their meanings.
 
 models: an .onnx file or a bundled model by name (aeq-vgg, aeq-resnet). --max-memory SIZE (e.g. 512M,
 4G; run, explain, verify, bench, eval): the memory budget of one pass, default half the available memory.
@@ -38,15 +41,16 @@ or value, malformed value), 3 internal error.
 environment: AEQ_REQUIRE_GPU=1 fails instead of falling back to the CPU; AEQ_DUMP_WGSL=1|DIR dumps
 generated WGSL; AEQ_DEBUG=1 prints stack traces.`;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  info: infoCommand,
-  run: runCommand,
-  explain: explainCommand,
-  verify: verifyCommand,
-  bench: benchCommand,
-  dataset: datasetCommand,
-  eval: evalCommand,
-  demo: demoCommand,
+/** Every command: its entry point and its spec (options and usage, for -h/--help). */
+export const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; spec: CommandSpec }> = {
+  info: { run: infoCommand, spec: INFO },
+  run: { run: runCommand, spec: RUN },
+  explain: { run: explainCommand, spec: EXPLAIN },
+  verify: { run: verifyCommand, spec: VERIFY },
+  bench: { run: benchCommand, spec: BENCH },
+  dataset: { run: datasetCommand, spec: DATASET },
+  eval: { run: evalCommand, spec: EVAL },
+  demo: { run: demoCommand, spec: DEMO },
 };
 
 /**
@@ -65,18 +69,27 @@ export function errorLine(err: unknown): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'help' && rest.length === 1 && COMMANDS[rest[0]]) {
+    process.stdout.write(COMMANDS[rest[0]].spec.usage + '\n');
+    return 0;
+  }
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
     process.stdout.write(USAGE + '\n');
     return cmd ? 0 : 2;
   }
-  const fn = COMMANDS[cmd];
-  if (!fn) {
+  const command = COMMANDS[cmd];
+  if (!command) {
     process.stderr.write(`aeq: unknown command '${cmd}'\n${USAGE}\n`);
     return 2;
   }
   try {
-    return await fn(rest);
+    return await command.run(rest);
   } catch (e) {
+    // -h/--help: the command's usage on stdout, a success.
+    if (e instanceof HelpRequest) {
+      process.stdout.write(e.usage + '\n');
+      return 0;
+    }
     const err = e as Error;
     if (process.env.AEQ_DEBUG === '1') process.stderr.write(`${err.stack}\n`);
     process.stderr.write(`aeq: ${errorLine(err)}\n`);

@@ -2,11 +2,13 @@
 import { join } from 'node:path';
 import { Session, type BackendName } from '../runtime/session.js';
 import { readNpy, writeNpy } from '../io/npy.js';
+import { loadModel } from '../io/onnx.js';
+import { constantInputs, type ConstantValue } from '../planner/constants.js';
 import { ensureDir } from '../io/atomic.js';
 import { resolveModelPath } from '../models.js';
 import { estimateForward } from '../planner/budget.js';
 import { numel } from '../graph/tensor.js';
-import { parse, bytesOpt } from './args.js';
+import { parse, bytesOpt, usageError, type CommandSpec } from './args.js';
 import { UsageError, InputError } from '../errors.js';
 import type { CpuTensor } from '../ops/op.js';
 
@@ -16,22 +18,39 @@ export function safeFileName(name: string): string {
   return s === '' || s === '.' || s === '..' ? `_${s}` : s;
 }
 
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+export const RUN: CommandSpec = {
+  name: 'run',
+  usage: `usage: aeq run <model.onnx> --input [name=]file.npy … --out DIR [options]
+runs the forward pass and writes every graph output to DIR/<output name>.npy (float32)
+  <model.onnx>                an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
+  -i, --input [name=]FILE     an input .npy, once per graph input (without name=, in the model's
+                              input order); integer/bool inputs are bound as plan-time constants
+  -o, --out DIR               output folder (created)
+  --backend webgpu|cpu|auto   the backend (default auto: WebGPU when there is an adapter)
+  --max-memory SIZE           memory budget of one pass (e.g. 512M, 4G; default half the available memory)
+  -h, --help                  this text`,
+  options: {
     input: { type: 'string', multiple: true, short: 'i' },
     backend: { type: 'string', default: 'auto' },
     out: { type: 'string', short: 'o' },
     'max-memory': { type: 'string' },
-  }, 'run');
-  if (positionals.length !== 1) throw new UsageError('usage: aeq run <model.onnx> --input [name=]file.npy … [--backend webgpu|cpu] [--max-memory SIZE] --out DIR');
+  },
+};
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, RUN);
+  if (positionals.length !== 1) throw usageError(RUN);
   const outDir = values.out as string | undefined;
   if (!outDir) throw new UsageError('run: --out DIR is required');
   const maxMemory = bytesOpt(values['max-memory'] as string | undefined, '--max-memory');
-  const session = await Session.create(resolveModelPath(positionals[0]), { backend: values.backend as BackendName | 'auto', maxMemory });
-  const names = session.inputNames;
+  // Integer and bool inputs are bound as plan-time constants; float inputs stream at run time.
+  const model = loadModel(resolveModelPath(positionals[0]));
+  const names = model.graph.inputs.map((i) => i.name);
+  const constNames = new Set(constantInputs(model));
   const feeds: Record<string, CpuTensor> = {};
+  const constants: Record<string, ConstantValue> = {};
   const given = (values.input as string[] | undefined) ?? [];
-  if (given.length === 0) throw new UsageError(`run: give --input for ${names.map((n) => `'${n}'`).join(', ')}`);
+  if (given.length === 0 && names.length > 0) throw new UsageError(`run: give --input for ${names.map((n) => `'${n}'`).join(', ')}`);
   for (const [k, spec] of given.entries()) {
     const eq = spec.indexOf('=');
     const name = eq > 0 && !spec.slice(0, eq).includes('/') ? spec.slice(0, eq) : names[k];
@@ -39,11 +58,21 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (name === undefined) throw new InputError(`run: more --input files than the model has inputs (${names.length})`);
     if (!names.includes(name)) throw new InputError(`run: the model has no input named '${name}' (inputs: ${names.join(', ')})`);
     const a = readNpy(file);
+    if (constNames.has(name)) {
+      const dtype = model.graph.inputs.find((i) => i.name === name)!.dtype;
+      if (!a.ints) throw new InputError(`${file}: input '${name}' is ${dtype}; give an integer or bool .npy, not '${a.dtype}'`);
+      if (a.ints.clamped) {
+        process.stderr.write(`note: ${file}: ${a.ints.clamped} value(s) of input '${name}' beyond ±2^53 clamped to ±2^53 (INT64_MAX as "to the end" keeps its meaning)\n`);
+      }
+      constants[name] = { shape: a.shape, data: a.ints.data };
+      continue;
+    }
     const bad = a.data.findIndex((x) => !Number.isFinite(x));
     if (bad >= 0) throw new InputError(`${file}: input '${name}' holds ${a.data[bad]} at element ${bad}; non-finite inputs are refused`);
     feeds[name] = { shape: a.shape, data: a.data };
   }
-  for (const n of names) if (!feeds[n]) throw new InputError(`run: missing --input for '${n}'`);
+  for (const n of names) if (!feeds[n] && !constants[n]) throw new InputError(`run: missing --input for '${n}'`);
+  const session = await Session.create(model, { backend: values.backend as BackendName | 'auto', maxMemory, constants });
   ensureDir(outDir);
   // The budget before anything runs: the forward pass plus the host copies of the outputs (their
   // readback and .npy encoding).

@@ -5,10 +5,10 @@ import { runCpu } from '../runtime/executor.js';
 import { readImage, preprocess } from '../io/image.js';
 import { readNpy } from '../io/npy.js';
 import { bundledModel, resolveModelPath } from '../models.js';
-import { parse, numberOpt, positiveIntOpt, bytesOpt } from './args.js';
+import { parse, numberOpt, positiveIntOpt, bytesOpt, usageError, type CommandSpec } from './args.js';
 import { fmtShape } from '../graph/tensor.js';
 import { estimateForward } from '../planner/budget.js';
-import { OptionError, InputError, UsageError } from '../errors.js';
+import { OptionError, InputError } from '../errors.js';
 import type { CpuTensor } from '../ops/op.js';
 
 export function compare(a: Float32Array, b: Float32Array): { maxAbs: number; relL2: number } {
@@ -33,13 +33,33 @@ function seededInput(shape: number[], seed = 7): CpuTensor {
   return { shape, data };
 }
 
-export async function verifyCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(argv, {
+export const VERIFY: CommandSpec = {
+  name: 'verify',
+  usage: `usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4] [options]
+runs forward, gradient and AE on both backends and prints the GPU-vs-CPU difference per tensor;
+exit code 1 above the tolerance
+  <model.onnx>                 an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
+  [image|tensor.npy …]         the input (default a seeded random tensor)
+  --tol T                      tolerance on the relative L2 difference (default 1e-4)
+  --shared-forward             run the CPU backward on the GPU's forward activations
+  --ratio R                    AE's degree of evidence (default 2)
+  --target top|N               the class explained (default top)
+  --layer NAME                 the layer attribution starts from (default: see aeq info)
+  --residual main|proportional how AE splits relevance at residual Adds (default main)
+  --preset P                   image preprocessing (imagenet, imagenet-direct, caffe-bgr, inception, cifar)
+  --batch B                    inputs per pass (default 1)
+  --max-memory SIZE            memory budget of one pass (e.g. 512M, 4G; default half the available memory)
+  -h, --help                   this text`,
+  options: {
     ratio: { type: 'string' }, target: { type: 'string' }, layer: { type: 'string' }, residual: { type: 'string' },
     tol: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' }, 'shared-forward': { type: 'boolean' },
     'max-memory': { type: 'string' },
-  }, 'verify');
-  if (positionals.length < 1) throw new UsageError('usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4]');
+  },
+};
+
+export async function verifyCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, VERIFY);
+  if (positionals.length < 1) throw usageError(VERIFY);
   const [modelArg, ...inputs] = positionals;
   const modelPath = resolveModelPath(modelArg);
   const tol = numberOpt(v.tol as string | undefined, '--tol', 1e-4);

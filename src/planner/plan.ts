@@ -36,7 +36,7 @@ export function bindInputs(model: Model, given: Record<string, Shape>): Record<s
   }
   for (const inp of model.graph.inputs) {
     if (!isFloatDType(inp.dtype)) {
-      throw new InputError(`${src}: input '${inp.name}' has element type ${inp.dtype}; only floating-point inputs are supported`);
+      throw new InputError(`${src}: input '${inp.name}' has element type ${inp.dtype}; only floating-point inputs run at run time; bind it as a constant (aeq run does so for an integer .npy; Session.create(model, { constants }) or bindConstants)`);
     }
     const decl = inp.shape;
     const g = given[inp.name];

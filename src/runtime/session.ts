@@ -1,7 +1,9 @@
 // A loaded model bound to a backend: plans are cached per input shape, weights are uploaded once.
+// Constant inputs are bound when the session is made, so a cached plan never outlives their values.
 import { loadModel, parseModel } from '../io/onnx.js';
 import type { Model } from '../graph/ir.js';
 import { planGraph, unsupportedOps, type Plan } from '../planner/plan.js';
+import { bindConstants, type ConstantValue } from '../planner/constants.js';
 import type { Shape } from '../graph/tensor.js';
 import type { CpuTensor } from '../ops/op.js';
 import { getGpu, type Gpu, type GpuTensor } from '../kernels/gpu/runtime.js';
@@ -18,6 +20,12 @@ export interface SessionOptions {
    * anything is allocated. Default: half the host's available memory at the time of the check.
    */
   maxMemory?: number;
+  /**
+   * Graph inputs given their values now, as plan-time constants (see src/planner/constants.ts):
+   * integer and bool inputs that feed shape-like operands (Reshape's shape, Slice's ends, Pad's
+   * pads…). The session is bound to these values; other values need another session.
+   */
+  constants?: Record<string, ConstantValue>;
 }
 
 let warnedFallback = false;
@@ -55,7 +63,8 @@ export class Session {
   }
 
   static async create(src: string | Uint8Array | Model, opts: SessionOptions = {}): Promise<Session> {
-    const model = typeof src === 'string' ? loadModel(src) : src instanceof Uint8Array ? parseModel(src, '<bytes>', null) : src;
+    const loaded = typeof src === 'string' ? loadModel(src) : src instanceof Uint8Array ? parseModel(src, '<bytes>', null) : src;
+    const model = opts.constants ? bindConstants(loaded, opts.constants) : loaded;
     const bad = unsupportedOps(model);
     if (bad.length) throw new UnsupportedOperatorError(bad);
     const maxMemory = checkLimit(opts.maxMemory, 'maxMemory');

@@ -90,3 +90,18 @@ export function bindConstInputs(c: Case, set: Case['sets'][number]): { model: Mo
   });
   return { model: { ...c.model, graph: { ...g, inputs, initializers } }, feeds };
 }
+
+// ONNX's backend test default tolerances.
+export const RTOL = 1e-3;
+export const ATOL = 1e-5;
+
+/** The largest error beyond ATOL + RTOL·|want| (0: every element within; NaN must match NaN). */
+export function worstError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let worst = 0;
+  for (let k = 0; k < got.length; k++) {
+    const w = want[k], g = got[k];
+    const bad = Number.isNaN(w) ? !Number.isNaN(g) : !(Math.abs(g - w) <= ATOL + RTOL * Math.abs(w)) && g !== w;
+    if (bad) worst = Math.max(worst, Math.abs(g - w) || Infinity);
+  }
+  return worst;
+}
