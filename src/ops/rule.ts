@@ -85,10 +85,6 @@ export interface RuleBackend<T> {
 /** Plan, allocate, run: the one way a rule is applied (by the walker and by the tests). */
 export function applyRule<T>(rule: Rule, ctx: RuleCtx<T>, r: T, be: RuleBackend<T>): (T | undefined)[] {
   const p = rule.plan(ctx, be.shape(r));
-  if (LEGACY in rule) {
-    be.twin(rule, p.params, ctx, r, []);
-    return (p.params as LegacyParams).result as (T | undefined)[];
-  }
   const label = `${ctx.step.node.opType}.signal`;
   const out = p.signals.map((s) => (!s ? undefined : s.alias ? be.view(r, s.shape) : be.alloc(s.shape, !!s.zero, label)));
   be.twin(rule, p.params, ctx, r, out);
@@ -115,39 +111,4 @@ export function gpuRuleBackend(g: Gpu): RuleBackend<GpuTensor> {
     view: (t, shape) => ({ shape, buffer: t.buffer }),
     twin: (rule, p, ctx, r, out) => rule.gpu(p, g, ctx, r, out),
   };
-}
-
-/**
- * A rule written before the contract, returning tensors it allocated itself. Kept only while the
- * families move to plan + twins; `applyRule` recognises it by its `legacy` mark.
- */
-export interface LegacyRule {
-  cpu(ctx: RuleCtx<CpuTensor>, r: CpuTensor): (CpuTensor | undefined)[];
-  gpu(g: Gpu, ctx: RuleCtx<GpuTensor>, r: GpuTensor): (GpuTensor | undefined)[];
-}
-
-interface LegacyParams { result?: unknown[] }
-const LEGACY = Symbol('legacy rule');
-
-const wrapped = new WeakMap<LegacyRule, Rule<LegacyParams>>();
-
-export function legacy(old: LegacyRule): Rule<LegacyParams> {
-  let w = wrapped.get(old);
-  if (!w) wrapped.set(old, (w = wrap(old)));
-  return w;
-}
-
-function wrap(old: LegacyRule): Rule<LegacyParams> {
-  return {
-    [LEGACY]: true,
-    plan: () => ({ params: {}, signals: [] }),
-    cpu: (p, ctx, r) => { p.result = old.cpu(ctx, r); },
-    gpu: (p, g, ctx, r) => { p.result = old.gpu(g, ctx, r); },
-  } as Rule<LegacyParams>;
-}
-
-export type LegacyTable = Record<string, LegacyRule>;
-
-export function legacyTable(t: LegacyTable): RuleTable {
-  return Object.fromEntries(Object.entries(t).map(([k, r]) => [k, legacy(r)]));
 }

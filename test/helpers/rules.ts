@@ -1,6 +1,6 @@
 // Apply one backward rule to one step of a real (small) model on both backends.
-import type { Rule, RuleCtx, AeOptions, LegacyRule } from '../../src/ops/rule.js';
-import { DEFAULT_AE, applyRule, cpuRuleBackend, gpuRuleBackend, legacy } from '../../src/ops/rule.js';
+import type { Rule, RuleCtx, AeOptions } from '../../src/ops/rule.js';
+import { DEFAULT_AE, applyRule, cpuRuleBackend, gpuRuleBackend } from '../../src/ops/rule.js';
 import { parseModel } from '../../src/io/onnx.js';
 import { planGraph, type Plan, type Step } from '../../src/planner/plan.js';
 import { runCpu } from '../../src/runtime/executor.js';
@@ -54,13 +54,11 @@ function ctxFor<T>(c: RuleCase, step: Step, get: (name: string) => T, o: ApplyOp
   };
 }
 
-const asRule = (rule: Rule | LegacyRule): Rule => ('plan' in rule ? rule : legacy(rule));
-
-export function applyCpu(rule: Rule | LegacyRule, c: RuleCase, step: Step, r: CpuTensor, o: ApplyOptions = {}): (CpuTensor | undefined)[] {
-  return applyRule(asRule(rule), ctxFor(c, step, (n) => c.values.get(n)!, o), { shape: r.shape, data: r.data.slice() }, cpuRuleBackend());
+export function applyCpu(rule: Rule, c: RuleCase, step: Step, r: CpuTensor, o: ApplyOptions = {}): (CpuTensor | undefined)[] {
+  return applyRule(rule, ctxFor(c, step, (n) => c.values.get(n)!, o), { shape: r.shape, data: r.data.slice() }, cpuRuleBackend());
 }
 
-export async function applyGpu(rule: Rule | LegacyRule, c: RuleCase, step: Step, r: CpuTensor, o: ApplyOptions = {}): Promise<(CpuTensor | undefined)[]> {
+export async function applyGpu(rule: Rule, c: RuleCase, step: Step, r: CpuTensor, o: ApplyOptions = {}): Promise<(CpuTensor | undefined)[]> {
   const g = await getGpu();
   const dev = new Map<string, GpuTensor>();
   const get = (n: string): GpuTensor => {
@@ -72,7 +70,7 @@ export async function applyGpu(rule: Rule | LegacyRule, c: RuleCase, step: Step,
     return t;
   };
   const rd = g.upload(r.data, r.shape, 'relevance');
-  const outs = applyRule(asRule(rule), ctxFor(c, step, get, o), rd, gpuRuleBackend(g));
+  const outs = applyRule(rule, ctxFor(c, step, get, o), rd, gpuRuleBackend(g));
   const res: (CpuTensor | undefined)[] = [];
   for (const t of outs) res.push(t ? { shape: t.shape, data: await g.read(t) } : undefined);
   const seen = new Set<GPUBuffer>();
