@@ -51,6 +51,7 @@ export const cases: Record<string, () => OpCase[]> = {
   Erf: () => [unary('Erf', X)],
   Gelu: () => [unary('Gelu', X), unary('Gelu', [3, 17], { approximate: 'tanh' }, {}, ' tanh')],
   Elu: () => [unary('Elu', X), unary('Elu', [3, 17], { alpha: floatAttr(0.3) }, {}, ' α 0.3')],
+  Celu: () => [unary('Celu', X), unary('Celu', [3, 17], { alpha: floatAttr(2.5) }, {}, ' α 2.5')],
   Selu: () => [unary('Selu', X)],
   Softplus: () => [unary('Softplus', X)],
   Mish: () => [unary('Mish', X)],

@@ -185,6 +185,13 @@ export const ACTIVATIONS: Record<string, Activation> = {
     grad: { of: 'x', wgsl: 'select(dy * u.alpha * exp(min(v, 0.0)), dy, v > 0.0)', cpu: (dy, v, p) => (v > 0 ? dy : dy * f32(p.alpha) * Math.exp(v)) },
     ae: 'alias',
   },
+  // Celu (opset 12): α·(exp(x/α) − 1) below 0, continuously differentiable for every α.
+  Celu: {
+    params: (n) => ({ alpha: attrFloat(n, 'alpha', 1) }),
+    wgsl: 'select(u.alpha * expm1_f(v / u.alpha), v, v > 0.0)', cpu: (v, p) => (v > 0 ? v : f32(p.alpha) * expm1(v / f32(p.alpha))), traits: { activation: true },
+    grad: { of: 'x', wgsl: 'select(dy * exp(min(v, 0.0) / u.alpha), dy, v > 0.0)', cpu: (dy, v, p) => (v > 0 ? dy : dy * Math.exp(v / f32(p.alpha))) },
+    ae: 'alias',
+  },
   Selu: {
     params: (n) => ({ alpha: attrFloat(n, 'alpha', SELU_ALPHA), beta: attrFloat(n, 'gamma', SELU_GAMMA) }),
     wgsl: 'u.beta * select(u.alpha * expm1_f(v), v, v > 0.0)',
