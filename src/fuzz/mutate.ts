@@ -4,20 +4,9 @@
 // encoded bytes. A case is a seed model plus a list of mutations, each with its own sub-seed, so
 // any subset can be replayed (the minimiser in cli.ts relies on it).
 import { modelProtoType } from '../io/onnx.js';
+import { mulberry32, type Rng } from '../data/rng.js';
 
-export type Rng = () => number;
-
-/** mulberry32: small, fast and good enough for choosing mutations. */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, type Rng };
 
 export const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 const int = (r: Rng, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));

@@ -45,21 +45,3 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   {{STORE}}
 }
-
-//#section zrule
-// AE pooling z-rule (spec §2.3): x̂ = x⁺ + 1e-9, Z = pool(x̂), S = safe_div(R, Z), R_in = x̂ ⊙
-// (∂pool/∂x̂)ᵀ S: the window walks of forward.wgsl over x̂ give S (and the arg-max), the gather
-// above gives R_in. Taps outside the input are padding, which is no input: it never wins a max
-// and adds nothing. The S buffer holds what each window hands to one tap: S itself for max, and
-// for average S / count = R / Σ x̂ (the divisor, count_include_pad or not, cancels between Z and
-// ∂pool/∂x̂).
-fn xhat(v: f32) -> f32 {
-  return max(v, 0.0) + 1e-9;
-}
-
-fn safe_div(a: f32, b: f32) -> f32 {
-  if (b == 0.0) {
-    return 0.0;
-  }
-  return a / b;
-}

@@ -11,10 +11,11 @@ import {
 import type { CpuTensor } from '../op.js';
 import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections } from '../../kernels/gpu/wgsl.js';
+import zruleSrc from '../shared/zrule.wgsl';
 import { numel, type Shape } from '../../graph/tensor.js';
 import type { Rule, RuleCtx, RuleTable } from '../rule.js';
 
-const sections = new Map([...forwardSections, ...parseSections(src)]);
+const sections = new Map([...forwardSections, ...parseSections(src), ...parseSections(zruleSrc)]);
 const WG = 64;
 
 // ---------------------------------------------------------------- the transposes
@@ -170,6 +171,12 @@ const S_GLOBAL_FINISH: Record<PoolParams['kind'], string> = {
 
 const S_BINDINGS = bindings(1, ['x', 'f32', false], ['r', 'f32', false], ['s', 'f32', true]);
 
+// AE pooling z-rule (spec §2.3): x̂ = x⁺ + 1e-9, Z = pool(x̂), S = safe_div(R, Z), R_in = x̂ ⊙
+// (∂pool/∂x̂)ᵀ S: the window walks of forward.wgsl over x̂ give S (and the arg-max), the gather
+// of backward.wgsl gives R_in. Taps outside the input are padding, which is no input: it never wins a max
+// and adds nothing. The S buffer holds what each window hands to one tap: S itself for max, and
+// for average S / count = R / Σ x̂ (the divisor, count_include_pad or not, cancels between Z and
+// ∂pool/∂x̂).
 function zRuleGpu(g: Gpu, p: PoolParams, x: GpuTensor, r: GpuTensor, out: GpuTensor): void {
   const nOut = p.planes * p.OH * p.OW;
   const s = g.alloc([nOut], 'ae.pool.s');

@@ -36,17 +36,6 @@ fn out_index(i: u32) -> u32 {
   return offset_of(i, u.idims, u.ostr);
 }
 
-// AE z-rule (spec §2.3): the positive part plus the stabiliser, and 0 where a denominator is 0.
-fn xhat(v: f32) -> f32 {
-  return max(v, 0.0) + 1e-9;
-}
-
-fn safe_div(a: f32, b: f32) -> f32 {
-  if (b == 0.0) {
-    return 0.0;
-  }
-  return a / b;
-}
 
 //#section reduce
 // One workgroup per output: strided partial results (each thread visits its k in increasing

@@ -6,9 +6,10 @@ import forwardSrc from './forward.wgsl';
 import backwardSrc from './backward.wgsl';
 import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
+import zruleSrc from '../shared/zrule.wgsl';
 import { MAX_GROUPS, type ReduceGeom } from './geometry.js';
 
-const sections = new Map([...parseSections(forwardSrc), ...parseSections(backwardSrc)]);
+const sections = new Map([...parseSections(forwardSrc), ...parseSections(backwardSrc), ...parseSections(zruleSrc)]);
 const WG = 64;
 
 const groups = { vec4: 'u32', n: MAX_GROUPS / 4 } as const;
@@ -83,7 +84,7 @@ function reduceVars(p: ReducePass): Record<string, string> {
  * S from the incoming relevance r). Empty outputs (outs = 0) dispatch nothing.
  */
 export function reducePass(g: Gpu, geom: ReduceGeom, p: ReducePass, x: GpuTensor, outs: GpuTensor[]): void {
-  const pipe = g.kernel(`reduce.${p.name}`, () => assemble(sections, ['common', 'reduce'], reduceVars(p), U));
+  const pipe = g.kernel(`reduce.${p.name}`, () => assemble(sections, ['common', 'zrule', 'reduce'], reduceVars(p), U));
   g.dispatch(pipe, pack(geom, INIT[p.combine]), [x.buffer, ...outs.map((t) => t.buffer)], [geom.outs]);
 }
 
@@ -102,7 +103,7 @@ export function spreadPass(g: Gpu, geom: ReduceGeom, p: SpreadPass, src: GpuTens
   let b = 3;
   const bindings = [p.x ? f32Out(b++, 'x', 'read') : '', p.aux === 'f32' ? f32Out(b++, 'aux', 'read') : p.aux === 'u32' ? u32Out(b++, 'arg', 'read') : ''];
   const pipe = g.kernel(`reduce.spread.${p.name}`, () =>
-    assemble(sections, ['common', 'spread'], { BINDINGS: bindings.join('\n'), VALUE: p.value }, U));
+    assemble(sections, ['common', 'zrule', 'spread'], { BINDINGS: bindings.join('\n'), VALUE: p.value }, U));
   const total = geom.outs * geom.count;
   g.dispatch(pipe, pack(geom, 0), [src.buffer, dst.buffer, ...extra.map((t) => t.buffer)], Gpu.groups1d(total, WG));
 }
