@@ -1,4 +1,5 @@
-// Every torchvision classifier of issue 10 (test/fixtures/arch, made by tools/make_arch_fixtures.py):
+// Every torchvision classifier of issue 10 (test/fixtures/arch, made by tools/make_arch_fixtures.py),
+// through the library and through the CLI (`aeq run`, `aeq explain`):
 // the forward pass matches onnxruntime on both backends (max |logit diff| ≤ 1e-3 · max(1, |logits|)),
 // `aeq info` finds no unsupported operator, the default layer is the one spec §1.3b names, and AE
 // and Grad-CAM are finite, non-zero and equal on both backends (relative L2 ≤ 1e-4 on a shared
@@ -13,6 +14,10 @@ import { unsupportedOps } from '../src/planner/plan.js';
 import { runOrt } from './helpers/ort.js';
 import { FIXTURES } from './helpers/shared.js';
 import { diff, randn, rng } from './helpers/ops.js';
+import { aeqInProcess } from './helpers/cli.js';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { encodeNpy, readNpy } from '../src/io/npy.js';
 
 const ARCH = join(FIXTURES, 'arch');
 const manifest = JSON.parse(readFileSync(join(ARCH, 'manifest.json'), 'utf8')) as { models: Record<string, { input: number[] }> };
@@ -78,6 +83,30 @@ describe.each(Object.keys(manifest.models))('architecture %s', { timeout: LONG }
         expect(worst, `${backend}: max |logit diff|`).toBeLessThanOrEqual(1e-3 * scale);
       } finally {
         s.dispose();
+      }
+    }
+  });
+
+  it('through the CLI: aeq run matches onnxruntime; aeq explain writes finite, non-zero AE and Grad-CAM maps (WebGPU)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), `aeq-arch-${name}-`));
+    const x = input();
+    writeFileSync(join(dir, 'x.npy'), encodeNpy(x.shape, x.data));
+    const run = await aeqInProcess(['run', path, '--input', `input=${join(dir, 'x.npy')}`, '--out', join(dir, 'run'), '--backend', 'cpu']);
+    expect(run.code, run.stderr).toBe(0);
+    const want = Object.values(await runOrt(path, { input: x }))[0];
+    const got = readNpy(join(dir, 'run', 'logits.npy'));
+    const scale = Math.max(1, want.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0));
+    expect(got.shape).toEqual(want.shape);
+    got.data.forEach((v, i) => expect(Math.abs(v - want.data[i])).toBeLessThanOrEqual(1e-3 * scale));
+    for (const method of ['ae', 'gradcam']) {
+      const out = join(dir, method);
+      const r = await aeqInProcess(['explain', path, join(dir, 'x.npy'), '--method', method, '--backend', 'webgpu', '--save-npy', '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const maps = readdirSync(out).filter((f) => f.endsWith('.heatmap.npy'));
+      expect(maps.length).toBe(2);
+      for (const f of maps) {
+        const m = readNpy(join(out, f)).data;
+        expect(finite(m) && nonZero(m), `${method} ${f}`).toBe(true);
       }
     }
   });
