@@ -13,6 +13,8 @@ import { readNpy } from '../src/io/npy.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { FIXTURES } from './helpers/shared.js';
+import { methodTag } from '../src/cli/output.js';
+import { parseMethod } from '../src/eval/methods.js';
 import { diff } from './helpers/ops.js';
 
 const DIR = join(FIXTURES, 'baselines');
@@ -70,15 +72,21 @@ describe('gradient family = Captum', () => {
 describe('SmoothGrad noise', () => {
   it("aeq's generator draws the noise the reference script drew (mulberry32 + Box–Muller re-implemented in Python)", () => {
     const n = x.shape[0], s = manifest.samples, per = x.data.length / n;
-    const z = gaussians(manifest.noise_seed, n * s * per);
-    const eps = new Float32Array(z.length);
+    const z = gaussians(manifest.noise_seed, s * per);
+    const eps = new Float32Array(n * s * per);
     for (let i = 0; i < n; i++) {
       const sd = defaultSigma(x.data.subarray(i * per, (i + 1) * per));
-      for (let j = i * s * per; j < (i + 1) * s * per; j++) eps[j] = Math.fround(sd * z[j]);
+      for (let j = 0; j < s * per; j++) eps[i * s * per + j] = Math.fround(sd * z[j]);
     }
-    const prefix = npy('smoothgrad-noise.npy').data;
+    // The first values of each input's noise, N × P.
+    const prefix = npy('smoothgrad-noise.npy');
+    const p = prefix.shape[1];
+    expect(prefix.shape).toEqual([n, p]);
     // Float32 values of float64 draws: equal, or one float32 step apart where a libm rounds differently.
-    prefix.forEach((v, i) => expect(Math.abs(eps[i] - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -23));
+    prefix.data.forEach((v, i) => {
+      const mine = eps[Math.floor(i / p) * s * per + (i % p)];
+      expect(Math.abs(mine - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -23);
+    });
     let sum = 0, sq = 0;
     for (const v of eps) { sum += v; sq += v * v; }
     expect(Math.abs(sum - manifest.noise_sum)).toBeLessThan(1e-6 * Math.sqrt(manifest.noise_sumsq));
@@ -95,6 +103,16 @@ describe('SmoothGrad noise', () => {
       expect(Buffer.from(b.attribution!.data.buffer).equals(Buffer.from(a.attribution!.data.buffer))).toBe(true);
       expect(Buffer.from(b.heatmaps.data.buffer).equals(Buffer.from(a.heatmaps.data.buffer))).toBe(true);
       expect(diff(c.attribution!.data, a.attribution!.data).relL2).toBeGreaterThan(0.05);
+    });
+
+    it(`${backend}: an input's SmoothGrad does not depend on the other inputs of its batch`, async () => {
+      const e = await explainer('resnet', backend);
+      const o: ExplainOptions = { method: 'smoothgrad', samples: 3, seed: 11, target: TARGETS };
+      const both = await e.explain(x, o);
+      const per = x.data.length / 2;
+      const second = await e.explain({ shape: [1, ...x.shape.slice(1)], data: x.data.slice(per) }, o);
+      const rows = second.attribution!.data.length;
+      expect(diff(second.attribution!.data, both.attribution!.data.subarray(rows)).relL2).toBeLessThan(1e-6);
     });
   }
 });
@@ -189,5 +207,29 @@ describe('guided backpropagation', () => {
         e.dispose();
       }
     }
+  });
+});
+
+describe('spellings', () => {
+  it('output tags: short, one per setting that changes the result', () => {
+    expect(methodTag({ method: 'gradient' })).toBe('gradient');
+    expect(methodTag({ method: 'input-x-gradient' })).toBe('input-x-gradient');
+    expect(methodTag({ method: 'guided-bp' })).toBe('guided-bp');
+    expect(methodTag({ method: 'ig' })).toBe('ig-s16');
+    expect(methodTag({ method: 'ig', steps: 32, baseline: x })).toBe('ig-s32-baseline');
+    expect(methodTag({ method: 'smoothgrad' })).toBe('smoothgrad-n16');
+    expect(methodTag({ method: 'smoothgrad', samples: 8, magnitude: true, noise: 0.1, seed: 7 })).toBe('smoothgrad-n8-sq-sigma0.1-seed7');
+  });
+
+  it('aeq eval --methods parses the gradient family', () => {
+    expect(parseMethod('gradient').options).toEqual({ method: 'gradient' });
+    expect(parseMethod('guided-bp').options).toEqual({ method: 'guided-bp' });
+    expect(parseMethod('input-x-gradient').options).toEqual({ method: 'input-x-gradient' });
+    expect(parseMethod('ig').options).toEqual({ method: 'ig', steps: 16 });
+    expect(parseMethod('ig:32').options).toEqual({ method: 'ig', steps: 32 });
+    expect(parseMethod('smoothgrad:8:sq:seed=3:noise=0.2').options).toEqual({ method: 'smoothgrad', samples: 8, magnitude: true, seed: 3, noise: 0.2 });
+    expect(() => parseMethod('ig:x')).toThrow(/not a positive integer/);
+    expect(() => parseMethod('gradient:2')).toThrow(/takes no parameters/);
+    expect(() => parseMethod('smoothgrad:sq:bogus')).toThrow(/none of/);
   });
 });

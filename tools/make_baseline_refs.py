@@ -29,9 +29,9 @@ input n, target j), plus manifest.json. The methods and Captum's calls:
 
 SmoothGrad's noise: Captum draws it with torch.normal; to compare exactly, this script draws it
 with aeq's own generator (src/explain/gradients.ts `gaussians`: mulberry32 + Box–Muller,
-re-implemented here bit for bit), hands it to NoiseTunnel by replacing torch.normal for the call,
-and also saves its first NOISE_PREFIX values (smoothgrad-noise.npy, of the N·S×3×32×32 ε flattened
-in Captum's repeat_interleave order, which is aeq's order too; the manifest has the float64 sum
+re-implemented here bit for bit; S·3·32·32 draws z_s shared by every input, ε = σ_n·z_s), hands it to NoiseTunnel by replacing torch.normal for the call,
+and also saves the first NOISE_PREFIX values of each input's noise (smoothgrad-noise.npy, N×NOISE_PREFIX,
+of the N·S×3×32×32 ε in Captum's repeat_interleave order, which is aeq's order too; the manifest has the float64 sum
 and sum of squares of all of it) so that the test checks aeq's noise against it. A self-check
 recomputes SmoothGrad as the mean of Saliency over x_n + ε, to prove the noise reached Captum.
 """
@@ -62,7 +62,7 @@ CLASSES = 6
 STEPS = 16
 SAMPLES = 16
 NOISE_SEED = 7
-NOISE_PREFIX = 4096
+NOISE_PREFIX = 2048
 
 
 class Vgg(nn.Module):
@@ -153,12 +153,12 @@ def gaussians(seed, count):
 def smoothgrad_noise(x, samples, seed):
     n = x.shape[0]
     per = x[0].numel()
-    z = gaussians(seed, n * samples * per).reshape(n, samples, per)
+    z = gaussians(seed, samples * per).reshape(samples, per)  # the same draws for every input
     eps = np.zeros((n, samples, per), dtype=np.float32)
     for s in range(n):
         xs = x[s].numpy().astype(np.float32)
         sd = 0.15 * (float(xs.max()) - float(xs.min()))
-        eps[s] = (sd * z[s]).astype(np.float32)
+        eps[s] = (sd * z).astype(np.float32)
     return torch.from_numpy(eps.reshape(n * samples, *x.shape[1:]))
 
 
@@ -203,7 +203,7 @@ def main():
     noise = smoothgrad_noise(x, SAMPLES, NOISE_SEED)
     save('x.npy', x)
     save('baseline.npy', baseline[0])
-    save('smoothgrad-noise.npy', noise.reshape(-1)[:NOISE_PREFIX])
+    save('smoothgrad-noise.npy', noise.reshape(x.shape[0], -1)[:, :NOISE_PREFIX])
     manifest = {
         'reference': f'Captum {captum.__version__}, commit {CAPTUM_COMMIT}', 'torch': torch.__version__,
         'input': 'x.npy', 'shape': list(x.shape), 'targets': TARGETS, 'classes': CLASSES,

@@ -67,20 +67,22 @@ export function defaultSigma(x: Float32Array): number {
 }
 
 /**
- * SmoothGrad's noisy copies: sample n·S + s = x_n + ε, ε = σ_n·z (rounded to float32), the z drawn
- * by `gaussians(seed, N·S·C·H·W)` in that order; σ_n = `sigma`, or defaultSigma(x_n).
+ * SmoothGrad's noisy copies: sample n·S + s = x_n + ε, ε = σ_n·z_s (rounded to float32), the
+ * z = z_0 … z_{S−1} drawn by `gaussians(seed, S·C·H·W)` in that order, the same for every input:
+ * an input's explanation depends on the seed, S and its shape only, never on which other inputs
+ * share its batch (aeq explain --batch). σ_n = `sigma`, or defaultSigma(x_n).
  */
 export function noisyCopies(x: CpuTensor, samples: number, sigma: number | undefined, seed: number): CpuTensor {
   const n = x.shape[0];
   const per = numel(x.shape) / n;
-  const z = gaussians(seed, n * samples * per);
+  const z = gaussians(seed, samples * per);
   const out = new Float32Array(n * samples * per);
   for (let s = 0; s < n; s++) {
     const xs = x.data.subarray(s * per, (s + 1) * per);
     const sd = sigma ?? defaultSigma(xs);
     for (let k = 0; k < samples; k++) {
       const o = (s * samples + k) * per;
-      for (let i = 0; i < per; i++) out[o + i] = xs[i] + Math.fround(sd * z[o + i]);
+      for (let i = 0; i < per; i++) out[o + i] = xs[i] + Math.fround(sd * z[k * per + i]);
     }
   }
   return { shape: [n * samples, ...x.shape.slice(1)], data: out };
