@@ -185,18 +185,39 @@ describe('Integrated Gradients', () => {
   });
 });
 
+/** x (1×1×1×3, a fixed batch of 1) → ReLU → Flatten → Gemm(W, b = 0), W = [[2, −3, 5], [−1, 4, 1]]. */
+function tinyNet(): Uint8Array {
+  const bld = new OnnxBuilder({ opset: 13 });
+  const inp = bld.input('x', [1, 1, 1, 3]);
+  const h = bld.flatten(bld.relu(inp));
+  const w = bld.initializer('W', [2, 3], [2, -3, 5, -1, 4, 1]);
+  const b = bld.initializer('b', [2], [0, 0]);
+  bld.output(bld.node('Gemm', [h, w, b], { transB: 1 }, [[1, 2]])[0]);
+  return bld.toBytes();
+}
+const tinyInput: CpuTensor = { shape: [1, 1, 1, 3], data: Float32Array.from([1, 2, -1]) };
+
+describe('a model with a fixed batch of 1', () => {
+  it("IG's 16 path points run one at a time: x ⊙ W_c·[x > 0] exactly (ReLU then linear: a constant gradient along the path)", async () => {
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const e = await Explainer.create(tinyNet(), { backend });
+      try {
+        const r = await e.explain(tinyInput, { method: 'ig', target: [0, 1] });
+        expect(Array.from(r.attribution!.data, (v) => v + 0)).toEqual([2, -6, 0, -1, 8, 0]); // (x₃ = −1)·0 is −0
+        const sg = await e.explain(tinyInput, { method: 'smoothgrad', samples: 5, target: [0, 1] });
+        expect(sg.attribution!.shape).toEqual([2, 1, 1, 3]);
+      } finally {
+        e.dispose();
+      }
+    }
+  });
+});
+
 describe('guided backpropagation', () => {
   it('a hand-checked net: ReLU passes max(g, 0)·[x > 0], the gradient passes g·[x > 0]', async () => {
-    // x (1×1×1×3) → ReLU → Flatten → Gemm(W, b = 0), W = [[2, −3, 5], [−1, 4, 1]].
-    const bld = new OnnxBuilder({ opset: 13 });
-    const inp = bld.input('x', [1, 1, 1, 3]);
-    const h = bld.flatten(bld.relu(inp));
-    const w = bld.initializer('W', [2, 3], [2, -3, 5, -1, 4, 1]);
-    const b = bld.initializer('b', [2], [0, 0]);
-    bld.output(bld.node('Gemm', [h, w, b], { transB: 1 }, [[1, 2]])[0]);
-    const input: CpuTensor = { shape: [1, 1, 1, 3], data: Float32Array.from([1, 2, -1]) };
+    const input = tinyInput;
     for (const backend of ['cpu', 'webgpu'] as const) {
-      const e = await Explainer.create(bld.toBytes(), { backend });
+      const e = await Explainer.create(tinyNet(), { backend });
       try {
         const grad = await e.explain(input, { method: 'gradient', target: [0, 1] });
         const guided = await e.explain(input, { method: 'guided-bp', target: [0, 1] });

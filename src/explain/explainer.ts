@@ -172,10 +172,38 @@ export class Explainer {
       post = (m) => m;
     }
     const perInput = targets.flatMap((l) => Array.from({ length: k }, () => l));
-    const inner = await this.explain(batch, { ...o, method: 'gradient', target: { perInput } });
+    const inner = await this.gradients(batch, perInput, { ...o, method: 'gradient' });
     const attribution = reduceGradients(inner.attribution!, n, k, t, square, post);
     const heat = cpuAttr.channelSum(attribution);
     return { ...toExplanation(method, logits, targets, inner.layer, heat, attribution), trace: inner.trace };
+  }
+
+  /**
+   * The input gradients of a batch. A model exported with a fixed batch b takes it b inputs at a
+   * time, the last group padded with copies of its last input (their gradients dropped).
+   */
+  private async gradients(x: CpuTensor, perInput: number[][], o: ExplainOptions): Promise<Explanation> {
+    const b = this.fixedBatch;
+    const m = x.shape[0];
+    if (b === undefined || b === m) return this.explain(x, { ...o, target: { perInput } });
+    const per = x.data.length / m;
+    const t = perInput[0].length;
+    const out = new Float32Array(m * t * per);
+    let first: Explanation | undefined;
+    for (let i = 0; i < m; i += b) {
+      const data = new Float32Array(b * per);
+      const lists: number[][] = [];
+      for (let j = 0; j < b; j++) {
+        const src = Math.min(i + j, m - 1);
+        data.set(x.data.subarray(src * per, (src + 1) * per), j * per);
+        lists.push(perInput[src]);
+      }
+      const r = await this.explain({ shape: [b, ...x.shape.slice(1)], data }, { ...o, target: { perInput: lists } });
+      first ??= r;
+      const used = Math.min(b, m - i) * t * per;
+      out.set(r.attribution!.data.subarray(0, used), i * t * per);
+    }
+    return { ...first!, attribution: { shape: [m * t, ...x.shape.slice(1)], data: out } };
   }
 
   dispose(): void {
