@@ -213,6 +213,28 @@ describe('a model with a fixed batch of 1', () => {
   });
 });
 
+describe('memory budget', () => {
+  it("IG's path points that do not fit the budget run in groups that do, with the same result (CPU)", async () => {
+    const e = await Explainer.create(join(DIR, 'vgg.onnx'), { backend: 'cpu' });
+    try {
+      const o: ExplainOptions = { method: 'ig', steps: 6, target: TARGETS };
+      const whole = await e.explain(x, o);
+      const shape = [x.shape[0] * 6, ...x.shape.slice(1)];
+      expect(e.gradientGroup(shape, 2)).toBe(shape[0]);
+      // The first power-of-two budget that holds a group of more than one input but not all 12.
+      let limit = 2 ** 16;
+      for (e.session.maxMemory = limit; e.gradientGroup(shape, 2) <= 1; e.session.maxMemory = limit *= 2);
+      const group = e.gradientGroup(shape, 2);
+      expect(group).toBeGreaterThan(1);
+      expect(group).toBeLessThan(shape[0]);
+      const split = await e.explain(x, o);
+      expect(diff(split.attribution!.data, whole.attribution!.data).maxAbs).toBe(0);
+    } finally {
+      e.dispose();
+    }
+  });
+});
+
 describe('guided backpropagation', () => {
   it('a hand-checked net: ReLU passes max(g, 0)·[x > 0], the gradient passes g·[x > 0]', async () => {
     const input = tinyInput;

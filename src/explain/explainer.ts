@@ -2,7 +2,7 @@
 // then explain batches of N inputs × T targets in one forward and one N·T backward pass (split
 // into several passes when the GPU's binding limit demands, ./batching.ts).
 import { Session, type BackendName, type SessionOptions } from '../runtime/session.js';
-import { estimateExplain } from '../planner/budget.js';
+import { defaultMemoryLimit, estimateExplain } from '../planner/budget.js';
 import type { Model } from '../graph/ir.js';
 import type { Plan } from '../planner/plan.js';
 import { defaultLayer } from '../planner/layers.js';
@@ -179,29 +179,51 @@ export class Explainer {
   }
 
   /**
-   * The input gradients of a batch. A model exported with a fixed batch b takes it b inputs at a
-   * time, the last group padded with copies of its last input (their gradients dropped).
+   * Inputs per group when the gradient family's batch of m inputs × t targets runs: the model's
+   * fixed batch, else all m, or as many as the memory budget allows (the estimate is linear in the
+   * batch: weights plus a per-input part), at least 1.
+   */
+  gradientGroup(shape: number[], t: number): number {
+    if (this.fixedBatch !== undefined) return this.fixedBatch;
+    const m = shape[0];
+    const est = (k: number) => {
+      const { plan, layer } = this.startFor([k, ...shape.slice(1)], 'gradient');
+      return estimateExplain(plan, this.keepSet(plan, layer, logitTensor(plan), 'gradient'), t, 'gradient').bytes;
+    };
+    const limit = this.session.maxMemory ?? defaultMemoryLimit();
+    const whole = est(m);
+    if (m === 1 || whole <= limit) return m;
+    const one = est(1);
+    const per = (whole - one) / (m - 1);
+    return Math.max(1, Math.min(m, Math.floor((limit - (one - per)) / per)));
+  }
+
+  /**
+   * The input gradients of a batch, in groups of `gradientGroup` inputs (each group is split
+   * further into passes on the GPU); a model with a fixed batch gets its last group padded with
+   * copies of the last input, their gradients dropped.
    */
   private async gradients(x: CpuTensor, perInput: number[][], o: ExplainOptions): Promise<Explanation> {
-    const b = this.fixedBatch;
     const m = x.shape[0];
-    if (b === undefined || b === m) return this.explain(x, { ...o, target: { perInput } });
-    const per = x.data.length / m;
     const t = perInput[0].length;
+    const g = this.gradientGroup(x.shape, t);
+    const fixed = this.fixedBatch !== undefined;
+    if (g === m) return this.explain(x, { ...o, target: { perInput } });
+    const per = x.data.length / m;
     const out = new Float32Array(m * t * per);
     let first: Explanation | undefined;
-    for (let i = 0; i < m; i += b) {
-      const data = new Float32Array(b * per);
+    for (let i = 0; i < m; i += g) {
+      const size = fixed ? g : Math.min(g, m - i);
+      const data = new Float32Array(size * per);
       const lists: number[][] = [];
-      for (let j = 0; j < b; j++) {
+      for (let j = 0; j < size; j++) {
         const src = Math.min(i + j, m - 1);
         data.set(x.data.subarray(src * per, (src + 1) * per), j * per);
         lists.push(perInput[src]);
       }
-      const r = await this.explain({ shape: [b, ...x.shape.slice(1)], data }, { ...o, target: { perInput: lists } });
+      const r = await this.explain({ shape: [size, ...x.shape.slice(1)], data }, { ...o, target: { perInput: lists } });
       first ??= r;
-      const used = Math.min(b, m - i) * t * per;
-      out.set(r.attribution!.data.subarray(0, used), i * t * per);
+      out.set(r.attribution!.data.subarray(0, Math.min(size, m - i) * t * per), i * t * per);
     }
     return { ...first!, attribution: { shape: [m * t, ...x.shape.slice(1)], data: out } };
   }
