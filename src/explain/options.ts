@@ -9,6 +9,7 @@ export interface ExplainOptions {
   method?: Method;
   target?: Target;
   ratio?: number;
+  /** The layer AE and Grad-CAM start from (default: spec §1.3); the gradient family explains the model input. */
   layer?: string;
   terms?: Partial<Pick<AeOptions, 'contrib' | 'shift' | 'activated' | 'inactivated'>>;
   residual?: ResidualMode;
