@@ -3,10 +3,14 @@
 // (BN folded), 2 inputs × targets [1, 4], on both backends, relative L2 ≤ 1e-3. Then the methods'
 // own properties: IG completeness within the Riemann sum's error bound and converging with more
 // steps, SmoothGrad's noise (aeq's generator against the script's re-implementation, determinism
-// per seed), guided backpropagation on a hand-checked net, IG's path points split into passes.
+// per seed and independent of batch companions), guided backpropagation on a hand-checked net, IG's path
+// points split into passes (GPU binding limit), groups (memory budget) and single inputs (a fixed
+// batch of 1), and the CLI's options and output tags.
 import { describe, it, expect, afterAll } from 'vitest';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { aeq, errorLines } from './helpers/cli.js';
 import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
 import { defaultSigma, gaussians, pathPoints } from '../src/explain/gradients.js';
 import { readNpy } from '../src/io/npy.js';
@@ -274,5 +278,32 @@ describe('spellings', () => {
     expect(() => parseMethod('ig:x')).toThrow(/not a positive integer/);
     expect(() => parseMethod('gradient:2')).toThrow(/takes no parameters/);
     expect(() => parseMethod('smoothgrad:sq:bogus')).toThrow(/none of/);
+  });
+});
+
+describe('aeq explain', () => {
+  it('--method ig / smoothgrad / guided-bp write their tagged files; options of another method are refused', () => {
+    const out = mkdtempSync(join(tmpdir(), 'aeq-grad-'));
+    try {
+      const base = ['explain', join(DIR, 'vgg.onnx'), join(DIR, 'x.npy'), '--target', '4', '--backend', 'cpu', '--save-npy', '--out', out];
+      for (const extra of [['--method', 'ig', '--steps', '4', '--baseline', join(DIR, 'baseline.npy')], ['--method', 'smoothgrad', '--samples', '2', '--seed', '9', '--magnitude'], ['--method', 'guided-bp']]) {
+        const r = aeq([...base, ...extra]);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      expect(readdirSync(out).filter((f) => f.startsWith('x-0__')).sort()).toEqual([
+        'x-0__c4__guided-bp.attribution.npy', 'x-0__c4__guided-bp.heatmap.npy', 'x-0__c4__guided-bp.png',
+        'x-0__c4__ig-s4-baseline.attribution.npy', 'x-0__c4__ig-s4-baseline.heatmap.npy', 'x-0__c4__ig-s4-baseline.png',
+        'x-0__c4__smoothgrad-n2-sq-seed9.attribution.npy', 'x-0__c4__smoothgrad-n2-sq-seed9.heatmap.npy', 'x-0__c4__smoothgrad-n2-sq-seed9.png',
+      ]);
+      const ref = npy('vgg.ig-s8-baseline.npy');
+      expect(readNpy(join(out, 'x-0__c4__guided-bp.attribution.npy')).shape).toEqual(ref.shape.slice(1));
+      for (const [extra, why] of [[['--method', 'smoothgrad', '--steps', '4'], /--steps applies to ig only/], [['--method', 'ig', '--layer', 'x'], /--layer applies to ae and gradcam/], [['--method', 'lime'], /--method must be ae or gradcam, or one of the gradient family/]] as const) {
+        const r = aeq([...base, ...extra]);
+        expect(r.code).not.toBe(0);
+        expect(errorLines(r).join('\n')).toMatch(why);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
