@@ -1,7 +1,8 @@
 // Public API of aeq.
 export { Explainer, resolveTargets } from './explain/explainer.js';
 export type { ExplainOptions, Explanation, Target, TraceEntry } from './explain/explainer.js';
-export type { Method } from './explain/pipeline.js';
+export type { Method, GradientMethod } from './explain/pipeline.js';
+export { GRADIENT_METHODS } from './explain/pipeline.js';
 export { Session, resolveBackend } from './runtime/session.js';
 export type { BackendName, SessionOptions } from './runtime/session.js';
 export { bindConstants, constantInputs } from './planner/constants.js';

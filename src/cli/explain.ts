@@ -2,6 +2,8 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { Explainer, RATIO_MIN, RATIO_MAX, type ExplainOptions, type Target } from '../explain/explainer.js';
+import { METHODS } from '../explain/options.js';
+import { isGradientMethod, type Method } from '../explain/pipeline.js';
 import { readImage, preprocess, type PreprocessOptions, type PresetName, PRESETS, type RgbImage, type CropInfo } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { heatmapPng, overlayPng } from '../io/heatmap.js';
@@ -35,6 +37,12 @@ const OPTIONS = {
   'no-contrib': { type: 'boolean' },
   'no-activated': { type: 'boolean' },
   'no-inactivated': { type: 'boolean' },
+  steps: { type: 'string' },
+  baseline: { type: 'string' },
+  samples: { type: 'string' },
+  noise: { type: 'string' },
+  seed: { type: 'string' },
+  magnitude: { type: 'boolean' },
   backend: { type: 'string', default: 'auto' },
   batch: { type: 'string' },
   out: { type: 'string', short: 'o', default: 'out' },
@@ -54,7 +62,8 @@ export const EXPLAIN: CommandSpec = {
 explains each input's prediction: heatmaps (and overlays, and with --save-npy arrays) in --out DIR
   <model.onnx>                 an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
   <inputs…>                    PNG/JPEG images, or preprocessed .npy tensors (N×C×H×W or C×H×W)
-  --method ae|gradcam          Attribution Equilibrium (default) or Grad-CAM
+  --method M                   ae (Attribution Equilibrium, default), gradcam, or the gradient family:
+                               gradient, input-x-gradient, ig, smoothgrad, guided-bp
   --target top|N|N,M           explain the top-1 class (default), class N, or several classes
   --top K                      explain the K highest-scoring classes of each input
   --ratio R                    AE's degree of evidence, from 1 to 1000 (default 2)
@@ -62,6 +71,12 @@ explains each input's prediction: heatmaps (and overlays, and with --save-npy ar
   --residual main|proportional how AE splits relevance at residual Adds (default main)
   --no-contrib, --no-shift, --no-activated, --no-inactivated
                                AE ablation switches (paper Table II)
+  --steps M                    ig: path points of the right Riemann sum (default 16)
+  --baseline zero|FILE.npy     ig: the baseline x₀ (default zero; a C×H×W or N×C×H×W tensor)
+  --samples S                  smoothgrad: noisy copies per input (default 16)
+  --noise σ                    smoothgrad: the noise's standard deviation (default 0.15·(max x − min x))
+  --seed N                     smoothgrad: the noise's seed (default 0)
+  --magnitude                  smoothgrad: the mean of squared gradients (SmoothGrad²)
   --preset P                   image preprocessing: imagenet (default), imagenet-direct, caffe-bgr, inception, cifar
   --mean a,b,c, --std a,b,c    override the preset's per-channel mean and standard deviation
   --bgr, --scale S             override the preset's channel order and pixel scale
@@ -74,6 +89,12 @@ explains each input's prediction: heatmaps (and overlays, and with --save-npy ar
   -h, --help                   this text`,
   options: OPTIONS as unknown as CommandSpec['options'],
 };
+
+function nonNegativeInt(s: string, name: string): number {
+  const n = numberOpt(s, name, 0);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new OptionError(`${name} must be an integer from 0 to ${0xffffffff}, got '${s}'`);
+  return n;
+}
 
 function numList(v: string | undefined, name: string): number[] | undefined {
   if (v === undefined) return undefined;
@@ -104,10 +125,31 @@ export async function explainCommand(argv: string[]): Promise<number> {
   // A bundled model by name brings its preprocessing and class names.
   const bundled = bundledModel(modelArg);
   const modelPath = resolveModelPath(modelArg);
-  const method = str('method') as 'ae' | 'gradcam';
-  if (method !== 'ae' && method !== 'gradcam') throw new OptionError(`--method must be ae or gradcam, got '${method}'`);
+  const method = str('method') as Method;
+  if (!METHODS.includes(method)) throw new OptionError(`--method must be ae or gradcam, or one of the gradient family (${METHODS.filter((m) => isGradientMethod(m)).join(', ')}), got '${method}'`);
+  const gradients = isGradientMethod(method);
+  const only = (names: string[], which: string, ok: boolean) => {
+    for (const k of names) if (v[k] !== undefined && !ok) throw new OptionError(`--${k} applies to ${which} only, not --method ${method}`);
+  };
+  only(['steps', 'baseline'], 'ig', method === 'ig');
+  only(['samples', 'noise', 'seed', 'magnitude'], 'smoothgrad', method === 'smoothgrad');
+  only(['layer'], 'ae and gradcam (the gradient family explains the model input)', !gradients);
+  const baselineArg = str('baseline');
+  let baseline: ExplainOptions['baseline'];
+  if (baselineArg !== undefined && baselineArg !== 'zero') {
+    if (!existsSync(baselineArg)) throw new InputError(`--baseline ${baselineArg}: file not found (use zero or a .npy tensor)`);
+    const b = readNpy(baselineArg);
+    baseline = { shape: b.shape, data: b.data };
+  }
   const opts: ExplainOptions = {
     method,
+    ...(method === 'ig' ? { steps: positiveIntOpt(str('steps'), '--steps', 16), baseline } : {}),
+    ...(method === 'smoothgrad' ? {
+      samples: positiveIntOpt(str('samples'), '--samples', 16),
+      noise: str('noise') !== undefined ? numberOpt(str('noise'), '--noise', 0) : undefined,
+      seed: str('seed') !== undefined ? nonNegativeInt(str('seed')!, '--seed') : undefined,
+      magnitude: !!v.magnitude,
+    } : {}),
     target: parseTarget(str('target')!, str('top')),
     ratio: numberOpt(str('ratio'), '--ratio', 2),
     layer: str('layer'),

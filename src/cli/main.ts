@@ -20,6 +20,8 @@ commands:
       [--backend webgpu|cpu|auto] [--max-memory SIZE] --out DIR
   explain <model.onnx> <inputs…>            attribution heatmaps for images (PNG/JPEG) or .npy tensors
       [--method ae|gradcam] [--target top|N|N,M] [--top K] [--ratio R] [--layer NAME]
+      [--method gradient|input-x-gradient|ig|smoothgrad|guided-bp] [--steps M] [--baseline zero|FILE.npy]
+      [--samples S] [--noise σ] [--seed N] [--magnitude]
       [--residual main|proportional] [--no-shift] [--no-contrib] [--no-activated] [--no-inactivated]
       [--preset imagenet|imagenet-direct|caffe-bgr|inception|cifar] [--mean a,b,c] [--std a,b,c] [--bgr] [--scale S]
       [--labels FILE] [--backend webgpu|cpu|auto] [--batch B] [--out DIR] [--save-npy] [--max-memory SIZE]
@@ -27,7 +29,7 @@ commands:
   bench <model.onnx> [--batch N] [--method forward|ae|gradcam] [--backend B]…  time one model
   dataset --out DIR [--count N] [--seed S] [--size 224|WxH] [--kind scenes|mosaics]
                                              write the procedural ground-truth benchmark
-  eval <metrics|all> --model M --data DIR [--methods ae:1,ae:2,gradcam | --sweep | --ablation]
+  eval <metrics|all> --model M --data DIR [--methods ae:1,ae:2,gradcam,ig:16,… | --sweep | --ablation]
       [--split S] [--limit N] [--batch B] [--tolerance 15] [--json] [--out FILE]
                                              attribution quality (pointing game, GridPG, outside–inside,
                                              energy PG, insertion/deletion, sanity, accuracy)

@@ -1,5 +1,8 @@
 // Attribution methods as evaluated: a label for the table and the explain options that produce it.
-// Spec strings: `gradcam`, `ae` (ratio 2), `ae:1.5`, `ae:2:no-shift:no-contrib` (Table II switches).
+// Spec strings: `gradcam`, `ae` (ratio 2), `ae:1.5`, `ae:2:no-shift:no-contrib` (Table II switches);
+// the gradient family: `gradient`, `input-x-gradient`, `guided-bp`, `ig` / `ig:STEPS` (zero
+// baseline), `smoothgrad` / `smoothgrad:SAMPLES` with optional parts `sq` (magnitude),
+// `seed=N`, `noise=σ`.
 import type { ExplainOptions } from '../explain/explainer.js';
 import { OptionError } from '../errors.js';
 
@@ -10,13 +13,44 @@ export interface MethodSpec {
 
 const SWITCHES = { 'no-contrib': 'contrib', 'no-shift': 'shift', 'no-activated': 'activated', 'no-inactivated': 'inactivated' } as const;
 
+const PLAIN: Record<string, MethodSpec> = {
+  gradcam: { label: 'Grad-CAM', options: { method: 'gradcam' } },
+  gradient: { label: 'Gradient', options: { method: 'gradient' } },
+  'input-x-gradient': { label: 'Input×Gradient', options: { method: 'input-x-gradient' } },
+  'guided-bp': { label: 'Guided BP', options: { method: 'guided-bp' } },
+};
+
+const int = (spec: string, p: string): number => {
+  if (!/^\d+$/.test(p)) throw new OptionError(`method '${spec}': '${p}' is not a positive integer`);
+  return Number(p);
+};
+
+function smoothgrad(spec: string, rest: string[]): MethodSpec {
+  const options: ExplainOptions = { method: 'smoothgrad' };
+  for (const p of rest) {
+    if (p === 'sq') options.magnitude = true;
+    else if (p.startsWith('seed=')) options.seed = int(spec, p.slice(5));
+    else if (p.startsWith('noise=') && Number.isFinite(Number(p.slice(6))) && p.length > 6) options.noise = Number(p.slice(6));
+    else if (options.samples === undefined && /^\d+$/.test(p)) options.samples = int(spec, p);
+    else throw new OptionError(`method '${spec}': '${p}' is none of SAMPLES, sq, seed=N, noise=σ`);
+  }
+  const n = options.samples ?? 16;
+  return { label: `SmoothGrad${options.magnitude ? '²' : ''} n=${n}${options.seed !== undefined ? ` seed ${options.seed}` : ''}${options.noise !== undefined ? ` σ=${options.noise}` : ''}`, options };
+}
+
 export function parseMethod(spec: string): MethodSpec {
   const [name, ...rest] = spec.trim().split(':');
-  if (name === 'gradcam') {
-    if (rest.length) throw new OptionError(`method '${spec}': gradcam takes no parameters`);
-    return { label: 'Grad-CAM', options: { method: 'gradcam' } };
+  if (Object.prototype.hasOwnProperty.call(PLAIN, name)) {
+    if (rest.length) throw new OptionError(`method '${spec}': ${name} takes no parameters`);
+    return PLAIN[name];
   }
-  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…] or gradcam)`);
+  if (name === 'ig') {
+    if (rest.length > 1) throw new OptionError(`method '${spec}': ig takes one parameter, the steps`);
+    const steps = rest.length ? int(spec, rest[0]) : 16;
+    return { label: `IG ${steps} steps`, options: { method: 'ig', steps } };
+  }
+  if (name === 'smoothgrad') return smoothgrad(spec, rest);
+  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…], gradcam, gradient, input-x-gradient, guided-bp, ig[:STEPS] or smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ])`);
   let ratio: number | undefined;
   const terms: NonNullable<ExplainOptions['terms']> = {};
   for (const p of rest) {

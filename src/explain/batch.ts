@@ -3,7 +3,7 @@
 import type { CpuTensor } from '../ops/op.js';
 import type { AeOptions } from '../ops/rule.js';
 import type { AttrBackend } from './backend.js';
-import { runPipeline, type Method } from './pipeline.js';
+import { runPipeline, type PipelineRequest } from './pipeline.js';
 import type { ForwardRequest, PassBackend } from './passes.js';
 import { resolveTargets, type Target } from './targets.js';
 import { toExplanation, type Explanation, type TraceEntry } from './explanation.js';
@@ -11,7 +11,7 @@ import { toExplanation, type Explanation, type TraceEntry } from './explanation.
 export interface BatchRequest extends ForwardRequest {
   layer: string;
   logit: string;
-  method: Method;
+  method: PipelineRequest<unknown>['method'];
   opts: AeOptions;
   target: Target;
   trace: boolean;
@@ -32,7 +32,7 @@ export async function explainBatch<T>(passes: PassBackend<T>, req: BatchRequest)
     const trace = signals && await readTrace(be, signals);
     const attr = r.attribution ? await be.read(r.attribution) : undefined;
     be.release(r.heatmap);
-    be.release(r.alpha);
+    if (r.alpha) be.release(r.alpha);
     if (r.attribution) be.release(r.attribution);
     return { ...toExplanation(method, logits, targets, layer, heat, attr), trace };
   } finally {

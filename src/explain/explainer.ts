@@ -2,16 +2,18 @@
 // then explain batches of N inputs × T targets in one forward and one N·T backward pass (split
 // into several passes when the GPU's binding limit demands, ./batching.ts).
 import { Session, type BackendName, type SessionOptions } from '../runtime/session.js';
-import { estimateExplain } from '../planner/budget.js';
+import { defaultMemoryLimit, estimateExplain } from '../planner/budget.js';
 import type { Model } from '../graph/ir.js';
 import type { Plan } from '../planner/plan.js';
 import { defaultLayer } from '../planner/layers.js';
 import type { CpuTensor } from '../ops/op.js';
 import { attributionPlan, gradientPlan } from '../planner/backward.js';
-import { logitTensor, type Method } from './pipeline.js';
-import { resolveOptions, type ExplainOptions } from './options.js';
-import { targetsPerInput } from './targets.js';
-import type { Explanation } from './explanation.js';
+import { isGradientMethod, logitTensor, type GradientMethod, type Method } from './pipeline.js';
+import { gradientSettings, resolveOptions, type ExplainOptions } from './options.js';
+import { resolveTargets, targetsPerInput } from './targets.js';
+import { toExplanation, type Explanation } from './explanation.js';
+import { baselineFor, noisyCopies, pathPoints, reduceGradients } from './gradients.js';
+import { cpuAttr } from '../ops/shared/attribution.js';
 import { explainBatch, type BatchRequest } from './batch.js';
 import { cpuPasses, gpuPasses } from './passes.js';
 import { explainInPasses, samplesPerPass } from './batching.js';
@@ -48,12 +50,24 @@ export class Explainer {
     return (inp.shape ?? []).map((d, i) => (typeof d === 'number' ? (i === 0 ? n : d) : i === 0 ? n : NaN));
   }
 
-  /** The layer explained by default (spec §1.3) for inputs of this shape. */
-  layerFor(shape: number[], layer?: string): { plan: Plan; layer: string } {
+  /** The plan for N×C×H×W inputs of this shape (one image input). */
+  private planFor(shape: number[]): Plan {
     const names = this.session.inputNames;
     if (names.length !== 1) throw new InputError(`explaining models with ${names.length} inputs is not supported (one image input expected)`);
     if (shape.length !== 4) throw new InputError(`expected an N×C×H×W input, got shape [${shape.join('×')}]`);
-    const plan = this.session.plan({ [names[0]]: shape });
+    return this.session.plan({ [names[0]]: shape });
+  }
+
+  /** The layer a method starts from: the default or given layer; the model input for the gradient family. */
+  private startFor(shape: number[], method: Method, layer?: string): { plan: Plan; layer: string } {
+    if (!isGradientMethod(method)) return this.layerFor(shape, layer);
+    const plan = this.planFor(shape);
+    return { plan, layer: plan.inputs[0].name };
+  }
+
+  /** The layer explained by default (spec §1.3) for inputs of this shape. */
+  layerFor(shape: number[], layer?: string): { plan: Plan; layer: string } {
+    const plan = this.planFor(shape);
     const chosen = layer ?? defaultLayer(plan);
     if (!chosen) throw new OptionError('no default layer found (no 4-D Relu/Clip/Concat/Add output before the classifier); give one with --layer');
     const s = plan.shapes.get(chosen);
@@ -67,6 +81,7 @@ export class Explainer {
 
   /** The forward tensors an explanation reads (activations on both walks, the layer, the logits). */
   private keepSet(plan: Plan, layer: string, logit: string, method: Method): Set<string> {
+    // The gradient family's `layer` is the model input: its gradient walk runs from the logit to it.
     const keep = new Set<string>([layer, logit, ...gradientPlan(plan, layer, logit).needs]);
     if (method === 'ae') for (const t of attributionPlan(plan, layer).needs) keep.add(t);
     for (const t of [...keep]) if (plan.consts.has(t)) keep.delete(t);
@@ -76,21 +91,23 @@ export class Explainer {
   /** Run the forward pass on this backend and return the activations an explanation would read. */
   async forwardValues(input: CpuTensor, o: ExplainOptions = {}): Promise<Record<string, CpuTensor>> {
     const { method } = resolveOptions(o);
-    const { plan, layer } = this.layerFor(input.shape, o.layer);
+    const { plan, layer } = this.startFor(input.shape, method, o.layer);
     const name = this.session.inputNames[0];
     const keep = this.keepSet(plan, layer, logitTensor(plan), method);
     return this.session.run({ [name]: input }, { keep });
   }
 
   async explain(input: CpuTensor, o: ExplainOptions = {}): Promise<Explanation> {
+    const { method } = resolveOptions(o);
+    if (method === 'input-x-gradient' || method === 'ig' || method === 'smoothgrad') return this.explainCombined(input, o, method);
     const g = this.session.gpu;
     // Only the GPU has a binding limit; the diagnostics (forward, trace) always run in one pass.
     if (this.session.backend !== 'webgpu' || !g || o.forward || o.trace) return this.explainBatch(input, o);
-    const { plan } = this.layerFor(input.shape, o.layer);
+    const { plan } = this.startFor(input.shape, method, o.layer);
     const fit = samplesPerPass(plan, this.bindingBudget ?? g.limits.maxStorageBufferBindingSize);
     return explainInPasses(input, o.target ?? 'top', fit, {
       pass: (x, target) => this.explainBatch(x, { ...o, target }),
-      logits: (x) => this.forwardLogits(x, o.layer),
+      logits: (x) => this.forwardLogits(x),
     });
   }
 
@@ -99,15 +116,16 @@ export class Explainer {
     return this.forwardLogits(input);
   }
 
-  private async forwardLogits(input: CpuTensor, layer?: string): Promise<CpuTensor> {
-    const { plan } = this.layerFor(input.shape, layer);
+  private async forwardLogits(input: CpuTensor): Promise<CpuTensor> {
+    const plan = this.planFor(input.shape);
     const logit = logitTensor(plan);
     return (await this.session.run({ [this.session.inputNames[0]]: input }, { keep: new Set([logit]) }))[logit];
   }
 
   private async explainBatch(input: CpuTensor, o: ExplainOptions): Promise<Explanation> {
     const { method, opts } = resolveOptions(o);
-    const { plan, layer } = this.layerFor(input.shape, o.layer);
+    if (method !== 'ae' && method !== 'gradcam' && method !== 'gradient' && method !== 'guided-bp') throw new Error(`internal: ${method} runs through explainCombined`);
+    const { plan, layer } = this.startFor(input.shape, method, o.layer);
     const logit = logitTensor(plan);
     const keep = this.keepSet(plan, layer, logit, method);
     const target = o.target ?? 'top';
@@ -122,6 +140,92 @@ export class Explainer {
       given: o.forward,
     };
     return this.session.backend === 'cpu' ? explainBatch(cpuPasses(), req) : explainBatch(gpuPasses(this.session), req);
+  }
+
+  /**
+   * Input × gradient, Integrated Gradients and SmoothGrad: the gradients of K inputs per input
+   * (the input itself; M path points; S noisy copies) × its T targets, resolved on the input, run as
+   * one batch of N·K inputs through `explain` (split into passes like any batch), then reduced on
+   * the host (./gradients.ts), identically for both backends.
+   */
+  private async explainCombined(input: CpuTensor, o: ExplainOptions, method: Exclude<GradientMethod, 'gradient' | 'guided-bp'>): Promise<Explanation> {
+    const st = gradientSettings(o);
+    if (o.forward && method !== 'input-x-gradient') throw new OptionError(`the forward option is not supported with ${method} (its inputs are path points or noisy copies)`);
+    const n = input.shape[0];
+    const logits = await this.forwardLogits(input);
+    const targets = resolveTargets(o.target ?? 'top', logits);
+    const t = targets[0].length;
+    let k = 1, batch = input, square = false;
+    let post: (mean: number, s: number, i: number) => number;
+    const per = input.data.length / n;
+    if (method === 'input-x-gradient') {
+      post = (m, s, i) => input.data[s * per + i] * m;
+    } else if (method === 'ig') {
+      const x0 = baselineFor(input, st.baseline);
+      k = st.steps;
+      batch = pathPoints(input, x0, k);
+      post = (m, s, i) => (input.data[s * per + i] - x0[s * per + i]) * m;
+    } else {
+      k = st.samples;
+      batch = noisyCopies(input, k, st.noise, st.seed);
+      square = st.magnitude;
+      post = (m) => m;
+    }
+    const perInput = targets.flatMap((l) => Array.from({ length: k }, () => l));
+    const inner = await this.gradients(batch, perInput, { ...o, method: 'gradient' });
+    const attribution = reduceGradients(inner.attribution!, n, k, t, square, post);
+    const heat = cpuAttr.channelSum(attribution);
+    return { ...toExplanation(method, logits, targets, inner.layer, heat, attribution), trace: inner.trace };
+  }
+
+  /**
+   * Inputs per group when the gradient family's batch of m inputs × t targets runs: the model's
+   * fixed batch, else all m, or as many as the memory budget allows (the estimate is linear in the
+   * batch: weights plus a per-input part), at least 1.
+   */
+  gradientGroup(shape: number[], t: number): number {
+    if (this.fixedBatch !== undefined) return this.fixedBatch;
+    const m = shape[0];
+    const est = (k: number) => {
+      const { plan, layer } = this.startFor([k, ...shape.slice(1)], 'gradient');
+      return estimateExplain(plan, this.keepSet(plan, layer, logitTensor(plan), 'gradient'), t, 'gradient').bytes;
+    };
+    const limit = this.session.maxMemory ?? defaultMemoryLimit();
+    const whole = est(m);
+    if (m === 1 || whole <= limit) return m;
+    const one = est(1);
+    const per = (whole - one) / (m - 1);
+    return Math.max(1, Math.min(m, Math.floor((limit - (one - per)) / per)));
+  }
+
+  /**
+   * The input gradients of a batch, in groups of `gradientGroup` inputs (each group is split
+   * further into passes on the GPU); a model with a fixed batch gets its last group padded with
+   * copies of the last input, their gradients dropped.
+   */
+  private async gradients(x: CpuTensor, perInput: number[][], o: ExplainOptions): Promise<Explanation> {
+    const m = x.shape[0];
+    const t = perInput[0].length;
+    const g = this.gradientGroup(x.shape, t);
+    const fixed = this.fixedBatch !== undefined;
+    if (g === m) return this.explain(x, { ...o, target: { perInput } });
+    const per = x.data.length / m;
+    const out = new Float32Array(m * t * per);
+    let first: Explanation | undefined;
+    for (let i = 0; i < m; i += g) {
+      const size = fixed ? g : Math.min(g, m - i);
+      const data = new Float32Array(size * per);
+      const lists: number[][] = [];
+      for (let j = 0; j < size; j++) {
+        const src = Math.min(i + j, m - 1);
+        data.set(x.data.subarray(src * per, (src + 1) * per), j * per);
+        lists.push(perInput[src]);
+      }
+      const r = await this.explain({ shape: [size, ...x.shape.slice(1)], data }, { ...o, target: { perInput: lists } });
+      first ??= r;
+      out.set(r.attribution!.data.subarray(0, Math.min(size, m - i) * t * per), i * t * per);
+    }
+    return { ...first!, attribution: { shape: [m * t, ...x.shape.slice(1)], data: out } };
   }
 
   dispose(): void {

@@ -1,7 +1,7 @@
 // The options of Explainer.explain, and their validation into the pipeline's method and AE settings.
 import type { CpuTensor } from '../ops/op.js';
 import { DEFAULT_AE, type AeOptions, type ResidualMode } from '../ops/rule.js';
-import type { Method } from './pipeline.js';
+import { GRADIENT_METHODS, type Method } from './pipeline.js';
 import type { Target } from './targets.js';
 import { OptionError } from '../errors.js';
 
@@ -9,9 +9,22 @@ export interface ExplainOptions {
   method?: Method;
   target?: Target;
   ratio?: number;
+  /** The layer AE and Grad-CAM start from (default: spec §1.3); the gradient family explains the model input. */
   layer?: string;
   terms?: Partial<Pick<AeOptions, 'contrib' | 'shift' | 'activated' | 'inactivated'>>;
   residual?: ResidualMode;
+  /** Integrated Gradients: path points M of the right Riemann sum (default 16). */
+  steps?: number;
+  /** Integrated Gradients: the baseline x₀, zero (default) or a C×H×W / N×C×H×W tensor. */
+  baseline?: 'zero' | CpuTensor;
+  /** SmoothGrad: noisy copies per input (default 16). */
+  samples?: number;
+  /** SmoothGrad: the noise's standard deviation σ (default 0.15·(max x − min x) per input). */
+  noise?: number;
+  /** SmoothGrad: the noise's seed (default 0); the same seed gives the same noise on every backend. */
+  seed?: number;
+  /** SmoothGrad: the mean of squared gradients (Captum's smoothgrad_sq) instead of the mean. */
+  magnitude?: boolean;
   /** Diagnostics: also return every intermediate signal of both walks (used by `aeq verify`). */
   trace?: boolean;
   /**
@@ -27,9 +40,42 @@ export interface ExplainOptions {
 export const RATIO_MIN = 1;
 export const RATIO_MAX = 1000;
 
+/** The gradient family's settings, defaults filled in. */
+export interface GradientSettings {
+  steps: number;
+  baseline: 'zero' | CpuTensor;
+  samples: number;
+  noise?: number;
+  seed: number;
+  magnitude: boolean;
+}
+
+export const DEFAULT_STEPS = 16;
+export const DEFAULT_SAMPLES = 16;
+/** Path points / noisy copies per input: each is one backward sample per target. */
+export const MAX_STEPS = 4096;
+
+export const METHODS: readonly Method[] = ['ae', 'gradcam', ...GRADIENT_METHODS];
+
+function count(v: unknown, name: string, dflt: number): number {
+  const x = v ?? dflt;
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > MAX_STEPS) throw new OptionError(`${name} must be an integer from 1 to ${MAX_STEPS}, got '${v}'`);
+  return x;
+}
+
+export function gradientSettings(o: ExplainOptions): GradientSettings {
+  const noise = o.noise;
+  if (noise !== undefined && (typeof noise !== 'number' || !Number.isFinite(noise) || noise < 0)) throw new OptionError(`noise must be a finite number ≥ 0, got '${noise}'`);
+  const seed = o.seed ?? 0;
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new OptionError(`seed must be an integer from 0 to ${0xffffffff}, got '${seed}'`);
+  const baseline = o.baseline ?? 'zero';
+  if (baseline !== 'zero' && !(typeof baseline === 'object' && baseline.data instanceof Float32Array)) throw new OptionError(`baseline must be 'zero' or a tensor`);
+  return { steps: count(o.steps, 'steps', DEFAULT_STEPS), baseline, samples: count(o.samples, 'samples', DEFAULT_SAMPLES), noise, seed, magnitude: !!o.magnitude };
+}
+
 export function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOptions } {
   const method = o.method ?? 'ae';
-  if (method !== 'ae' && method !== 'gradcam') throw new OptionError(`unknown method '${method}' (use ae or gradcam)`);
+  if (!METHODS.includes(method)) throw new OptionError(`unknown method '${method}' (use ${METHODS.join(', ')})`);
   const ratio = o.ratio ?? DEFAULT_AE.ratio;
   if (typeof ratio !== 'number' || !Number.isFinite(ratio)) throw new OptionError(`ratio must be a finite number, got '${ratio}'`);
   if (!(ratio >= RATIO_MIN && ratio <= RATIO_MAX)) {

@@ -10,11 +10,23 @@ import type { AeOptions } from '../ops/rule.js';
 import type { AttrBackend } from './backend.js';
 import { AeqError } from '../errors.js';
 
-export type Method = 'ae' | 'gradcam';
+/** The gradient family (baselines.md, reference Captum): input gradients, alone or combined on the host. */
+export type GradientMethod = 'gradient' | 'input-x-gradient' | 'ig' | 'smoothgrad' | 'guided-bp';
+export type Method = 'ae' | 'gradcam' | GradientMethod;
+
+export const GRADIENT_METHODS: readonly GradientMethod[] = ['gradient', 'input-x-gradient', 'ig', 'smoothgrad', 'guided-bp'];
+
+export function isGradientMethod(m: Method): m is GradientMethod {
+  return (GRADIENT_METHODS as readonly string[]).includes(m);
+}
+
+/** The methods the pipeline runs itself: one walk of the logit's gradient to the model input. */
+export type InputGradientMethod = 'gradient' | 'guided-bp';
 
 export interface PipelineRequest<T> {
   plan: Plan;
-  method: Method;
+  /** ae and gradcam start from `layer`; gradient and guided-bp walk to the model input. */
+  method: 'ae' | 'gradcam' | InputGradientMethod;
   layer: string;
   logit: string;
   /** Targets per sample (the same count T for every sample). */
@@ -27,12 +39,12 @@ export interface PipelineRequest<T> {
 }
 
 export interface PipelineResult<T> {
-  /** (N·T)×C×H×W input attribution (AE only). */
+  /** (N·T)×C×H×W input attribution (AE), or input gradient (gradient, guided-bp). */
   attribution?: T;
   /** (N·T)×1×H×W heatmaps at the model input's resolution. */
   heatmap: T;
-  /** (N·T)×C Grad-CAM channel weights. */
-  alpha: T;
+  /** (N·T)×C Grad-CAM channel weights (not for the input-gradient methods). */
+  alpha?: T;
 }
 
 /** The tensor holding the pre-softmax logits: the graph output, or the input of a final Softmax/Sigmoid. */
@@ -75,12 +87,23 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
     mainOperand: new Map<Step, number>([...residual].map(([s, r]) => [s, r.main])),
   };
 
-  // Stage one: gradient of the chosen logit at the layer.
-  const gp = gradientPlan(plan, layer, req.logit);
   const logitShape = [batch, ...plan.shapes.get(req.logit)!.slice(1)];
   const classes = logitShape.slice(1).reduce((a, b) => a * b, 1);
   const seed = be.oneHot(flat, classes, logitShape);
   const tracer = (w: 'gradient' | 'ae') => (req.trace ? (name: string, v: unknown) => req.trace!.push({ walk: w, name, value: be.clone(v as T) }) : undefined);
+
+  if (req.method === 'gradient' || req.method === 'guided-bp') {
+    // The gradient (or guided backpropagation) of the logit all the way to the model input.
+    const table = methodTable(req.method === 'guided-bp' ? 'guided' : 'gradient');
+    const setup: WalkSetup = { ...base, bp: gradientPlan(plan, inputName, req.logit), table, scaleAt: new Map(), collect: new Set([inputName]), trace: tracer('gradient') };
+    const attribution = walk(setup, walkBackend, req.logit, seed).get(inputName);
+    if (!attribution) throw new AeqError(`the gradient of '${req.logit}' does not reach the model input`);
+    if (t !== 1) for (const v of expanded.values()) be.release(v);
+    return { attribution, heatmap: be.channelSum(attribution) };
+  }
+
+  // Stage one: gradient of the chosen logit at the layer.
+  const gp = gradientPlan(plan, layer, req.logit);
   const gsetup: WalkSetup = { ...base, bp: gp, table: methodTable('gradient'), scaleAt: new Map(), collect: new Set([layer]), trace: tracer('gradient') };
   const grads = walk(gsetup, walkBackend, req.logit, seed);
   const dA = grads.get(layer);

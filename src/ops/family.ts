@@ -6,7 +6,8 @@ import type { RuleTable } from './rule.js';
 export interface Family {
   name: string;
   ops: OpTable;
-  rules: { gradient?: RuleTable; ae?: RuleTable };
+  /** Rules per method; a 'guided' table holds only the rules that differ from the gradient's. */
+  rules: { gradient?: RuleTable; guided?: RuleTable; ae?: RuleTable };
 }
 
 export function family(name: string, ops: OpTable, rules: Family['rules'] = {}): Family {

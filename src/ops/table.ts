@@ -16,8 +16,15 @@ import reduce from './reduce/index.js';
 import shape from './shape/index.js';
 import softmax from './softmax/index.js';
 
-/** The methods whose rules live in the operator families. */
-export type MethodName = 'gradient' | 'ae';
+/**
+ * The methods whose rules live in the operator families. 'guided' (guided backpropagation) is the
+ * gradient with some rules replaced: its table is the gradient's, overridden where a family has a
+ * 'guided' rule (ReLU).
+ */
+export type MethodName = 'gradient' | 'guided' | 'ae';
+
+/** Methods whose table falls back to another method's rule where an op has none of its own. */
+const FALLBACK: Partial<Record<MethodName, MethodName>> = { guided: 'gradient' };
 
 export interface OpRow {
   family: string;
@@ -72,6 +79,10 @@ export function opsWith(trait: keyof Traits): Set<string> {
 /** A method's rule table: the projection of OPS on that method. */
 export function methodTable(method: MethodName): RuleTable {
   const t: RuleTable = {};
-  for (const [op, row] of Object.entries(OPS)) if (row.rules[method]) t[op] = row.rules[method]!;
+  const base = FALLBACK[method];
+  for (const [op, row] of Object.entries(OPS)) {
+    const rule = row.rules[method] ?? (base && row.rules[base]);
+    if (rule) t[op] = rule;
+  }
   return t;
 }

@@ -110,7 +110,7 @@ export function estimateForward(plan: Plan, opts: { keep?: Set<string> | 'all' }
  * peak is T × the forward pass's peak of activations; AE's conv sections add four floats per
  * element of the largest tensor.
  */
-export function estimateExplain(plan: Plan, keep: Set<string>, targets: number, method: 'ae' | 'gradcam'): Estimate {
+export function estimateExplain(plan: Plan, keep: Set<string>, targets: number, method: string): Estimate {
   const f = estimateForward(plan, { keep });
   const walk = estimateForward(plan).activations;
   let largest = 0;

@@ -36,6 +36,11 @@ export interface Activation {
     wgsl: string;
     cpu: (dy: number, v: number, p: ActParams) => number;
   };
+  /**
+   * Guided backpropagation's rule (method 'guided'), where it differs from the gradient: the same
+   * form as `grad` (ReLU: max(dy, 0)·[x > 0], Springenberg et al. / Captum GuidedBackprop).
+   */
+  guided?: NonNullable<Activation['grad']>;
   /** The AE rule: the relevance itself, seen at the input (no data moves). */
   ae?: 'alias';
   /**
@@ -103,6 +108,7 @@ export const ACTIVATIONS: Record<string, Activation> = {
   Relu: {
     wgsl: 'max(v, 0.0)', cpu: (v) => Math.max(v, 0), traits: { activation: true, blockOutput: true },
     grad: { of: 'x', wgsl: 'select(0.0, dy, v > 0.0)', cpu: (dy, v) => (v > 0 ? dy : 0) },
+    guided: { of: 'x', wgsl: 'select(0.0, max(dy, 0.0), v > 0.0)', cpu: (dy, v) => (v > 0 ? Math.max(dy, 0) : 0) },
     ae: 'alias',
   },
   LeakyRelu: {

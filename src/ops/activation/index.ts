@@ -1,9 +1,10 @@
 import { family } from '../family.js';
 import { ops } from './forward.js';
-import { gradient, ae } from './rules.js';
+import { gradient, guided, ae } from './rules.js';
 import { preluRules } from './prelu.js';
 
 export default family('activation', ops, {
   gradient: { ...gradient, ...preluRules.gradient },
+  guided,
   ae: { ...ae, ...preluRules.ae },
 });

@@ -26,8 +26,7 @@ interface GradParams extends ActParams {
   total: number;
 }
 
-function gradRule(op: string, a: Activation): Rule<GradParams> {
-  const grad = a.grad!;
+function gradRule(op: string, a: Activation, grad = a.grad!, kernel = 'grad'): Rule<GradParams> {
   const fwd = <T>(ctx: RuleCtx<T>): T => (grad.of === 'y' ? ctx.output() : ctx.input(0)!);
   return {
     plan(ctx, r) {
@@ -42,7 +41,7 @@ function gradRule(op: string, a: Activation): Rule<GradParams> {
     gpu(p, g, ctx, dy, [out]) {
       // ±Infinity bounds are clamped to the largest float so the uniform stays finite.
       const f = (v: number) => Math.max(-3.4e38, Math.min(3.4e38, v));
-      const pipe = g.kernel(`activation.grad.${op.toLowerCase()}`, () => assemble(sections, ['math', 'grad'], { GRAD: grad.wgsl }, U));
+      const pipe = g.kernel(`activation.${kernel}.${op.toLowerCase()}`, () => assemble(sections, ['math', 'grad'], { GRAD: grad.wgsl }, U));
       g.dispatch(pipe, U.pack({ total: p.total, alpha: f(p.alpha), beta: f(p.beta), lo: f(p.lo), hi: f(p.hi) }),
         [out!.buffer, dy.buffer, fwd(ctx).buffer], Gpu.groups1d(p.total));
     },
@@ -60,6 +59,10 @@ const entries = Object.entries(ACTIVATIONS);
 
 export const gradient: RuleTable = Object.fromEntries(
   entries.filter(([, a]) => a.grad).map(([op, a]) => [op, gradRule(op, a)]));
+
+/** Guided backpropagation: the activations whose rule differs from their gradient's (ReLU). */
+export const guided: RuleTable = Object.fromEntries(
+  entries.filter(([, a]) => a.guided).map(([op, a]) => [op, gradRule(op, a, a.guided, 'guided')]));
 
 export const ae: RuleTable = Object.fromEntries(
   entries.filter(([, a]) => a.ae === 'alias').map(([op]) => [op, passThrough]));
