@@ -5,7 +5,7 @@
 import { blend, type Canvas, coverage } from './canvas.js';
 import { hypot } from './sdf.js';
 import { type Rgb, randomColor } from './color.js';
-import { hashInts, pixelHash, pixelNoise, type Rng, randInt, uniform } from './rng.js';
+import { hashInts, pixelHash, pixelNoise, type Rng, randInt, uniform } from '../rng.js';
 
 export interface Stroke {
   kind: 'segment' | 'arc';

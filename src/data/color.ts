@@ -1,5 +1,5 @@
 // Colours as linear-ish RGB triples in [0, 1] (the benchmark does not need colour management).
-import { type Rng, uniform } from './rng.js';
+import { type Rng, uniform } from '../rng.js';
 
 export type Rgb = [number, number, number];
 

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import { decodeImage } from '../io/image.js';
 import { InputError } from '../errors.js';
-import { hashString } from './rng.js';
+import { hashString } from '../rng.js';
 import type { AnnotatedImage } from './scene.js';
 
 export const FORMAT_NAME = 'aeq-dataset';

@@ -4,7 +4,7 @@
 import { CLASS_NAMES } from './classes.js';
 import { type Annotations, DatasetWriter } from './format.js';
 import { renderMosaic } from './mosaic.js';
-import { hashInts } from './rng.js';
+import { hashInts } from '../rng.js';
 import { renderScene, resolveSize, type Size } from './scene.js';
 import { OptionError } from '../errors.js';
 

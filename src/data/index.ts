@@ -1,7 +1,7 @@
 // The procedural multi-object benchmark with exact ground truth, and the dataset folder format.
 export { CLASSES, CLASS_NAMES } from './classes.js';
 export type { ClassDef } from './classes.js';
-export { mulberry32, hashInts, hashString } from './rng.js';
+export { mulberry32, hashInts, hashString } from '../rng.js';
 export {
   renderScene, sampleScene, rasterizeScene, objectLayer, resolveSize,
   DIFFICULT_AREA, MIN_VISIBLE, MIN_SIDE,

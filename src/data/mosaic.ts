@@ -3,7 +3,7 @@
 // rendered directly as one-object scenes at cell size (no crop-and-resize, so their masks stay
 // exact) with large objects.
 import { CLASSES, CLASS_NAMES } from './classes.js';
-import { hashInts, mulberry32, shuffled } from './rng.js';
+import { hashInts, mulberry32, shuffled } from '../rng.js';
 import { type AnnotatedImage, type AnnotatedObject, DIFFICULT_AREA, renderScene, type Scene, type Size, resolveSize } from './scene.js';
 import { OptionError } from '../errors.js';
 

@@ -7,7 +7,7 @@ import { renderBackground, sampleBackground, type BackgroundSpec } from './backg
 import { blend, type Canvas, coverage, newCanvas, quantize } from './canvas.js';
 import { CLASSES, CLASS_NAMES } from './classes.js';
 import { type Rgb, randomPalette } from './color.js';
-import { mulberry32, type Rng, shuffled, uniform } from './rng.js';
+import { mulberry32, type Rng, shuffled, uniform } from '../rng.js';
 import { TEXTURES, type TextureParams } from './texture.js';
 import { renderWatermark, sampleWatermark, type WatermarkSpec } from './watermark.js';
 import { OptionError } from '../errors.js';

@@ -4,7 +4,7 @@
 import { blend, type Canvas, coverage } from './canvas.js';
 import { hypot } from './sdf.js';
 import type { Rgb } from './color.js';
-import { type Rng, uniform } from './rng.js';
+import { type Rng, uniform } from '../rng.js';
 
 /** 5×7 bitmap glyphs, 35 bits each, row-major from the top-left (bit 34). */
 const FONT: Record<string, number> = {

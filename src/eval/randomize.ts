@@ -7,7 +7,7 @@ import type { Model, Node } from '../graph/ir.js';
 import type { Const } from '../graph/tensor.js';
 import { topoSort } from '../graph/toposort.js';
 import { opsWith } from '../ops/table.js';
-import { mulberry32 } from '../data/rng.js';
+import { mulberry32 } from '../rng.js';
 
 const PARAM_OPS = opsWith('weighted');
 

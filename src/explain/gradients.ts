@@ -5,7 +5,7 @@
 // (pipeline.ts); everything here is plain float arithmetic, the same for both backends.
 import type { CpuTensor } from '../ops/op.js';
 import { numel } from '../graph/tensor.js';
-import { mulberry32 } from '../data/rng.js';
+import { mulberry32 } from '../rng.js';
 import { OptionError } from '../errors.js';
 
 /**

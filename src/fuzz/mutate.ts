@@ -4,7 +4,7 @@
 // encoded bytes. A case is a seed model plus a list of mutations, each with its own sub-seed, so
 // any subset can be replayed (the minimiser in cli.ts relies on it).
 import { modelProtoType } from '../io/onnx.js';
-import { mulberry32, type Rng } from '../data/rng.js';
+import { mulberry32, type Rng } from '../rng.js';
 
 export { mulberry32, type Rng };
 

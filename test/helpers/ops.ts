@@ -4,7 +4,7 @@ import type { Const, Shape } from '../../src/graph/tensor.js';
 import { numel } from '../../src/graph/tensor.js';
 import type { CpuTensor, OpSpec, Prepared } from '../../src/ops/op.js';
 import { getGpu, type Gpu } from '../../src/kernels/gpu/runtime.js';
-import { mulberry32 } from '../../src/data/rng.js';
+import { mulberry32 } from '../../src/rng.js';
 
 export function makeNode(opType: string, nInputs: number, attrs: Record<string, AttrValue> = {}, nOutputs = 1): Node {
   return {

@@ -1,4 +1,5 @@
-// Seeded randomness for the benchmark. Everything the generator draws comes from here, never from
+// Seeded randomness (a leaf module like errors.ts: the benchmark generator, SmoothGrad noise, the
+// fuzzer and the tests draw from it). Everything the generator draws comes from here, never from
 // Math.random, so a seed fully determines an image (same seed → byte-identical pixels and masks).
 
 export type Rng = () => number;
