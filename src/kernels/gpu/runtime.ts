@@ -68,11 +68,21 @@ export interface DispatchStats {
   readbacks: number;
   bytesAllocated: number;
   peakBytes: number;
+  /**
+   * Milliseconds spent on the host inside recording and submission calls (dispatch, zero, copy,
+   * flush/submit, the recording half of read); waits on the queue (sync, mapAsync) are excluded.
+   */
+  hostMs: number;
+  /** Dispatches per kernel key (the pipeline's label). */
+  byKernel: Map<string, number>;
 }
 
 export class Gpu {
-  readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesAllocated: 0, peakBytes: 0 };
+  readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesAllocated: 0, peakBytes: 0, hostMs: 0, byKernel: new Map() };
   private pipelines = new Map<string, GPUComputePipeline>();
+  private keyOf = new Map<GPUComputePipeline, string>();
+  // Nesting depth of timed host calls (dispatch may flush): only the outermost one is timed.
+  private hostDepth = 0;
   private free = new Map<number, GPUBuffer[]>();
   private live = 0;
   private encoder: GPUCommandEncoder | null = null;
@@ -116,7 +126,17 @@ export class Gpu {
     const module = this.device.createShaderModule({ label: key, code: text });
     p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint } });
     this.pipelines.set(key, p);
+    this.keyOf.set(p, key);
     return p;
+  }
+
+  private hostStart(): number {
+    return this.hostDepth++ === 0 ? performance.now() : -1;
+  }
+
+  private hostEnd(t0: number): void {
+    this.hostDepth--;
+    if (t0 >= 0) this.stats.hostMs += performance.now() - t0;
   }
 
   get pipelineCount(): number {
@@ -196,6 +216,15 @@ export class Gpu {
    * minStorageBufferOffsetAlignment), for buffers larger than maxStorageBufferBindingSize.
    */
   dispatch(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: (GPUBuffer | GPUBufferBinding)[], groups: [number, number?, number?]): void {
+    const t0 = this.hostStart();
+    try {
+      this.record(pipeline, uniforms, buffers, groups);
+    } finally {
+      this.hostEnd(t0);
+    }
+  }
+
+  private record(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: (GPUBuffer | GPUBufferBinding)[], groups: [number, number?, number?]): void {
     const u = uniforms.data;
     if (this.ringUsed + UNIFORM_SLOT > UNIFORM_RING_BYTES) this.flush();
     const offset = this.ringUsed;
@@ -228,6 +257,8 @@ export class Gpu {
     }
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+    const key = this.keyOf.get(pipeline) ?? pipeline.label;
+    this.stats.byKernel.set(key, (this.stats.byKernel.get(key) ?? 0) + 1);
   }
 
   /** Workgroup count covering `n` threads of `wg` each (1-D; the runtime folds large counts into y). */
@@ -237,20 +268,34 @@ export class Gpu {
 
   /** Set a tensor's whole buffer to zero (recorded in order with the dispatches). */
   zero(t: GpuTensor): void {
+    const t0 = this.hostStart();
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.encoder.clearBuffer(t.buffer);
+    this.hostEnd(t0);
   }
 
   copy(src: GpuTensor, dst: GpuTensor, bytes = numel(src.shape) * 4): void {
     if (bytes === 0) return;
+    const t0 = this.hostStart();
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+    this.hostEnd(t0);
   }
 
   /** Submit everything recorded so far. */
   flush(): void {
+    const t0 = this.hostStart();
+    try {
+      this.submit();
+    } finally {
+      this.hostEnd(t0);
+    }
+    this.throwIfFailed();
+  }
+
+  private submit(): void {
     this.endPass();
     if (this.ringUsed > 0) {
       this.device.queue.writeBuffer(this.ring, 0, this.ringHost.buffer, 0, this.ringUsed);
@@ -261,7 +306,6 @@ export class Gpu {
       this.encoder = null;
       this.stats.submits++;
     }
-    this.throwIfFailed();
   }
 
   throwIfFailed(): void {
@@ -283,11 +327,17 @@ export class Gpu {
     const bytes = numel(t.shape) * 4;
     const out = new Float32Array(numel(t.shape));
     if (bytes === 0) return out;
+    const t0 = this.hostStart();
     const staging = this.device.createBuffer({ label: 'aeq.readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
-    this.flush();
+    try {
+      this.submit();
+    } finally {
+      this.hostEnd(t0);
+    }
+    this.throwIfFailed();
     this.stats.readbacks++;
     await staging.mapAsync(GPUMapMode.READ);
     out.set(new Float32Array(staging.getMappedRange()));
