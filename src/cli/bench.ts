@@ -28,7 +28,9 @@ times one model on random input: the median of --reps runs after a warm-up, per 
                                 gradcam and ae, plus the AE walk for ae), tflops (gflop_per_image /
                                 ms_per_image), and on webgpu dispatches_per_image, submits_per_image,
                                 host_us_per_dispatch (host time recording and submitting, queue waits
-                                excluded, per dispatch), host_ms_per_image, dispatches_by_kernel
+                                excluded, per dispatch), submit_us_per_dispatch (the part of it in
+                                finish + submit), host_ms_per_image, bind_groups_made_per_image,
+                                dispatches_by_kernel
   --max-memory SIZE             memory budget of one pass (e.g. 512M, 4G; default half the available memory)
   -h, --help                    this text`,
   options: {
@@ -64,6 +66,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         await once();
         const first = performance.now() - t0;
         const d0 = g?.stats.dispatches ?? 0, s0 = g?.stats.submits ?? 0, h0 = g?.stats.hostMs ?? 0;
+        const q0 = g?.stats.submitMs ?? 0, b0 = g?.stats.bindGroupsMade ?? 0;
         const k0 = new Map(g?.stats.byKernel);
         const ts: number[] = [];
         for (let i = 0; i < reps; i++) {
@@ -94,6 +97,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
               submits_per_image: (g.stats.submits - s0) / runs,
               host_us_per_dispatch: d ? ((g.stats.hostMs - h0) * 1000) / d : null,
               host_ms_per_image: (g.stats.hostMs - h0) / runs,
+              submit_us_per_dispatch: d ? ((g.stats.submitMs - q0) * 1000) / d : null,
+              bind_groups_made_per_image: (g.stats.bindGroupsMade - b0) / runs,
               dispatches_by_kernel: Object.fromEntries([...g.stats.byKernel]
                 .map(([k, n]) => [k, (n - (k0.get(k) ?? 0)) / runs] as const)
                 .filter(([, n]) => n > 0)
