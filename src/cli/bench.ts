@@ -86,7 +86,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         if (json) {
           const runs = reps * batch;
           const row: Record<string, unknown> = {
-            model: positionals[0], backend, adapter: g?.adapterName ?? null, method, batch, reps,
+            model: positionals[0], backend, adapter: g?.adapterName ?? null, fast: process.env.AEQ_FAST === '1', method, batch, reps,
             ms_per_image: perImage, images_per_s: 1000 / perImage, first_ms: first,
             gflop_per_image: gflop, tflops: gflop / perImage,
           };
