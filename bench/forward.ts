@@ -7,7 +7,7 @@ import { Session } from '../src/runtime/session.js';
 import { vgg16, resnet50 } from '../tools/onnx-builder.js';
 import { planGraph } from '../src/planner/plan.js';
 import { parseModel } from '../src/io/onnx.js';
-import { numel } from '../src/graph/tensor.js';
+import { planFlops } from '../src/planner/flops.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -63,18 +63,8 @@ async function time(fn: () => Promise<unknown>, reps: number): Promise<number> {
 }
 
 function flops(bytes: Uint8Array, shape: number[]): number {
-  const plan = planGraph(parseModel(bytes, 'bench', null), { [parseModel(bytes, 'bench', null).graph.inputs[0].name]: shape });
-  let f = 0;
-  for (const s of plan.steps) {
-    if (s.node.opType === 'Conv') {
-      const w = plan.shapes.get(s.inputs[1]!)!;
-      f += 2 * numel(s.outShapes[0]) * numel(w.slice(1));
-    } else if (s.node.opType === 'Gemm' || s.node.opType === 'MatMul') {
-      const a = plan.shapes.get(s.inputs[0]!)!;
-      f += 2 * numel(s.outShapes[0]) * a[a.length - 1];
-    }
-  }
-  return f;
+  const model = parseModel(bytes, 'bench', null);
+  return planFlops(planGraph(model, { [model.graph.inputs[0].name]: shape }));
 }
 
 // onnxruntime-node is a dev dependency: without it (e.g. a GPU machine given only the bundle) the

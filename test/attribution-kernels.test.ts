@@ -40,6 +40,13 @@ describe('attribution helper kernels, GPU vs CPU (relative L2 ≤ 1e-6)', () => 
       const got = await down(gpuAttr.sampleSum(g, await up(y), mode));
       expect(diff(got, want).relL2).toBeLessThan(1e-5);
     }
+    // Both signed sums in one dispatch: the same bits as the two single-mode sums.
+    const gy = await up(y);
+    const pn = gpuAttr.samplePosNeg(g, gy);
+    const both = await down(pn.sums);
+    const neg = (pn.neg.offset ?? 0) / 4;
+    expect(Array.from(both.subarray(0, 4))).toEqual(Array.from(await down(gpuAttr.sampleSum(g, gy, 'pos'))));
+    expect(Array.from(both.subarray(neg, neg + 4))).toEqual(Array.from(await down(gpuAttr.sampleSum(g, gy, 'neg'))));
     expect(cpuAttr.sampleSum(y, 'nonzero')[2]).toBe(0);
     const sums = cpuAttr.sampleSum(y);
     const norm = cpuAttr.divAbsSample(y, sums);

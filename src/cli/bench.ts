@@ -1,58 +1,117 @@
-// `aeq bench <model.onnx>`: time the forward pass (and optionally an explanation) of one model on
-// random inputs, per backend. Prints figures; the full tables live in bench/ (see bench/RESULTS.md).
+// `aeq bench <model.onnx>`: time the forward pass or an explanation of one model on random inputs,
+// per backend, method and batch. Prints a line per setting, or with --json one JSON object per
+// line (the fields are documented in BENCH's usage); the full tables live in bench/ (see
+// bench/RESULTS.md).
 import { Explainer } from '../explain/explainer.js';
+import { logitTensor } from '../explain/pipeline.js';
+import { explainFlops } from '../planner/flops.js';
 import { resolveModelPath } from '../models.js';
 import { parse, positiveIntOpt, bytesOpt, usageError, type CommandSpec } from './args.js';
 import { OptionError, InputError } from '../errors.js';
 import type { BackendName } from '../runtime/session.js';
 
+type Method = 'forward' | 'ae' | 'gradcam';
+
 export const BENCH: CommandSpec = {
   name: 'bench',
-  usage: `usage: aeq bench <model.onnx> [--batch N] [--method forward|ae|gradcam] [--backend B]… [--reps R]
-times one model on random input: the median of --reps runs after a warm-up, per backend
+  usage: `usage: aeq bench <model.onnx> [--batch N]… [--method forward|ae|gradcam]… [--backend B]… [--reps R] [--json]
+times one model on random input: the median of --reps runs after a warm-up, per backend, method and batch
   <model.onnx>                  an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
-  --batch N                     inputs per pass (default 1)
-  --method forward|ae|gradcam   what to time (default forward)
-  --backend webgpu|cpu          a backend to time; repeat for several (default webgpu and cpu)
+  --batch N                     inputs per pass (default 1); repeat or comma-separate for several
+  --method forward|ae|gradcam   what to time (default forward); repeat or comma-separate for several
+  --backend webgpu|cpu          a backend to time (default webgpu only: the CPU reference takes minutes
+                                per image on large models); repeat for several
   --reps R                      timed runs after the warm-up (default 5)
+  --json                        one JSON object per (backend, method, batch) on stdout:
+                                ms_per_image, images_per_s, first_ms, gflop_per_image (Conv/Gemm/MatMul
+                                FLOPs, 2 per multiply-add: the forward pass, plus the gradient walk for
+                                gradcam and ae, plus the AE walk for ae), tflops (gflop_per_image /
+                                ms_per_image), and on webgpu dispatches_per_image, submits_per_image,
+                                host_us_per_dispatch (host time recording and submitting, queue waits
+                                excluded, per dispatch), submit_us_per_dispatch (the part of it in
+                                finish + submit), host_ms_per_image, bind_groups_made_per_image,
+                                dispatches_by_kernel
   --max-memory SIZE             memory budget of one pass (e.g. 512M, 4G; default half the available memory)
   -h, --help                    this text`,
   options: {
-    batch: { type: 'string' }, backend: { type: 'string', multiple: true }, reps: { type: 'string' },
-    method: { type: 'string', default: 'forward' }, 'max-memory': { type: 'string' },
+    batch: { type: 'string', multiple: true }, backend: { type: 'string', multiple: true }, reps: { type: 'string' },
+    method: { type: 'string', multiple: true }, 'max-memory': { type: 'string' }, json: { type: 'boolean' },
   },
 };
+
+const list = (v: string[] | undefined): string[] | undefined => v?.flatMap((s) => s.split(',')).filter((s) => s !== '');
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, BENCH);
   if (positionals.length !== 1) throw usageError(BENCH);
-  const batch = positiveIntOpt(v.batch as string | undefined, '--batch', 1);
+  const batches = (list(v.batch as string[] | undefined) ?? ['1']).map((b) => positiveIntOpt(b, '--batch', 1));
   const reps = positiveIntOpt(v.reps as string | undefined, '--reps', 5);
   const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');
-  const method = v.method as string;
-  if (!['forward', 'ae', 'gradcam'].includes(method)) throw new OptionError(`--method must be forward, ae or gradcam, got '${method}'`);
-  const backends = ((v.backend as string[] | undefined) ?? ['webgpu', 'cpu']) as BackendName[];
+  const methods = list(v.method as string[] | undefined) ?? ['forward'];
+  for (const m of methods) if (!['forward', 'ae', 'gradcam'].includes(m)) throw new OptionError(`--method must be forward, ae or gradcam, got '${m}'`);
+  const backends = (list(v.backend as string[] | undefined) ?? ['webgpu']) as BackendName[];
+  const json = !!v.json;
   for (const backend of backends) {
     const ex = await Explainer.create(resolveModelPath(positionals[0]), { backend, maxMemory });
-    const shape = ex.inputShape(batch);
-    if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${positionals[0]}: dynamic input size; cannot make a random input`);
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 12.9898) * 0.5);
-    const x = { shape, data };
-    const name = ex.session.inputNames[0];
-    const once = () => (method === 'forward' ? ex.session.run({ [name]: x }) : ex.explain(x, { method: method as 'ae' | 'gradcam' }));
-    const t0 = performance.now();
-    await once();
-    const first = performance.now() - t0;
-    const ts: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t = performance.now();
-      await once();
-      ts.push(performance.now() - t);
+    const g = ex.session.gpu;
+    for (const method of methods as Method[]) {
+      for (const batch of batches) {
+        const shape = ex.inputShape(batch);
+        if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${positionals[0]}: dynamic input size; cannot make a random input`);
+        const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 12.9898) * 0.5);
+        const x = { shape, data };
+        const name = ex.session.inputNames[0];
+        const once = () => (method === 'forward' ? ex.session.run({ [name]: x }) : ex.explain(x, { method }));
+        const t0 = performance.now();
+        await once();
+        const first = performance.now() - t0;
+        const d0 = g?.stats.dispatches ?? 0, s0 = g?.stats.submits ?? 0, h0 = g?.stats.hostMs ?? 0;
+        const q0 = g?.stats.submitMs ?? 0, b0 = g?.stats.bindGroupsMade ?? 0;
+        const k0 = new Map(g?.stats.byKernel);
+        const ts: number[] = [];
+        for (let i = 0; i < reps; i++) {
+          const t = performance.now();
+          await once();
+          ts.push(performance.now() - t);
+        }
+        ts.sort((a, b) => a - b);
+        const med = ts[Math.floor(ts.length / 2)] ?? first;
+        const perImage = med / batch;
+        let gflop: number;
+        if (method === 'forward') gflop = explainFlops(ex.session.plan({ [name]: shape }), 'forward') / batch / 1e9;
+        else {
+          const { plan, layer } = ex.layerFor(shape);
+          gflop = explainFlops(plan, method, layer, logitTensor(plan)) / batch / 1e9;
+        }
+        if (json) {
+          const runs = reps * batch;
+          const row: Record<string, unknown> = {
+            model: positionals[0], backend, adapter: g?.adapterName ?? null, fast: process.env.AEQ_FAST === '1', method, batch, reps,
+            ms_per_image: perImage, images_per_s: 1000 / perImage, first_ms: first,
+            gflop_per_image: gflop, tflops: gflop / perImage,
+          };
+          if (g) {
+            const d = g.stats.dispatches - d0;
+            Object.assign(row, {
+              dispatches_per_image: d / runs,
+              submits_per_image: (g.stats.submits - s0) / runs,
+              host_us_per_dispatch: d ? ((g.stats.hostMs - h0) * 1000) / d : null,
+              host_ms_per_image: (g.stats.hostMs - h0) / runs,
+              submit_us_per_dispatch: d ? ((g.stats.submitMs - q0) * 1000) / d : null,
+              bind_groups_made_per_image: (g.stats.bindGroupsMade - b0) / runs,
+              dispatches_by_kernel: Object.fromEntries([...g.stats.byKernel]
+                .map(([k, n]) => [k, (n - (k0.get(k) ?? 0)) / runs] as const)
+                .filter(([, n]) => n > 0)
+                .sort((a, b) => b[1] - a[1])),
+            });
+          }
+          process.stdout.write(JSON.stringify(row) + '\n');
+        } else {
+          const dev = g ? ` (${g.adapterName})` : '';
+          process.stdout.write(`${backend}${dev}: ${method} batch ${batch}: median ${med.toFixed(1)} ms (${perImage.toFixed(1)} ms/image) over ${reps} runs; first run ${first.toFixed(0)} ms\n`);
+        }
+      }
     }
-    ts.sort((a, b) => a - b);
-    const med = ts[Math.floor(ts.length / 2)] ?? first;
-    const dev = ex.session.gpu ? ` (${ex.session.gpu.adapterName})` : '';
-    process.stdout.write(`${backend}${dev}: ${method} batch ${batch}: median ${med.toFixed(1)} ms (${(med / batch).toFixed(1)} ms/image) over ${reps} runs; first run ${first.toFixed(0)} ms\n`);
     ex.dispose();
   }
   return 0;

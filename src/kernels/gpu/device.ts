@@ -10,6 +10,18 @@ export interface DeviceHandle {
 const PIN = Symbol.for('aeq.dawn.navigator');
 let pending: Promise<DeviceHandle | { error: string }> | null = null;
 
+/**
+ * Dawn toggles of the opt-in fast mode (AEQ_FAST=1): no API validation, no robust buffer access
+ * (out-of-bounds reads and writes are then undefined behaviour, not clamped), no zero-initialised
+ * workgroup memory. aeq's kernels index within their bindings and initialise what they read, so
+ * results are unchanged; a bug would show as garbage rather than as an error.
+ */
+export const FAST_TOGGLES = ['skip_validation', 'disable_robustness', 'disable_workgroup_init'];
+
+function dawnFlags(): string[] {
+  return process.env.AEQ_FAST === '1' ? [`enable-dawn-features=${FAST_TOGGLES.join(',')}`] : [];
+}
+
 async function acquire(): Promise<DeviceHandle | { error: string }> {
   let mod: typeof import('webgpu');
   try {
@@ -18,7 +30,7 @@ async function acquire(): Promise<DeviceHandle | { error: string }> {
     return { error: `the 'webgpu' package (Dawn) could not be loaded: ${(e as Error).message}` };
   }
   Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
+  const gpu = mod.create(dawnFlags());
   (globalThis as Record<symbol, unknown>)[PIN] = gpu;
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {

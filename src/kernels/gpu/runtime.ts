@@ -61,6 +61,32 @@ export class Uniforms {
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
 const UNIFORM_RING_BYTES = 1 << 20;
 const MAX_GROUPS = 65535;
+// Cached bind groups beyond this count are dropped all at once (they pin buffers' JS wrappers).
+const BIND_GROUP_CACHE_MAX = 8192;
+
+/**
+ * The group-0 bindings a WGSL module declares, by binding number: 'u' for `var<uniform>`, 'r' for
+ * `var<storage, read>`, 'w' for `var<storage, read_write>`. Line comments are ignored.
+ */
+export function declaredBindings(code: string): string[] {
+  const text = code.replace(/\/\/[^\n]*/g, '');
+  const out: string[] = [];
+  for (const m of text.matchAll(/((?:@\w+\s*\(\s*\d+\s*\)\s*)+)var\s*<([^>]+)>/g)) {
+    const group = /@group\s*\(\s*(\d+)/.exec(m[1]);
+    const binding = /@binding\s*\(\s*(\d+)/.exec(m[1]);
+    if (!group || !binding || group[1] !== '0') continue;
+    const [space, access = 'read'] = m[2].split(',').map((t) => t.trim());
+    out[Number(binding[1])] = space === 'uniform' ? 'u' : access === 'read_write' ? 'w' : 'r';
+  }
+  return out;
+}
+
+interface KernelInfo {
+  key: string;
+  kinds: string[];
+  layout: GPUBindGroupLayout;
+  layoutId: number;
+}
 
 export interface DispatchStats {
   dispatches: number;
@@ -68,11 +94,34 @@ export interface DispatchStats {
   readbacks: number;
   bytesAllocated: number;
   peakBytes: number;
+  /**
+   * Milliseconds spent on the host inside recording and submission calls (dispatch, zero, copy,
+   * flush/submit, the recording half of read); waits on the queue (sync, mapAsync) are excluded.
+   */
+  hostMs: number;
+  /** The part of hostMs spent in encoder.finish() and queue.submit() (Dawn records the backend's commands there). */
+  submitMs: number;
+  /** Bind groups created (the rest of the dispatches found theirs in the cache). */
+  bindGroupsMade: number;
+  /** Dispatches per kernel key (the pipeline's label). */
+  byKernel: Map<string, number>;
 }
 
 export class Gpu {
-  readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesAllocated: 0, peakBytes: 0 };
+  readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesAllocated: 0, peakBytes: 0, hostMs: 0, submitMs: 0, bindGroupsMade: 0, byKernel: new Map() };
   private pipelines = new Map<string, GPUComputePipeline>();
+  private info = new Map<GPUComputePipeline, KernelInfo>();
+  // Explicit bind-group layouts shared by every kernel with the same bindings ('u,r,r,w'…):
+  // binding 0 the uniform slot with a dynamic offset into the ring, 1..n storage buffers.
+  private layouts = new Map<string, { layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout; id: number }>();
+  // Bind groups by (layout, exact buffer bindings): the same plan run again binds the same
+  // pooled buffers, so its bind groups are made once.
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
+  private maxBinding: number;
+  // Nesting depth of timed host calls (dispatch may flush): only the outermost one is timed.
+  private hostDepth = 0;
   private free = new Map<number, GPUBuffer[]>();
   private live = 0;
   private encoder: GPUCommandEncoder | null = null;
@@ -80,10 +129,12 @@ export class Gpu {
   private ring: GPUBuffer;
   private ringHost = new Uint8Array(UNIFORM_RING_BYTES);
   private ringUsed = 0;
+  private dynamicOffset = new Uint32Array(1);
   private error: string | null = null;
   private dumpDir = process.env.AEQ_DUMP_WGSL;
 
   constructor(readonly device: GPUDevice, readonly adapterName: string) {
+    this.maxBinding = device.limits.maxStorageBufferBindingSize;
     this.ring = device.createBuffer({
       label: 'aeq.uniform-ring',
       size: UNIFORM_RING_BYTES,
@@ -114,9 +165,60 @@ export class Gpu {
       }
     }
     const module = this.device.createShaderModule({ label: key, code: text });
-    p = this.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint } });
+    const l = this.layoutFor(key, declaredBindings(text));
+
+    p = this.device.createComputePipeline({ label: key, layout: l.pipelineLayout, compute: { module, entryPoint } });
     this.pipelines.set(key, p);
+    this.info.set(p, { key, kinds: declaredBindings(text), layout: l.layout, layoutId: l.id });
     return p;
+  }
+
+  private layoutFor(key: string, kinds: string[]) {
+    if (kinds[0] !== 'u' || kinds.some((k, i) => i > 0 && k !== 'r' && k !== 'w') || kinds.length !== Object.keys(kinds).length) {
+      throw new AeqError(`internal: kernel ${key} must declare binding 0 as its uniform struct and 1..n as storage buffers ` +
+        `without gaps (declares ${JSON.stringify(kinds)})`);
+    }
+    const sig = kinds.join(',');
+    let l = this.layouts.get(sig);
+    if (!l) {
+      const entries: GPUBindGroupLayoutEntry[] = kinds.map((k, binding) => ({
+        binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: k === 'u'
+          ? { type: 'uniform', hasDynamicOffset: true, minBindingSize: UNIFORM_SLOT }
+          : { type: k === 'w' ? 'storage' : 'read-only-storage' },
+      }));
+      const layout = this.device.createBindGroupLayout({ label: `aeq.layout(${sig})`, entries });
+      const pipelineLayout = this.device.createPipelineLayout({ label: `aeq.layout(${sig})`, bindGroupLayouts: [layout] });
+      l = { layout, pipelineLayout, id: this.layouts.size };
+      this.layouts.set(sig, l);
+    }
+    return l;
+  }
+
+  private placeholders = new Map<string, GPUBuffer>();
+  private placeholder(kind: string): GPUBuffer {
+    let b = this.placeholders.get(kind);
+    if (!b) {
+      b = this.device.createBuffer({ label: `aeq.unused-binding(${kind})`, size: 256, usage: GPUBufferUsage.STORAGE });
+      this.placeholders.set(kind, b);
+    }
+    return b;
+  }
+
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
+  }
+
+  private hostStart(): number {
+    return this.hostDepth++ === 0 ? performance.now() : -1;
+  }
+
+  private hostEnd(t0: number): void {
+    this.hostDepth--;
+    if (t0 >= 0) this.stats.hostMs += performance.now() - t0;
   }
 
   get pipelineCount(): number {
@@ -132,14 +234,23 @@ export class Gpu {
       throw new AeqError(`tensor ${label} of shape [${shape.join('×')}] needs ${bytes} bytes, more than this ` +
         `GPU's buffer limit (${this.device.limits.maxBufferSize}); use a smaller batch`);
     }
+    // The free buffer made first, not the last one released: the same sequence of allocations and
+    // releases (a plan run again) then gets the same buffers, and finds its bind groups cached.
     const list = this.free.get(bytes);
-    let buffer = list?.pop();
-    if (!buffer) {
+    let buffer: GPUBuffer | undefined;
+    if (list && list.length) {
+      let best = 0;
+      for (let i = 1; i < list.length; i++) if (this.bufferId(list[i]) < this.bufferId(list[best])) best = i;
+      buffer = list[best];
+      list[best] = list[list.length - 1];
+      list.pop();
+    } else {
       buffer = this.device.createBuffer({
         label,
         size: bytes,
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
+      this.bufferId(buffer);
       this.stats.bytesAllocated += bytes;
     }
     this.live += bytes;
@@ -159,6 +270,7 @@ export class Gpu {
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
+    this.bindGroups.clear();
   }
 
   upload(data: Float32Array, shape: number[], label = 'const'): GpuTensor {
@@ -196,6 +308,15 @@ export class Gpu {
    * minStorageBufferOffsetAlignment), for buffers larger than maxStorageBufferBindingSize.
    */
   dispatch(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: (GPUBuffer | GPUBufferBinding)[], groups: [number, number?, number?]): void {
+    const t0 = this.hostStart();
+    try {
+      this.record(pipeline, uniforms, buffers, groups);
+    } finally {
+      this.hostEnd(t0);
+    }
+  }
+
+  private record(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: (GPUBuffer | GPUBufferBinding)[], groups: [number, number?, number?]): void {
     const u = uniforms.data;
     if (this.ringUsed + UNIFORM_SLOT > UNIFORM_RING_BYTES) this.flush();
     const offset = this.ringUsed;
@@ -204,21 +325,41 @@ export class Gpu {
     this.ringHost.fill(0, offset + Math.min(u.byteLength, UNIFORM_SLOT), offset + UNIFORM_SLOT);
     if (u.byteLength > UNIFORM_SLOT) throw new AeqError(`uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
     this.ringUsed += UNIFORM_SLOT;
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset, size: UNIFORM_SLOT } }];
-    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-    buffers.forEach((b, i) => {
-      const resource: GPUBufferBinding = 'buffer' in b ? b : { buffer: b };
-      const size = resource.size ?? resource.buffer.size - (resource.offset ?? 0);
-      if (size > maxBinding) {
-        throw new AeqError(`kernel ${pipeline.label}: binding ${i + 1} (${resource.buffer.label}) is ${size} bytes, more ` +
-          `than this GPU's storage-buffer binding limit (${maxBinding}); use a smaller batch`);
+    const info = this.info.get(pipeline);
+    if (!info) throw new AeqError(`internal: pipeline ${pipeline.label} was not made by Gpu.kernel`);
+    let key = `${info.layoutId}`;
+    for (let i = 0; i < buffers.length; i++) {
+      const b = buffers[i];
+      if ('buffer' in b) {
+        const size = b.size ?? b.buffer.size - (b.offset ?? 0);
+        if (size > this.maxBinding) this.bindingTooLarge(info.key, i, b.buffer, size);
+        key += `|${this.bufferId(b.buffer)}@${b.offset ?? 0}+${size}`;
+      } else {
+        if (b.size > this.maxBinding) this.bindingTooLarge(info.key, i, b, b.size);
+        key += `|${this.bufferId(b)}`;
       }
-      entries.push({ binding: i + 1, resource });
-    });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    }
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: 0, size: UNIFORM_SLOT } }];
+      buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } }));
+      if (buffers.length + 1 > info.kinds.length) {
+        throw new AeqError(`internal: kernel ${info.key} declares ${info.kinds.length - 1} storage bindings, given ${buffers.length}`);
+      }
+      // Trailing bindings a module declares but its entry point never reads (shared declaration
+      // sections) still need a buffer in an explicit layout: a placeholder, one per access mode.
+      for (let i = buffers.length + 1; i < info.kinds.length; i++) {
+        entries.push({ binding: i, resource: { buffer: this.placeholder(info.kinds[i]) } });
+      }
+      bindGroup = this.device.createBindGroup({ label: info.key, layout: info.layout, entries });
+      this.stats.bindGroupsMade++;
+      if (this.bindGroups.size >= BIND_GROUP_CACHE_MAX) this.bindGroups.clear();
+      this.bindGroups.set(key, bindGroup);
+    }
+    this.dynamicOffset[0] = offset;
     const pass = this.computePass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, this.dynamicOffset, 0, 1);
     let [x, y = 1, z = 1] = groups;
     if (x === 0 || y === 0 || z === 0) return;
     if (x > MAX_GROUPS) {
@@ -228,6 +369,12 @@ export class Gpu {
     }
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+    this.stats.byKernel.set(info.key, (this.stats.byKernel.get(info.key) ?? 0) + 1);
+  }
+
+  private bindingTooLarge(kernel: string, i: number, buffer: GPUBuffer, size: number): never {
+    throw new AeqError(`kernel ${kernel}: binding ${i + 1} (${buffer.label}) is ${size} bytes, more ` +
+      `than this GPU's storage-buffer binding limit (${this.maxBinding}); use a smaller batch`);
   }
 
   /** Workgroup count covering `n` threads of `wg` each (1-D; the runtime folds large counts into y). */
@@ -237,31 +384,46 @@ export class Gpu {
 
   /** Set a tensor's whole buffer to zero (recorded in order with the dispatches). */
   zero(t: GpuTensor): void {
+    const t0 = this.hostStart();
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.encoder.clearBuffer(t.buffer);
+    this.hostEnd(t0);
   }
 
   copy(src: GpuTensor, dst: GpuTensor, bytes = numel(src.shape) * 4): void {
     if (bytes === 0) return;
+    const t0 = this.hostStart();
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+    this.hostEnd(t0);
   }
 
   /** Submit everything recorded so far. */
   flush(): void {
+    const t0 = this.hostStart();
+    try {
+      this.submit();
+    } finally {
+      this.hostEnd(t0);
+    }
+    this.throwIfFailed();
+  }
+
+  private submit(): void {
     this.endPass();
     if (this.ringUsed > 0) {
       this.device.queue.writeBuffer(this.ring, 0, this.ringHost.buffer, 0, this.ringUsed);
       this.ringUsed = 0;
     }
     if (this.encoder) {
+      const t0 = performance.now();
       this.device.queue.submit([this.encoder.finish()]);
+      this.stats.submitMs += performance.now() - t0;
       this.encoder = null;
       this.stats.submits++;
     }
-    this.throwIfFailed();
   }
 
   throwIfFailed(): void {
@@ -283,11 +445,17 @@ export class Gpu {
     const bytes = numel(t.shape) * 4;
     const out = new Float32Array(numel(t.shape));
     if (bytes === 0) return out;
+    const t0 = this.hostStart();
     const staging = this.device.createBuffer({ label: 'aeq.readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
-    this.flush();
+    try {
+      this.submit();
+    } finally {
+      this.hostEnd(t0);
+    }
+    this.throwIfFailed();
     this.stats.readbacks++;
     await staging.mapAsync(GPUMapMode.READ);
     out.set(new Float32Array(staging.getMappedRange()));

@@ -5,7 +5,7 @@
 //
 // CPU: the spec's formulas, built from convForwardCpu / convInputGradCpu with |W|, W⁺, W⁻ and
 // element-wise loops (two identities by linearity keep it to 6 convolution passes; see below). GPU (backward.ts), general and 1×1:
-//   1. ΣR⁺, ΣR⁻ per sample (gpuAttr.sampleSum);
+//   1. ΣR⁺, ΣR⁻ per sample (gpuAttr.samplePosNeg: both in one dispatch);
 //   2. one forward pass: Z = conv(x⁺,|W|) and Za, Zb (each valid tap's |w| goes to exactly one of
 //      them), with the sections S_c, S_a, S_b formed in its epilogue;
 //   3. one transposed pass (the gather skeleton): convT(S_c,|W|) and convT(x>0 ? S_a : S_b,|W|);
@@ -152,13 +152,11 @@ const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8;
 function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor): void {
   const nOut = numel(r.shape), nIn = numel(x.shape);
   const flags = (o.contrib ? F_CONTRIB : 0) | (o.activated ? F_ACTIVATED : 0) | (o.inactivated ? F_INACTIVATED : 0);
-  const sumPos = gpuAttr.sampleSum(g, r, 'pos');
-  const sumNeg = gpuAttr.sampleSum(g, r, 'neg');
+  const sums = gpuAttr.samplePosNeg(g, r);
   const s = g.alloc([nOut, 4], 'ae.conv.sections');
   const f = pass(p, 'out', flags, o.ratio);
-  g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sumPos.buffer, sumNeg.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
-  g.release(sumPos);
-  g.release(sumNeg);
+  g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sums.pos, sums.neg, s.buffer], Gpu.groups1d(f.threads, 64));
+  g.release(sums.sums);
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
   const b = pass(p, 'in', flags | (o.shift ? F_KEEP_C : 0));

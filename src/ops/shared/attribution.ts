@@ -118,6 +118,7 @@ const BLOCKS = {
   channel_mean: uniforms({ n: 'u32', hw: 'u32' }),
   scale_channels: uniforms({ n: 'u32', hw: 'u32' }),
   sample_sum: uniforms({ n: 'u32', per: 'u32', mode: 'u32' }),
+  sample_pos_neg: uniforms({ n: 'u32', per: 'u32', neg: 'u32' }),
   div_abs_sample: uniforms({ n: 'u32', per: 'u32' }),
   cam: uniforms({ n: 'u32', hw: 'u32', c: 'u32' }),
   resize_bilinear: uniforms({ n: 'u32', h: 'u32', w: 'u32', oh: 'u32', ow: 'u32' }),
@@ -184,6 +185,18 @@ export const gpuAttr = {
     // One workgroup per sample.
     run(g, 'sample_sum', { n: b, per: numel(x.shape) / b, mode: SUM_MODE[mode] }, out, [x], [b]);
     return out;
+  },
+  /**
+   * sampleSum(x, 'pos') and sampleSum(x, 'neg') (the same bits) in one dispatch: one tensor holding
+   * both, and the two bindings of its halves (the negative sums start at a storage-offset boundary).
+   */
+  samplePosNeg(g: Gpu, x: GpuTensor): { sums: GpuTensor; pos: GPUBufferBinding; neg: GPUBufferBinding } {
+    const b = x.shape[0];
+    const align = g.limits.minStorageBufferOffsetAlignment / 4;
+    const neg = Math.ceil(b / align) * align;
+    const sums = g.alloc([neg + b], 'sample-pos-neg');
+    run(g, 'sample_pos_neg', { n: b, per: numel(x.shape) / b, neg }, sums, [x], [b]);
+    return { sums, pos: { buffer: sums.buffer, offset: 0, size: b * 4 }, neg: { buffer: sums.buffer, offset: neg * 4, size: b * 4 } };
   },
   divAbsSample(g: Gpu, x: GpuTensor, sums: GpuTensor): GpuTensor {
     const out = g.alloc(x.shape, 'normalised');

@@ -89,6 +89,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   if (li == 0u) { out[b] = part[0]; }
 }
 
+//#section sample_pos_neg
+// Per-sample sums of x⁺ (out[b]) and x⁻ (out[u.neg + b]) in one pass: each accumulated and reduced
+// in exactly the order of sample_sum's modes 1 and 2, so the sums are the same bits.
+var<workgroup> part: array<f32, 256>;
+var<workgroup> partn: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let b = wid.x;
+  var s = 0.0;
+  var t = 0.0;
+  for (var k = li; k < u.per; k += 256u) {
+    let v = x[b * u.per + k];
+    s += max(v, 0.0);
+    t += min(v, 0.0);
+  }
+  part[li] = s;
+  partn[li] = t;
+  workgroupBarrier();
+  for (var w = 128u; w > 0u; w >>= 1u) {
+    if (li < w) {
+      part[li] += part[li + w];
+      partn[li] += partn[li + w];
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) {
+    out[b] = part[0];
+    out[u.neg + b] = partn[0];
+  }
+}
+
 //#section div_abs_sample
 // out[i] = safe_div(x[i], |y[i / per]|): per-sample normalisation by the absolute sum.
 @compute @workgroup_size(256)
