@@ -1,12 +1,16 @@
 // The GPU runtime every kernel dispatches through: a pipeline cache keyed by kernel name (which
 // includes rank or other variant tags: shapes travel as uniforms, never baked into WGSL text),
 // a buffer pool, a ring of uniform slots, and one command encoder per batch of work so that a
-// whole forward or backward pass is recorded without any readback in between.
+// whole forward or backward pass is recorded without any readback in between. Layouts and the
+// bind-group cache are in ./bindings.ts.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { numel } from '../../graph/tensor.js';
 import { AeqError } from '../../errors.js';
 import { requireDevice } from './device.js';
+import { Bindings } from './bindings.js';
+
+export { declaredBindings } from './bindings.js';
 
 export interface GpuTensor {
   shape: number[];
@@ -61,32 +65,6 @@ export class Uniforms {
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment
 const UNIFORM_RING_BYTES = 1 << 20;
 const MAX_GROUPS = 65535;
-// Cached bind groups beyond this count are dropped all at once (they pin buffers' JS wrappers).
-const BIND_GROUP_CACHE_MAX = 8192;
-
-/**
- * The group-0 bindings a WGSL module declares, by binding number: 'u' for `var<uniform>`, 'r' for
- * `var<storage, read>`, 'w' for `var<storage, read_write>`. Line comments are ignored.
- */
-export function declaredBindings(code: string): string[] {
-  const text = code.replace(/\/\/[^\n]*/g, '');
-  const out: string[] = [];
-  for (const m of text.matchAll(/((?:@\w+\s*\(\s*\d+\s*\)\s*)+)var\s*<([^>]+)>/g)) {
-    const group = /@group\s*\(\s*(\d+)/.exec(m[1]);
-    const binding = /@binding\s*\(\s*(\d+)/.exec(m[1]);
-    if (!group || !binding || group[1] !== '0') continue;
-    const [space, access = 'read'] = m[2].split(',').map((t) => t.trim());
-    out[Number(binding[1])] = space === 'uniform' ? 'u' : access === 'read_write' ? 'w' : 'r';
-  }
-  return out;
-}
-
-interface KernelInfo {
-  key: string;
-  kinds: string[];
-  layout: GPUBindGroupLayout;
-  layoutId: number;
-}
 
 export interface DispatchStats {
   dispatches: number;
@@ -110,16 +88,7 @@ export interface DispatchStats {
 export class Gpu {
   readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesAllocated: 0, peakBytes: 0, hostMs: 0, submitMs: 0, bindGroupsMade: 0, byKernel: new Map() };
   private pipelines = new Map<string, GPUComputePipeline>();
-  private info = new Map<GPUComputePipeline, KernelInfo>();
-  // Explicit bind-group layouts shared by every kernel with the same bindings ('u,r,r,w'…):
-  // binding 0 the uniform slot with a dynamic offset into the ring, 1..n storage buffers.
-  private layouts = new Map<string, { layout: GPUBindGroupLayout; pipelineLayout: GPUPipelineLayout; id: number }>();
-  // Bind groups by (layout, exact buffer bindings): the same plan run again binds the same
-  // pooled buffers, so its bind groups are made once.
-  private bindGroups = new Map<string, GPUBindGroup>();
-  private bufferIds = new WeakMap<GPUBuffer, number>();
-  private nextBufferId = 1;
-  private maxBinding: number;
+  private bindings: Bindings;
   // Nesting depth of timed host calls (dispatch may flush): only the outermost one is timed.
   private hostDepth = 0;
   private free = new Map<number, GPUBuffer[]>();
@@ -134,12 +103,12 @@ export class Gpu {
   private dumpDir = process.env.AEQ_DUMP_WGSL;
 
   constructor(readonly device: GPUDevice, readonly adapterName: string) {
-    this.maxBinding = device.limits.maxStorageBufferBindingSize;
     this.ring = device.createBuffer({
       label: 'aeq.uniform-ring',
       size: UNIFORM_RING_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
+    this.bindings = new Bindings(device, this.ring, UNIFORM_SLOT);
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.error ??= ev.error.message;
     };
@@ -165,51 +134,11 @@ export class Gpu {
       }
     }
     const module = this.device.createShaderModule({ label: key, code: text });
-    const l = this.layoutFor(key, declaredBindings(text));
-
+    const l = this.bindings.layoutFor(key, text);
     p = this.device.createComputePipeline({ label: key, layout: l.pipelineLayout, compute: { module, entryPoint } });
+    l.register(p);
     this.pipelines.set(key, p);
-    this.info.set(p, { key, kinds: declaredBindings(text), layout: l.layout, layoutId: l.id });
     return p;
-  }
-
-  private layoutFor(key: string, kinds: string[]) {
-    if (kinds[0] !== 'u' || kinds.some((k, i) => i > 0 && k !== 'r' && k !== 'w') || kinds.length !== Object.keys(kinds).length) {
-      throw new AeqError(`internal: kernel ${key} must declare binding 0 as its uniform struct and 1..n as storage buffers ` +
-        `without gaps (declares ${JSON.stringify(kinds)})`);
-    }
-    const sig = kinds.join(',');
-    let l = this.layouts.get(sig);
-    if (!l) {
-      const entries: GPUBindGroupLayoutEntry[] = kinds.map((k, binding) => ({
-        binding,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: k === 'u'
-          ? { type: 'uniform', hasDynamicOffset: true, minBindingSize: UNIFORM_SLOT }
-          : { type: k === 'w' ? 'storage' : 'read-only-storage' },
-      }));
-      const layout = this.device.createBindGroupLayout({ label: `aeq.layout(${sig})`, entries });
-      const pipelineLayout = this.device.createPipelineLayout({ label: `aeq.layout(${sig})`, bindGroupLayouts: [layout] });
-      l = { layout, pipelineLayout, id: this.layouts.size };
-      this.layouts.set(sig, l);
-    }
-    return l;
-  }
-
-  private placeholders = new Map<string, GPUBuffer>();
-  private placeholder(kind: string): GPUBuffer {
-    let b = this.placeholders.get(kind);
-    if (!b) {
-      b = this.device.createBuffer({ label: `aeq.unused-binding(${kind})`, size: 256, usage: GPUBufferUsage.STORAGE });
-      this.placeholders.set(kind, b);
-    }
-    return b;
-  }
-
-  private bufferId(b: GPUBuffer): number {
-    let id = this.bufferIds.get(b);
-    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
-    return id;
   }
 
   private hostStart(): number {
@@ -240,7 +169,7 @@ export class Gpu {
     let buffer: GPUBuffer | undefined;
     if (list && list.length) {
       let best = 0;
-      for (let i = 1; i < list.length; i++) if (this.bufferId(list[i]) < this.bufferId(list[best])) best = i;
+      for (let i = 1; i < list.length; i++) if (this.bindings.bufferId(list[i]) < this.bindings.bufferId(list[best])) best = i;
       buffer = list[best];
       list[best] = list[list.length - 1];
       list.pop();
@@ -250,7 +179,7 @@ export class Gpu {
         size: bytes,
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
-      this.bufferId(buffer);
+      this.bindings.bufferId(buffer);
       this.stats.bytesAllocated += bytes;
     }
     this.live += bytes;
@@ -270,7 +199,7 @@ export class Gpu {
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
-    this.bindGroups.clear();
+    this.bindings.clearGroups();
   }
 
   upload(data: Float32Array, shape: number[], label = 'const'): GpuTensor {
@@ -325,37 +254,7 @@ export class Gpu {
     this.ringHost.fill(0, offset + Math.min(u.byteLength, UNIFORM_SLOT), offset + UNIFORM_SLOT);
     if (u.byteLength > UNIFORM_SLOT) throw new AeqError(`uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
     this.ringUsed += UNIFORM_SLOT;
-    const info = this.info.get(pipeline);
-    if (!info) throw new AeqError(`internal: pipeline ${pipeline.label} was not made by Gpu.kernel`);
-    let key = `${info.layoutId}`;
-    for (let i = 0; i < buffers.length; i++) {
-      const b = buffers[i];
-      if ('buffer' in b) {
-        const size = b.size ?? b.buffer.size - (b.offset ?? 0);
-        if (size > this.maxBinding) this.bindingTooLarge(info.key, i, b.buffer, size);
-        key += `|${this.bufferId(b.buffer)}@${b.offset ?? 0}+${size}`;
-      } else {
-        if (b.size > this.maxBinding) this.bindingTooLarge(info.key, i, b, b.size);
-        key += `|${this.bufferId(b)}`;
-      }
-    }
-    let bindGroup = this.bindGroups.get(key);
-    if (!bindGroup) {
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: 0, size: UNIFORM_SLOT } }];
-      buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } }));
-      if (buffers.length + 1 > info.kinds.length) {
-        throw new AeqError(`internal: kernel ${info.key} declares ${info.kinds.length - 1} storage bindings, given ${buffers.length}`);
-      }
-      // Trailing bindings a module declares but its entry point never reads (shared declaration
-      // sections) still need a buffer in an explicit layout: a placeholder, one per access mode.
-      for (let i = buffers.length + 1; i < info.kinds.length; i++) {
-        entries.push({ binding: i, resource: { buffer: this.placeholder(info.kinds[i]) } });
-      }
-      bindGroup = this.device.createBindGroup({ label: info.key, layout: info.layout, entries });
-      this.stats.bindGroupsMade++;
-      if (this.bindGroups.size >= BIND_GROUP_CACHE_MAX) this.bindGroups.clear();
-      this.bindGroups.set(key, bindGroup);
-    }
+    const { bindGroup, key } = this.bindings.groupFor(pipeline, buffers, this.stats);
     this.dynamicOffset[0] = offset;
     const pass = this.computePass();
     pass.setPipeline(pipeline);
@@ -369,12 +268,7 @@ export class Gpu {
     }
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
-    this.stats.byKernel.set(info.key, (this.stats.byKernel.get(info.key) ?? 0) + 1);
-  }
-
-  private bindingTooLarge(kernel: string, i: number, buffer: GPUBuffer, size: number): never {
-    throw new AeqError(`kernel ${kernel}: binding ${i + 1} (${buffer.label}) is ${size} bytes, more ` +
-      `than this GPU's storage-buffer binding limit (${this.maxBinding}); use a smaller batch`);
+    this.stats.byKernel.set(key, (this.stats.byKernel.get(key) ?? 0) + 1);
   }
 
   /** Workgroup count covering `n` threads of `wg` each (1-D; the runtime folds large counts into y). */
