@@ -2,30 +2,34 @@
 // per backend, method and batch. Prints a line per setting, or with --json one JSON object per
 // line (the fields are documented in BENCH's usage); the full tables live in bench/ (see
 // bench/RESULTS.md).
-import { Explainer } from '../explain/explainer.js';
-import { logitTensor } from '../explain/pipeline.js';
+import { Explainer, type ExplainOptions } from '../explain/explainer.js';
+import { isGradientMethod } from '../explain/pipeline.js';
 import { explainFlops } from '../planner/flops.js';
+import { methodFlops } from '../explain/flops.js';
+import { parseMethod } from '../eval/methods.js';
+import { methodTag } from './output.js';
 import { resolveModelPath } from '../models.js';
 import { parse, positiveIntOpt, bytesOpt, usageError, type CommandSpec } from './args.js';
-import { OptionError, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 import type { BackendName } from '../runtime/session.js';
-
-type Method = 'forward' | 'ae' | 'gradcam';
 
 export const BENCH: CommandSpec = {
   name: 'bench',
-  usage: `usage: aeq bench <model.onnx> [--batch N]… [--method forward|ae|gradcam]… [--backend B]… [--reps R] [--json]
+  usage: `usage: aeq bench <model.onnx> [--batch N]… [--method forward|METHOD]… [--backend B]… [--reps R] [--json]
 times one model on random input: the median of --reps runs after a warm-up, per backend, method and batch
   <model.onnx>                  an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
   --batch N                     inputs per pass (default 1); repeat or comma-separate for several
-  --method forward|ae|gradcam   what to time (default forward); repeat or comma-separate for several
+  --method forward|METHOD       what to time (default forward): the forward pass, or an explanation with
+                                a method as aeq eval spells it (ae, ae:1.5, gradcam, ig:32, smoothgrad,
+                                …; see aeq eval --help); repeat or comma-separate for several
   --backend webgpu|cpu          a backend to time (default webgpu only: the CPU reference takes minutes
                                 per image on large models); repeat for several
   --reps R                      timed runs after the warm-up (default 5)
   --json                        one JSON object per (backend, method, batch) on stdout:
                                 ms_per_image, images_per_s, first_ms, gflop_per_image (Conv/Gemm/MatMul
                                 FLOPs, 2 per multiply-add: the forward pass, plus the gradient walk for
-                                gradcam and ae, plus the AE walk for ae), tflops (gflop_per_image /
+                                gradcam and ae, plus the AE walk for ae; the gradient family's passes
+                                each a forward and a walk to the input), tflops (gflop_per_image /
                                 ms_per_image), and on webgpu dispatches_per_image, submits_per_image,
                                 host_us_per_dispatch (host time recording and submitting, queue waits
                                 excluded, per dispatch), submit_us_per_dispatch (the part of it in
@@ -47,21 +51,23 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const batches = (list(v.batch as string[] | undefined) ?? ['1']).map((b) => positiveIntOpt(b, '--batch', 1));
   const reps = positiveIntOpt(v.reps as string | undefined, '--reps', 5);
   const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');
-  const methods = list(v.method as string[] | undefined) ?? ['forward'];
-  for (const m of methods) if (!['forward', 'ae', 'gradcam'].includes(m)) throw new OptionError(`--method must be forward, ae or gradcam, got '${m}'`);
+  const specs = list(v.method as string[] | undefined) ?? ['forward'];
+  // Every spec is checked before any model loads: `forward`, or a method as aeq eval spells it.
+  const methods = specs.map((m) => ({ spec: m, options: m === 'forward' ? undefined : parseMethod(m).options }));
   const backends = (list(v.backend as string[] | undefined) ?? ['webgpu']) as BackendName[];
   const json = !!v.json;
   for (const backend of backends) {
     const ex = await Explainer.create(resolveModelPath(positionals[0]), { backend, maxMemory });
     const g = ex.session.gpu;
-    for (const method of methods as Method[]) {
+    for (const { spec, options } of methods) {
+      const tag = options ? methodTag(options) : 'forward';
       for (const batch of batches) {
         const shape = ex.inputShape(batch);
         if (shape.some((d) => !Number.isFinite(d))) throw new InputError(`${positionals[0]}: dynamic input size; cannot make a random input`);
         const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 12.9898) * 0.5);
         const x = { shape, data };
         const name = ex.session.inputNames[0];
-        const once = () => (method === 'forward' ? ex.session.run({ [name]: x }) : ex.explain(x, { method }));
+        const once = () => (options ? ex.explain(x, options) : ex.session.run({ [name]: x }));
         const t0 = performance.now();
         await once();
         const first = performance.now() - t0;
@@ -77,16 +83,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
         ts.sort((a, b) => a - b);
         const med = ts[Math.floor(ts.length / 2)] ?? first;
         const perImage = med / batch;
-        let gflop: number;
-        if (method === 'forward') gflop = explainFlops(ex.session.plan({ [name]: shape }), 'forward') / batch / 1e9;
-        else {
-          const { plan, layer } = ex.layerFor(shape);
-          gflop = explainFlops(plan, method, layer, logitTensor(plan)) / batch / 1e9;
-        }
+        const gflop = flopsOf(ex, shape, options) / batch / 1e9;
         if (json) {
           const runs = reps * batch;
           const row: Record<string, unknown> = {
-            model: positionals[0], backend, adapter: g?.adapterName ?? null, fast: process.env.AEQ_FAST === '1', method, batch, reps,
+            model: positionals[0], backend, adapter: g?.adapterName ?? null, fast: process.env.AEQ_FAST === '1', method: spec, tag, batch, reps,
             ms_per_image: perImage, images_per_s: 1000 / perImage, first_ms: first,
             gflop_per_image: gflop, tflops: gflop / perImage,
           };
@@ -108,11 +109,22 @@ export async function benchCommand(argv: string[]): Promise<number> {
           process.stdout.write(JSON.stringify(row) + '\n');
         } else {
           const dev = g ? ` (${g.adapterName})` : '';
-          process.stdout.write(`${backend}${dev}: ${method} batch ${batch}: median ${med.toFixed(1)} ms (${perImage.toFixed(1)} ms/image) over ${reps} runs; first run ${first.toFixed(0)} ms\n`);
+          process.stdout.write(`${backend}${dev}: ${tag} batch ${batch}: median ${med.toFixed(1)} ms (${perImage.toFixed(1)} ms/image) over ${reps} runs; first run ${first.toFixed(0)} ms\n`);
         }
       }
     }
     ex.dispose();
   }
   return 0;
+}
+
+/** Forward or explanation FLOPs of one pass at this input shape (src/explain/flops.ts). */
+function flopsOf(ex: Explainer, shape: number[], o: ExplainOptions | undefined): number {
+  if (!o) return explainFlops(ex.session.plan({ [ex.session.inputNames[0]]: shape }), 'forward');
+  if (isGradientMethod(o.method!)) {
+    const plan = ex.session.plan({ [ex.session.inputNames[0]]: shape });
+    return methodFlops(plan, o, plan.inputs[0].name);
+  }
+  const { plan, layer } = ex.layerFor(shape, o.layer);
+  return methodFlops(plan, o, layer);
 }

@@ -9,6 +9,8 @@ import { parse, numberOpt, positiveIntOpt, bytesOpt, usageError, type CommandSpe
 import { fmtShape } from '../graph/tensor.js';
 import { estimateForward } from '../planner/budget.js';
 import { OptionError, InputError } from '../errors.js';
+import { parseMethods } from '../eval/methods.js';
+import { methodTag } from './output.js';
 import type { CpuTensor } from '../ops/op.js';
 
 export function compare(a: Float32Array, b: Float32Array): { maxAbs: number; relL2: number } {
@@ -36,13 +38,16 @@ function seededInput(shape: number[], seed = 7): CpuTensor {
 export const VERIFY: CommandSpec = {
   name: 'verify',
   usage: `usage: aeq verify <model.onnx> [image|tensor.npy …] [--tol 1e-4] [options]
-runs forward, gradient and AE on both backends and prints the GPU-vs-CPU difference per tensor;
-exit code 1 above the tolerance
+runs the forward pass and explanations on both backends and prints the GPU-vs-CPU difference per
+tensor; exit code 1 above the tolerance
   <model.onnx>                 an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
   [image|tensor.npy …]         the input (default a seeded random tensor)
   --tol T                      tolerance on the relative L2 difference (default 1e-4)
   --shared-forward             run the CPU backward on the GPU's forward activations
-  --ratio R                    AE's degree of evidence (default 2)
+  --method M[,M…]              the explanations compared, as aeq eval spells them (default gradcam,ae;
+                               e.g. ae:1,gradient,ig:8,smoothgrad:4); per method its traced signals,
+                               heatmap and input attribution
+  --ratio R                    AE's degree of evidence for --method ae (default 2)
   --target top|N               the class explained (default top)
   --layer NAME                 the layer attribution starts from (default: see aeq info)
   --residual main|proportional how AE splits relevance at residual Adds (default main)
@@ -53,7 +58,7 @@ exit code 1 above the tolerance
   options: {
     ratio: { type: 'string' }, target: { type: 'string' }, layer: { type: 'string' }, residual: { type: 'string' },
     tol: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' }, 'shared-forward': { type: 'boolean' },
-    'max-memory': { type: 'string' },
+    'max-memory': { type: 'string' }, method: { type: 'string' },
   },
 };
 
@@ -67,6 +72,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   const batch = positiveIntOpt(v.batch as string | undefined, '--batch', 1);
   const maxMemory = bytesOpt(v['max-memory'] as string | undefined, '--max-memory');
   const ratio = numberOpt(v.ratio as string | undefined, '--ratio', 2);
+  const methods = parseMethods((v.method as string | undefined) ?? 'gradcam,ae');
   const target = v.target === undefined ? 'top' : numberOpt(v.target as string, '--target', 0);
   if (target !== 'top' && !(Number.isInteger(target) && target >= 0)) throw new OptionError(`--target must be 'top' or a class index, got '${v.target}'`);
   const gpu = await Explainer.create(modelPath, { backend: 'webgpu', maxMemory });
@@ -104,31 +110,41 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     target, layer: v.layer as string | undefined, trace: true,
     ratio, residual: v.residual as ExplainOptions['residual'],
   };
-  for (const method of ['gradcam', 'ae'] as const) {
+  // A signal traced by several methods (the gradient walk to AE's layer is Grad-CAM's too) is listed once.
+  const listed = new Set<string>();
+  for (const spec of methods) {
+    // --ratio applies to AE specs that give none (`ae`); `ae:1.5` keeps its own.
+    const o: ExplainOptions = { ...base, ...spec.options, ratio: spec.options.method === 'ae' && v.ratio !== undefined ? ratio : spec.options.ratio };
+    const tag = methodTag(o);
     // --shared-forward: the CPU backward runs on the GPU's forward activations, isolating the
     // backward kernels from forward rounding (which can flip exact-zero and arg-max decisions).
-    const forward = v['shared-forward'] ? await gpu.forwardValues(input, { ...base, method }) : undefined;
-    const [g, c] = [await gpu.explain(input, { ...base, method }), await cpu.explain(input, { ...base, method, forward })];
-    const byName = new Map<string, TraceEntry>(c.trace!.map((e) => [`${e.walk}:${e.name}`, e]));
-    if (method === 'ae') {
-      for (const e of g.trace!) {
-        const r = byName.get(`${e.walk}:${e.name}`);
-        if (!r) continue;
-        const d = compare(e.value.data, r.value.data);
-        rows.push([e.walk, e.name, fmtShape(r.value.shape), d.maxAbs, d.relL2]);
-      }
+    const forward = v['shared-forward'] ? await gpu.forwardValues(input, o) : undefined;
+    const [g, c] = [await gpu.explain(input, o), await cpu.explain(input, { ...o, forward })];
+    const byName = new Map<string, TraceEntry>((c.trace ?? []).map((e) => [`${e.walk}:${e.name}`, e]));
+    for (const e of g.trace ?? []) {
+      const key = `${o.method === 'ae' || o.method === 'gradcam' ? '' : tag + '/'}${e.walk}`;
+      const r = byName.get(`${e.walk}:${e.name}`);
+      if (!r || listed.has(`${key}:${e.name}`)) continue;
+      listed.add(`${key}:${e.name}`);
+      const d = compare(e.value.data, r.value.data);
+      rows.push([key, e.name, fmtShape(r.value.shape), d.maxAbs, d.relL2]);
     }
     const d = compare(g.heatmaps.data, c.heatmaps.data);
-    rows.push([method, 'heatmap', fmtShape(c.heatmaps.shape), d.maxAbs, d.relL2]);
+    rows.push([tag, 'heatmap', fmtShape(c.heatmaps.shape), d.maxAbs, d.relL2]);
+    if (g.attribution && c.attribution) {
+      const a = compare(g.attribution.data, c.attribution.data);
+      rows.push([tag, 'attribution', fmtShape(c.attribution.shape), a.maxAbs, a.relL2]);
+    }
   }
   const w = Math.min(60, Math.max(...rows.map((r) => r[1].length)));
   process.stdout.write(`verify ${modelPath} on ${gpu.session.gpu!.adapterName}: GPU vs CPU, tolerance relative L2 ≤ ${tol}\n`);
-  process.stdout.write(`${'pass'.padEnd(9)}${'tensor'.padEnd(w + 2)}${'shape'.padEnd(18)}${'max |Δ|'.padStart(11)}${'rel L2'.padStart(11)}\n`);
+  const pw = Math.max(9, ...rows.map((r) => r[0].length + 2));
+  process.stdout.write(`${'pass'.padEnd(pw)}${'tensor'.padEnd(w + 2)}${'shape'.padEnd(18)}${'max |Δ|'.padStart(11)}${'rel L2'.padStart(11)}\n`);
   let bad = 0;
   for (const [walk, t, sh, m, r] of rows) {
     const ok = r <= tol;
     if (!ok) bad++;
-    process.stdout.write(`${walk.padEnd(9)}${(t.length > w ? '…' + t.slice(-w + 1) : t).padEnd(w + 2)}${sh.padEnd(18)}${m.toExponential(2).padStart(11)}${r.toExponential(2).padStart(11)}${ok ? '' : '  FAIL'}\n`);
+    process.stdout.write(`${walk.padEnd(pw)}${(t.length > w ? '…' + t.slice(-w + 1) : t).padEnd(w + 2)}${sh.padEnd(18)}${m.toExponential(2).padStart(11)}${r.toExponential(2).padStart(11)}${ok ? '' : '  FAIL'}\n`);
   }
   process.stdout.write(`${rows.length - bad}/${rows.length} tensors within tolerance\n`);
   gpu.dispose();

@@ -32,15 +32,16 @@ export function planFlops(plan: Plan): number {
 
 /**
  * FLOPs of one explanation of the plan's batch with one target: the forward pass, plus for
- * 'gradcam' and 'ae' the gradient walk from `logit` back to `layer` (input gradients only: one
- * forward's worth per Conv/Gemm), plus for 'ae' the AE walk from `layer` to the input (the conv
- * rules' own count, `aeConvFlops`; matrix products on that walk counted at 4× forward).
+ * 'gradcam', 'gradient' and 'ae' the gradient walk from `logit` back to `layer` (for 'gradient'
+ * `layer` is the model input; input gradients only: one forward's worth per Conv/Gemm), plus for
+ * 'ae' the AE walk from `layer` to the input (the conv rules' own count, `aeConvFlops`; matrix
+ * products on that walk counted at 4× forward).
  */
-export function explainFlops(plan: Plan, method: 'forward' | 'gradcam' | 'ae', layer?: string, logit?: string): number {
+export function explainFlops(plan: Plan, method: 'forward' | 'gradcam' | 'gradient' | 'ae', layer?: string, logit?: string): number {
   let f = planFlops(plan);
   if (method === 'forward' || !layer || !logit) return f;
   for (const s of gradientPlan(plan, layer, logit).steps) f += stepFlops(plan, s);
-  if (method === 'gradcam') return f;
+  if (method !== 'ae') return f;
   const first = firstConvs(plan);
   for (const s of attributionPlan(plan, layer).steps) {
     if (s.node.opType === 'Conv') {
