@@ -1,9 +1,11 @@
-// Attribution benchmark: images/s for AE and Grad-CAM, WebGPU vs the CPU reference in one run;
+// Attribution benchmark: images/s per method (default AE and Grad-CAM), WebGPU vs the CPU reference in one run;
 // GPU dispatches and readbacks per image, peak pooled buffer memory, and the AE backward's FLOPs
 // per conv layer as a multiple of the layer's forward FLOPs. Prints figures; never passes or fails.
-//   node tools/build.mjs && node dist/bench/explain.js [--quick]
+//   node tools/build.mjs && node dist/bench/explain.js [--quick] [--methods=ae,gradcam,ig:16,…|all]
 import { readFileSync, existsSync } from 'node:fs';
 import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
+import { parseMethods, ALL_METHODS } from '../src/eval/methods.js';
+import { methodTag } from '../src/cli/output.js';
 import { vgg16, resnet50 } from '../tools/onnx-builder.js';
 import { attributionPlan } from '../src/planner/backward.js';
 import { aeConvFlops } from '../src/ops/conv/rules.js';
@@ -18,6 +20,9 @@ const only = onlyArg ? onlyArg.slice(7).toLowerCase().split(',') : undefined;
 // --settings=8x3,1x1: run just these batch × targets settings.
 const settingsArg = process.argv.find((a) => a.startsWith('--settings='));
 const settings = settingsArg ? settingsArg.slice(11).split(',') : undefined;
+// --methods=LIST: the methods as aeq eval spells them (default ae,gradcam; all = every method).
+const methodsArg = process.argv.find((a) => a.startsWith('--methods='))?.slice(10) ?? 'ae,gradcam';
+const methods = methodsArg === 'all' ? ALL_METHODS : parseMethods(methodsArg);
 const FIXTURE_DIRS = ['../../../shared/fixtures/models/', '../../shared/fixtures/models/'].map((p) => new URL(p, import.meta.url).pathname);
 const fixture = (f: string) => {
   for (const d of FIXTURE_DIRS) if (existsSync(d + f)) return new Uint8Array(readFileSync(d + f));
@@ -69,9 +74,10 @@ for (const c of cases.filter((k) => !only || only.some((o) => k.name.toLowerCase
       if (settings && !settings.includes(`${n}x${t}`)) continue;
       // 224-pixel models at N·T = 24 exceed lavapipe's 128 MiB storage binding in the first layers;
       // the explainer splits such batches into passes by itself.
-      for (const method of ['ae', 'gradcam'] as const) {
+      for (const spec of methods) {
         const x = input(n, c.size);
-        const o: ExplainOptions = { method, target: t === 1 ? 'top' : { top: t } };
+        const o: ExplainOptions = { ...spec.options, target: t === 1 ? 'top' : { top: t } };
+        const method = methodTag(o);
         // Warm-up (pipelines, weights) on one input; big models are then timed once per setting.
         await gpu.explain(input(1, c.size), { ...o, target: 'top' });
         const reps = c.big ? 1 : 3;

@@ -20,7 +20,7 @@ metrics: ${METRICS.join(', ')}; all = every metric but sanity (gridpg only on mo
   --data DIR           dataset folder (aeq dataset --out DIR; docs/dataset-format.md)
   --methods LIST       comma-separated: ae, ae:RATIO[:no-contrib:no-shift:no-activated:no-inactivated], gradcam
                        gradient, input-x-gradient, guided-bp, ig[:STEPS], smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ]
-                       (default ae:1,ae:2,gradcam)
+                       or all (every method at its defaults); default ae:1,ae:2,gradcam
   --sweep              AE at ratio 1.0, 1.1, …, 2.0 instead of --methods
   --ablation           the Table II grid of AE switches at --ratio instead of --methods
   --ratio R            AE's ratio for --ablation (default 2)

@@ -66,11 +66,17 @@ export function parseMethod(spec: string): MethodSpec {
   return { label: `AE r=${ratio}${off.length ? ` −${off.map((k) => k[0].toUpperCase() + k.slice(1)).join(' −')}` : ''}`, options: { method: 'ae', ratio, terms } };
 }
 
+/** Every method aeq implements, at its defaults: what `--methods all` runs. */
+export const ALL_METHOD_SPECS = ['ae:1', 'ae:2', 'gradcam', 'gradient', 'input-x-gradient', 'guided-bp', 'ig', 'smoothgrad'];
+
 export function parseMethods(list: string): MethodSpec[] {
+  if (list.trim() === 'all') return ALL_METHOD_SPECS.map(parseMethod);
   const specs = list.split(',').filter((s) => s.trim().length);
   if (!specs.length) throw new OptionError('no methods given');
   return specs.map(parseMethod);
 }
+
+export const ALL_METHODS: MethodSpec[] = ALL_METHOD_SPECS.map(parseMethod);
 
 /** The paper's degree-of-evidence sweep: ratio 1.0, 1.1, …, 2.0. */
 export function ratioSweep(from = 1, to = 2, step = 0.1): MethodSpec[] {
