@@ -99,7 +99,7 @@ describe('aeq demo', () => {
       }
       for (const x of DEMO_METHODS) expect(m.seconds[x.key]).toBeGreaterThan(0);
     }
-  });
+  }, 600_000); // the whole demo: 4 images × 2 models × every demo method (IG is 16 gradient walks)
 
   it('rejects an unknown model in one line', async () => {
     await expect(demoCommand(['--out', join(dir, 'bad'), '--models', 'aeq-vgg,nope'])).rejects.toThrow(OptionError);
