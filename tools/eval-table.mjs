@@ -15,8 +15,17 @@ const COLS = [
   ['energy PG', 'energy PG', (s) => f(s['energy PG'])],
 ];
 const f = (x) => (x === undefined || x === null || Number.isNaN(x) ? '—' : x.toFixed(3));
+// Rows in the paper's order: AE, the CAM family, the gradient family, LRP, excitation backprop.
+const ORDER = ['ae_1', 'ae_2', 'gradcam', 'gradcam++', 'layercam', 'scorecam', 'scorecam_softmax-gain', 'fullgrad',
+  'gradient', 'input-x-gradient', 'guided-bp', 'ig', 'smoothgrad',
+  'lrp_epsilon-plus', 'lrp_epsilon-plus-flat', 'lrp_epsilon-gamma-box', 'lrp_epsilon-alpha2-beta1', 'eb', 'ceb'];
+const rank = (file) => {
+  const stem = file.split('.').slice(1, -1).join('.');
+  const i = ORDER.indexOf(stem);
+  return i < 0 ? ORDER.length : i;
+};
 const byModel = new Map();
-for (const file of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+for (const file of readdirSync(dir).filter((n) => n.endsWith('.json')).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))) {
   const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   const model = file.split('.')[0];
   if (!byModel.has(model)) byModel.set(model, []);
