@@ -167,3 +167,43 @@ describe('conv, every tile of the tiled kernel', () => {
     expect(diff(got, want).relL2).toBeLessThan(TOL);
   });
 });
+
+describe.each(VARIANTS)('Gemm/MatMul, %s kernels, GPU vs CPU', (variant) => {
+  const cases: [string, 'Gemm' | 'MatMul', Record<string, number>, number[][]][] = [
+    ['Gemm transB, bias [N], odd sizes', 'Gemm', { transB: 1 }, [[37, 45], [29, 45], [29]]],
+    ['Gemm nn, alpha/beta, C [M,N]', 'Gemm', { alpha: 0.5, beta: 2 }, [[70, 20], [20, 67], [70, 67]]],
+    ['Gemm transA, K odd, C column', 'Gemm', { transA: 1 }, [[13, 9], [13, 11], [9, 1]]],
+    ['Gemm M=1 (GEMV: direct in both)', 'Gemm', { transB: 1 }, [[1, 40], [21, 40], [21]]],
+    ['MatMul batched broadcast', 'MatMul', {}, [[2, 1, 9, 19], [3, 19, 10]]],
+  ];
+  it.each(cases)('%s', async (_n, opType, attrs, shapes) => {
+    kernelChoiceForTests.force = variant;
+    const r = rng(shapes.flat().reduce((a, b) => a + b, 0));
+    const { ops: denseOps } = await import('../src/ops/dense/forward.js');
+    const inputs = shapes.map((s) => ({ tensor: randn(s, r) }));
+    const node = makeNode(opType, shapes.length, attrs);
+    const g = await gpu();
+    const before = new Map(g.stats.byKernel);
+    const [want] = runCpu(denseOps[opType], node, inputs);
+    const [got] = await runGpu(denseOps[opType], node, inputs);
+    expect(diff(got.data, want.data).relL2).toBeLessThan(TOL);
+    const tiled = dispatchesOf(g.stats.byKernel, before, 'dense.matmul.tiled');
+    expect(tiled > 0).toBe(variant === 'tiled' && want.shape[want.shape.length - 2] >= 8);
+  });
+
+  it('binding-split path (slices, K chunks accumulating)', async () => {
+    kernelChoiceForTests.force = variant;
+    const { ops: denseOps, matmulTuning } = await import('../src/ops/dense/forward.js');
+    const r = rng(11);
+    const inputs = [[9, 120], [120, 40], [40]].map((s) => ({ tensor: randn(s, r) }));
+    const node = makeNode('Gemm', 3, { alpha: 0.75, beta: 0.5 });
+    matmulTuning.maxBindingBytes = 2048;
+    try {
+      const [want] = runCpu(denseOps.Gemm, node, inputs);
+      const [got] = await runGpu(denseOps.Gemm, node, inputs);
+      expect(diff(got.data, want.data).relL2).toBeLessThan(TOL);
+    } finally {
+      delete matmulTuning.maxBindingBytes;
+    }
+  });
+});
