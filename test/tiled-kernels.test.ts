@@ -140,7 +140,7 @@ describe.each(VARIANTS)('conv, %s kernels, GPU vs CPU', (variant) => {
     expect(diff(gotDx, wantDx).relL2).toBeLessThan(TOL);
     // The tiled variant serves every launch with ≥ 8 output channels per group: the forward here,
     // and the stride-1 input gradient when the input side has that many.
-    const tiled = dispatchesOf(g.stats.byKernel, before, 'conv.tiled.m');
+    const tiled = dispatchesOf(g.stats.byKernel, before, 'conv.tiled.plain.');
     const expected = variant === 'shuffle' || p.k / p.group < 8 ? 0 : 1 + (p.sh === 1 && p.sw === 1 && p.c / p.group >= 8 ? 1 : 0);
     expect(tiled).toBe(expected);
   });

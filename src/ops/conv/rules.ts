@@ -9,6 +9,8 @@
 //   2. one forward pass: Z = conv(x⁺,|W|) and Za, Zb (each valid tap's |w| goes to exactly one of
 //      them), with the sections S_c, S_a, S_b formed in its epilogue;
 //   3. one transposed pass (the gather skeleton): convT(S_c,|W|) and convT(x>0 ? S_a : S_b,|W|);
+//   (on hardware GPUs passes 2 and 3 are tiled GEMMs, tiled.ts: pass 2 for every geometry with
+//   8 or more output channels per group, pass 3 at stride 1 with 8 or more input channels)
 //   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
 // pass with the W⁺ and W⁻ accumulators.
@@ -18,6 +20,8 @@ import { convForwardCpu, type ConvParams } from './forward.js';
 import { convInputGradCpu, convInputGradGpu } from './input-grad.js';
 import { cpuAttr, gpuAttr } from '../shared/attribution.js';
 import { geoPipe, pass, SMALL, smallPipe } from './backward.js';
+import { tiledAeBackward, tiledAeBackwardServes, tiledAeForward, tiledAeForwardServes } from './tiled.js';
+import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
 import { numel, type Shape } from '../../graph/tensor.js';
 import type { AeOptions, Rule, RuleCtx, RulePlan, RuleTable } from '../rule.js';
 
@@ -152,15 +156,24 @@ const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8;
 function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor): void {
   const nOut = numel(r.shape), nIn = numel(x.shape);
   const flags = (o.contrib ? F_CONTRIB : 0) | (o.activated ? F_ACTIVATED : 0) | (o.inactivated ? F_INACTIVATED : 0);
+  // Hardware GPUs run both passes as tiled GEMMs (tiled.ts) where those serve the geometry.
+  const tiled = kernelVariant(g.adapterName) === 'tiled';
   const sums = gpuAttr.samplePosNeg(g, r);
   const s = g.alloc([nOut, 4], 'ae.conv.sections');
-  const f = pass(p, 'out', flags, o.ratio);
-  g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sums.pos, sums.neg, s.buffer], Gpu.groups1d(f.threads, 64));
+  if (tiled && tiledAeForwardServes(p)) tiledAeForward(g, p, x, w, r, sums.pos, sums.neg, s, flags, o.ratio);
+  else {
+    const f = pass(p, 'out', flags, o.ratio);
+    g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sums.pos, sums.neg, s.buffer], Gpu.groups1d(f.threads, 64));
+  }
   g.release(sums.sums);
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
-  const b = pass(p, 'in', flags | (o.shift ? F_KEEP_C : 0));
-  g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+  const bflags = flags | (o.shift ? F_KEEP_C : 0);
+  if (tiled && tiledAeBackwardServes(p)) tiledAeBackward(g, p, w, s, x, out, cterm, bflags);
+  else {
+    const b = pass(p, 'in', bflags);
+    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+  }
   g.release(s);
   if (o.shift) {
     const k = gpuAttr.sampleSum(g, cterm, 'nonzero');
