@@ -3,7 +3,7 @@
 // (the convolution of one sample built as an explicit matrix M from the node's attributes), by the
 // §4 sum properties, by rescaling and batch independence, and GPU against CPU on odd shapes.
 import { afterEach, describe, expect, it } from 'vitest';
-import { kernelChoiceForTests } from '../src/kernels/gpu/kernel-choice.js';
+import { kernelChoiceOverride } from '../src/kernels/gpu/kernel-choice.js';
 import { getGpu } from '../src/kernels/gpu/runtime.js';
 import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase, type ApplyOptions } from './helpers/rules.js';
@@ -479,10 +479,10 @@ const WIDE: Record<string, Geo> = {
 
 describe.each(['shuffle', 'tiled'] as const)('Conv AE on wide layers, %s kernels, GPU vs CPU (rel. L2 ≤ 1e-5)', (variant) => {
   afterEach(() => {
-    kernelChoiceForTests.force = null;
+    kernelChoiceOverride.force = null;
   });
   it.each(Object.entries(WIDE))('%s: default, one-signed R, each switch', async (_name, geo) => {
-    kernelChoiceForTests.force = variant;
+    kernelChoiceOverride.force = variant;
     const g = await getGpu();
     const before = new Map(g.stats.byKernel);
     const c = convCase(geo, rand(geo.x, 41, { zeros: 0.2 }));

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ops as convOps, convForwardCpu, prepareConv, type ConvParams } from '../src/ops/conv/forward.js';
 import { convInputGradCpu, convInputGradGpu } from '../src/ops/conv/input-grad.js';
 import { chooseTile, tiledConv, type Tile } from '../src/ops/conv/tiled.js';
-import { kernelChoiceForTests, kernelVariant, isSoftwareAdapter, parseKernelsEnv, type KernelVariant } from '../src/kernels/gpu/kernel-choice.js';
+import { kernelChoiceOverride, kernelVariant, isSoftwareAdapter, parseKernelsEnv, type KernelVariant } from '../src/kernels/gpu/kernel-choice.js';
 import { numel } from '../src/graph/tensor.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import { diff, gpu, makeNode, randn, rng, runCpu, runGpu } from './helpers/ops.js';
@@ -16,7 +16,7 @@ const TOL = 1e-5;
 const VARIANTS: KernelVariant[] = ['shuffle', 'tiled'];
 
 afterEach(() => {
-  kernelChoiceForTests.force = null;
+  kernelChoiceOverride.force = null;
 });
 
 describe('kernel choice', () => {
@@ -39,21 +39,21 @@ describe('kernel choice', () => {
     const saved = process.env.AEQ_KERNELS;
     try {
       delete process.env.AEQ_KERNELS;
-      kernelChoiceForTests.rereadEnv();
+      kernelChoiceOverride.rereadEnv();
       expect(kernelVariant('mesa software llvmpipe')).toBe('shuffle');
       expect(kernelVariant('nvidia hopper NVIDIA H200')).toBe('tiled');
       process.env.AEQ_KERNELS = 'shuffle';
-      kernelChoiceForTests.rereadEnv();
+      kernelChoiceOverride.rereadEnv();
       expect(kernelVariant('nvidia hopper NVIDIA H200')).toBe('shuffle');
       process.env.AEQ_KERNELS = 'tiles';
-      kernelChoiceForTests.rereadEnv();
+      kernelChoiceOverride.rereadEnv();
       expect(() => kernelVariant('nvidia')).toThrow(/AEQ_KERNELS must be 'tiled' or 'shuffle', got 'tiles'/);
-      kernelChoiceForTests.force = 'tiled';
+      kernelChoiceOverride.force = 'tiled';
       expect(kernelVariant('mesa software llvmpipe')).toBe('tiled');
     } finally {
       if (saved === undefined) delete process.env.AEQ_KERNELS;
       else process.env.AEQ_KERNELS = saved;
-      kernelChoiceForTests.rereadEnv();
+      kernelChoiceOverride.rereadEnv();
     }
   });
 
@@ -118,7 +118,7 @@ function dispatchesOf(byKernel: Map<string, number>, since: Map<string, number>,
 
 describe.each(VARIANTS)('conv, %s kernels, GPU vs CPU', (variant) => {
   it.each(CASES.map((c, i) => [c.name, c, i] as const))('forward and input gradient: %s', async (_n, c, i) => {
-    kernelChoiceForTests.force = variant;
+    kernelChoiceOverride.force = variant;
     const g = await gpu();
     const before = new Map(g.stats.byKernel);
     const { x, w, b } = tensorsOf(c, 300 + i);
@@ -177,7 +177,7 @@ describe.each(VARIANTS)('Gemm/MatMul, %s kernels, GPU vs CPU', (variant) => {
     ['MatMul batched broadcast', 'MatMul', {}, [[2, 1, 9, 19], [3, 19, 10]]],
   ];
   it.each(cases)('%s', async (_n, opType, attrs, shapes) => {
-    kernelChoiceForTests.force = variant;
+    kernelChoiceOverride.force = variant;
     const r = rng(shapes.flat().reduce((a, b) => a + b, 0));
     const { ops: denseOps } = await import('../src/ops/dense/forward.js');
     const inputs = shapes.map((s) => ({ tensor: randn(s, r) }));
@@ -192,7 +192,7 @@ describe.each(VARIANTS)('Gemm/MatMul, %s kernels, GPU vs CPU', (variant) => {
   });
 
   it('binding-split path (slices, K chunks accumulating)', async () => {
-    kernelChoiceForTests.force = variant;
+    kernelChoiceOverride.force = variant;
     const { ops: denseOps, matmulTuning } = await import('../src/ops/dense/forward.js');
     const r = rng(11);
     const inputs = [[9, 120], [120, 40], [40]].map((s) => ({ tensor: randn(s, r) }));

@@ -26,8 +26,8 @@ export function parseKernelsEnv(value: string | undefined): { variant: KernelVar
   return { error: `AEQ_KERNELS must be 'tiled' or 'shuffle', got '${value}'` };
 }
 
-/** Test hooks: force a variant (null: back to AEQ_KERNELS / the adapter's default); read AEQ_KERNELS again. */
-export const kernelChoiceForTests = {
+/** For tests and benchmarks: force a variant in-process (null: back to AEQ_KERNELS / the adapter's default); read AEQ_KERNELS again. */
+export const kernelChoiceOverride = {
   force: null as KernelVariant | null,
   rereadEnv(): void {
     fromEnv = undefined;
@@ -36,7 +36,7 @@ export const kernelChoiceForTests = {
 
 /** The variant for kernels on this adapter: forced by a test or AEQ_KERNELS, else by the adapter kind. */
 export function kernelVariant(adapterName: string): KernelVariant {
-  if (kernelChoiceForTests.force) return kernelChoiceForTests.force;
+  if (kernelChoiceOverride.force) return kernelChoiceOverride.force;
   fromEnv ??= parseKernelsEnv(process.env.AEQ_KERNELS);
   if ('error' in fromEnv) throw new OptionError(fromEnv.error);
   return fromEnv.variant ?? (isSoftwareAdapter(adapterName) ? 'shuffle' : 'tiled');
