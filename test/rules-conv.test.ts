@@ -481,7 +481,7 @@ describe.each(['shuffle', 'tiled'] as const)('Conv AE on wide layers, %s kernels
   afterEach(() => {
     kernelChoiceOverride.force = null;
   });
-  it.each(Object.entries(WIDE))('%s: default, one-signed R, each switch', async (_name, geo) => {
+  it.each(Object.entries(WIDE))('%s: default, one-signed R, each switch, two targets', async (_name, geo) => {
     kernelChoiceOverride.force = variant;
     const g = await getGpu();
     const before = new Map(g.stats.byKernel);
@@ -499,6 +499,20 @@ describe.each(['shuffle', 'tiled'] as const)('Conv AE on wide layers, %s kernels
       expectFinite(gpu);
       expect(relL2(gpu!.data, cpu!.data)).toBeLessThan(1e-5);
     }
+    // Two targets per input: x repeated sample-major as the walker expands it (the tiled forward
+    // side computes Z, Za, Zb once per input and forms both targets' sections in its epilogue).
+    const xName = step.inputs[0]!;
+    const x1 = c.values.get(xName)!;
+    const x2 = { shape: [x1.shape[0] * 2, ...x1.shape.slice(1)], data: new Float32Array(x1.data.length * 2) };
+    const per = x1.data.length / x1.shape[0];
+    for (let n = 0; n < x1.shape[0]; n++) for (let t = 0; t < 2; t++) x2.data.set(x1.data.subarray(n * per, (n + 1) * per), (n * 2 + t) * per);
+    const c2: RuleCase = { ...c, values: new Map(c.values).set(xName, x2) };
+    const r2 = rand([rShape[0] * 2, ...rShape.slice(1)], 45, { zeros: 0.1 });
+    const [cpu2] = applyCpu(conv.ae.Conv, c2, step, r2);
+    const [gpu2] = await applyGpu(conv.ae.Conv, c2, step, r2);
+    expectFinite(gpu2);
+    expect(relL2(gpu2!.data, cpu2!.data)).toBeLessThan(1e-5);
+    runs.push([r2, {}]);
     let fwd = 0, back = 0;
     for (const [k, v] of g.stats.byKernel) {
       const d = v - (before.get(k) ?? 0);

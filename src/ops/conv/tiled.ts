@@ -19,7 +19,7 @@ const PACK = uniforms({
 const CONV = uniforms({
   npix: 'u32', ntiles: 'u32', nmt: 'u32', groups: 'u32', cin: 'u32', kout: 'u32', cin_p: 'u32', kout_p4: 'u32',
   h: 'u32', w: 'u32', oh: 'u32', ow: 'u32', kh: 'u32', kw: 'u32', sh: 'u32', sw: 'u32', dh: 'u32', dw: 'u32',
-  pad_t: 'i32', pad_l: 'i32', has_bias: 'u32', flags: 'u32', ratio: 'f32',
+  pad_t: 'i32', pad_l: 'i32', has_bias: 'u32', flags: 'u32', ratio: 'f32', tgt: 'u32',
 });
 
 /** The passes of the skeleton: the convolution, and AE's forward-side and transposed passes. */
@@ -83,7 +83,7 @@ function packWeights(g: Gpu, w: GpuTensor, L: TiledLaunch, r: TiledRead, t: Tile
 
 /** Record one pass of the skeleton: binding 1 the source, 2 the packed W, 3.. `rest`. */
 function record(g: Gpu, name: PassName, L: TiledLaunch, src: GpuTensor, w: GpuTensor, r: TiledRead, rest: (GPUBuffer | GPUBufferBinding)[],
-  extra: { hasBias?: boolean; flags?: number; ratio?: number }, tile?: Tile): void {
+  extra: { hasBias?: boolean; flags?: number; ratio?: number; tgt?: number }, tile?: Tile): void {
   const t = tile ?? chooseTile(L);
   const nt = (t.bm / 4) * (t.bn / 4);
   const npix = L.n * L.oh * L.ow;
@@ -104,6 +104,7 @@ function record(g: Gpu, name: PassName, L: TiledLaunch, src: GpuTensor, w: GpuTe
     cin_p: Math.ceil(L.cin / t.bk) * t.bk, kout_p4: (nmt * t.bm) / 4,
     h: L.h, w: L.w, oh: L.oh, ow: L.ow, kh: L.kh, kw: L.kw, sh: L.sh, sw: L.sw, dh: L.dh, dw: L.dw,
     pad_t: L.padT, pad_l: L.padL, has_bias: extra.hasBias ? 1 : 0, flags: extra.flags ?? 0, ratio: extra.ratio ?? 1,
+    tgt: extra.tgt ?? 1,
   });
   const gx = Math.min(ntiles, MAX_X), gy = Math.ceil(ntiles / MAX_X);
   g.dispatch(pipe, un, [src.buffer, wp.buffer, ...rest], [gx, gy, gz]);
@@ -135,11 +136,17 @@ const transposedLaunch = (p: ConvParams): TiledLaunch => ({
 export const tiledAeForwardServes = (p: ConvParams): boolean => tiledServes(forwardLaunch(p));
 export const tiledAeBackwardServes = (p: ConvParams): boolean => p.sh === 1 && p.sw === 1 && tiledServes(transposedLaunch(p));
 
-/** backward.wgsl's fwd_ae on the tiled kernel: the sections S (N×K×OH×OW vec4s) from x, |W|, R and ΣR⁺, ΣR⁻. */
+/**
+ * backward.wgsl's fwd_ae on the tiled kernel: the sections S (N·T×K×OH×OW vec4s) from x, |W|, R
+ * and ΣR⁺, ΣR⁻. x (N·T samples, each input repeated for its T targets) does not depend on the
+ * target, so Z, Za and Zb are computed for the N inputs once and the epilogue forms the T targets'
+ * sections from them.
+ */
 export function tiledAeForward(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, spos: GPUBufferBinding, sneg: GPUBufferBinding,
-  s: GpuTensor, flags: number, ratio: number, tile?: Tile): void {
+  s: GpuTensor, flags: number, ratio: number, targets: number, tile?: Tile): void {
   const read = { transposed: false, wk: p.k / p.group, wc: p.c / p.group };
-  record(g, 'fwd_ae', forwardLaunch(p), x, w, read, [r.buffer, spos, sneg, s.buffer], { flags, ratio }, tile);
+  const L = { ...forwardLaunch(p), n: p.n / targets };
+  record(g, 'fwd_ae', L, x, w, read, [r.buffer, spos, sneg, s.buffer], { flags, ratio, tgt: targets }, tile);
 }
 
 /** backward.wgsl's back_ae on the tiled kernel (stride 1): R_in (and C when flags keep it) from S, |W| and x. */

@@ -76,7 +76,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let qr = q % plane;
   let ih0 = i32((qr / u.ow) * u.sh) - u.pad_t;
   let iw0 = i32((qr % u.ow) * u.sw) - u.pad_l;
-  let xn = (qn * u.groups + g) * u.cin * hw;
+  let xn = (qn * u.tgt * u.groups + g) * u.cin * hw;
 
   // This thread's outputs: channels m0 + ty·4 + i, pixels p0 + tx·4 + j.
   let tx = li % BN4;
@@ -117,19 +117,23 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     }
   }
 
-  // Epilogue: the scatter of the 4 pixels back into N×channels×OH×OW, and the pass's store.
+  // Epilogue: the scatter of the 4 pixels back into N×channels×OH×OW, and the pass's store, once
+  // per copy t of the sample: with T targets per input (u.tgt) the source holds each sample T times
+  // (sample-major) and a target-independent GEMM (AE's Z, Za, Zb) runs on the first copy only.
   let kt = u.groups * u.kout;
   for (var j = 0u; j < 4u; j++) {
     let p = p0 + tx * 4u + j;
     if (p >= u.npix) { break; }
-    let pn = p / plane;
-    let yb = pn * kt * plane + p % plane;
-    for (var i = 0u; i < 4u; i++) {
-      let co = m0 + ty * 4u + i;
-      if (co < u.kout) {
-        let oc = g * u.kout + co;
-        let idx = yb + oc * plane;
+    for (var t = 0u; t < u.tgt; t++) {
+      let pn = (p / plane) * u.tgt + t;
+      let yb = pn * kt * plane + p % plane;
+      for (var i = 0u; i < 4u; i++) {
+        let co = m0 + ty * 4u + i;
+        if (co < u.kout) {
+          let oc = g * u.kout + co;
+          let idx = yb + oc * plane;
 {{STORE}}
+        }
       }
     }
   }
