@@ -2,7 +2,9 @@
 // §2.6 zB), checked against an independent dense-matrix implementation of the spec's formulas
 // (the convolution of one sample built as an explicit matrix M from the node's attributes), by the
 // §4 sum properties, by rescaling and batch independence, and GPU against CPU on odd shapes.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { kernelChoiceOverride } from '../src/kernels/gpu/kernel-choice.js';
+import { getGpu } from '../src/kernels/gpu/runtime.js';
 import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase, type ApplyOptions } from './helpers/rules.js';
 import { rng } from './helpers/ops.js';
@@ -463,5 +465,62 @@ describe('aeConvFlops', () => {
     expect(f.ratio).toBeGreaterThan(4);
     expect(f.ratio).toBeLessThan(4.1);
     expect(conv.aeConvFlops(p, 1, 'zb').ratio).toBeLessThan(3.6);
+  });
+});
+
+// Layers wide enough (≥ 8 channels per group on the side a pass tiles) for the tiled kernels'
+// AE passes, run under both kernel variants (the tiled one is the hardware-GPU default).
+const WIDE: Record<string, Geo> = {
+  '3×3 pad 1, 13 → 19 channels, batch 2': { x: [2, 13, 9, 11], k: 19, kernel: [3, 3], pads: [1, 1, 1, 1] },
+  '3×3 s2 asymmetric pads, 9 → 10 (strided: tiled forward side only)': { x: [2, 9, 11, 13], k: 10, kernel: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0] },
+  'groups 2, dilation 2, 18 → 20': { x: [1, 18, 10, 9], k: 20, kernel: [3, 3], dilations: [2, 2], pads: [2, 2, 2, 2], group: 2 },
+  '1×1, 11 → 9, batch 3': { x: [3, 11, 7, 5], k: 9, kernel: [1, 1] },
+};
+
+describe.each(['shuffle', 'tiled'] as const)('Conv AE on wide layers, %s kernels, GPU vs CPU (rel. L2 ≤ 1e-5)', (variant) => {
+  afterEach(() => {
+    kernelChoiceOverride.force = null;
+  });
+  it.each(Object.entries(WIDE))('%s: default, one-signed R, each switch, two targets', async (_name, geo) => {
+    kernelChoiceOverride.force = variant;
+    const g = await getGpu();
+    const before = new Map(g.stats.byKernel);
+    const c = convCase(geo, rand(geo.x, 41, { zeros: 0.2 }));
+    const step = stepOf(c.plan, 'Conv');
+    const rShape = step.outShapes[0];
+    const runs: [CpuTensor, ApplyOptions][] = [
+      [rand(rShape, 42, { zeros: 0.1 }), {}],
+      [rand(rShape, 43, { sign: 'neg' }), {}],
+      ...Object.values(OPTION_SETS).map((o): [CpuTensor, ApplyOptions] => [rand(rShape, 44), { opts: o }]),
+    ];
+    for (const [r, o] of runs) {
+      const [cpu] = applyCpu(conv.ae.Conv, c, step, r, o);
+      const [gpu] = await applyGpu(conv.ae.Conv, c, step, r, o);
+      expectFinite(gpu);
+      expect(relL2(gpu!.data, cpu!.data)).toBeLessThan(1e-5);
+    }
+    // Two targets per input: x repeated sample-major as the walker expands it (the tiled forward
+    // side computes Z, Za, Zb once per input and forms both targets' sections in its epilogue).
+    const xName = step.inputs[0]!;
+    const x1 = c.values.get(xName)!;
+    const x2 = { shape: [x1.shape[0] * 2, ...x1.shape.slice(1)], data: new Float32Array(x1.data.length * 2) };
+    const per = x1.data.length / x1.shape[0];
+    for (let n = 0; n < x1.shape[0]; n++) for (let t = 0; t < 2; t++) x2.data.set(x1.data.subarray(n * per, (n + 1) * per), (n * 2 + t) * per);
+    const c2: RuleCase = { ...c, values: new Map(c.values).set(xName, x2) };
+    const r2 = rand([rShape[0] * 2, ...rShape.slice(1)], 45, { zeros: 0.1 });
+    const [cpu2] = applyCpu(conv.ae.Conv, c2, step, r2);
+    const [gpu2] = await applyGpu(conv.ae.Conv, c2, step, r2);
+    expectFinite(gpu2);
+    expect(relL2(gpu2!.data, cpu2!.data)).toBeLessThan(1e-5);
+    runs.push([r2, {}]);
+    let fwd = 0, back = 0;
+    for (const [k, v] of g.stats.byKernel) {
+      const d = v - (before.get(k) ?? 0);
+      if (k.startsWith('conv.tiled.fwd_ae.')) fwd += d;
+      if (k.startsWith('conv.tiled.back_ae.')) back += d;
+    }
+    const strided = (geo.strides ?? [1, 1]).some((s) => s !== 1);
+    expect(fwd).toBe(variant === 'tiled' ? runs.length : 0);
+    expect(back).toBe(variant === 'tiled' && !strided ? runs.length : 0);
   });
 });

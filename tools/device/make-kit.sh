@@ -14,7 +14,7 @@ cp node_modules/webgpu/dist/linux-x64/dawn.node .devkit/node_modules/webgpu/dist
 xz -T2 -6 .devkit/node_modules/webgpu/dist/linux-x64/dawn.node
 node -e "
 const { build } = await import('esbuild');
-await build({ entryPoints: { cli: 'src/cli/main.ts', 'bench/forward': 'bench/forward.ts', 'bench/explain': 'bench/explain.ts', 'bench/conv': 'bench/conv.ts' },
+await build({ entryPoints: { cli: 'src/cli/main.ts', 'bench/forward': 'bench/forward.ts', 'bench/explain': 'bench/explain.ts', 'bench/conv': 'bench/conv.ts', 'bench/gpu': 'bench/gpu.ts' },
   outdir: '.devkit/dist', bundle: true, platform: 'node', format: 'esm', target: 'node20',
   external: ['webgpu', 'onnxruntime-node'], loader: { '.wgsl': 'text', '.proto': 'text' }, logLevel: 'warning',
   banner: { js: \"import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);\" } });

@@ -7,6 +7,8 @@ import type { ConvParams } from './params.js';
 import { Gpu, type GpuTensor, type Uniforms } from '../../kernels/gpu/runtime.js';
 import { assemble, parseSections, uniforms, type UniformValues } from '../../kernels/gpu/wgsl.js';
 import src from './forward.wgsl';
+import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
+import { tiledConv, tiledServes } from './tiled.js';
 
 // ---------------------------------------------------------------------------------------------
 // CPU reference (float64 accumulation per destination plane)
@@ -71,7 +73,9 @@ export function convCpu(p: ConvParams, src: CpuTensor, w: CpuTensor, transposed:
 // load each input value once per 8-lane group and share it by subgroupShuffle (sections
 // lanes3x3, lanes1x1). Everything else (strides, dilations, other kernel sizes, narrow or depthwise
 // groups, devices without subgroups) uses the pixel-lane kernels below. (Strided input gradients
-// are no convolutions of dY: they gather per input pixel, see input-grad.ts.)
+// are no convolutions of dY: they gather per input pixel, see input-grad.ts.) These are the
+// 'shuffle' variant, the default on software adapters; hardware GPUs get the tiled implicit GEMM
+// of tiled.ts for every launch of 8 or more output channels per group (kernel-choice.ts).
 
 const sections = parseSections(src);
 
@@ -376,8 +380,9 @@ export interface ConvRead {
   k3s1: boolean; pointwise: boolean; mode: Mode;
 }
 
-/** Run the launch `L` on the fastest kernel that serves it. */
+/** Run the launch `L` on the fastest kernel that serves it on this adapter (kernel-choice.ts). */
 export function convLaunch(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor, r: ConvRead, bias?: GpuTensor): void {
+  if (kernelVariant(g.adapterName) === 'tiled' && tiledServes(L)) return tiledConv(g, L, x, w, out, r, bias);
   if (r.k3s1 && lanes3x3(g, L)) return launch3x3(g, L, x, w, out, r.transposed, r.wk, r.wc, bias);
   if (r.pointwise && lanes1x1(g, L)) return launch1x1(g, L, x, w, out, r.transposed, r.wk, r.wc, bias);
   const tc = tcFor(L.kout);

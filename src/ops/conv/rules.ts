@@ -9,6 +9,9 @@
 //   2. one forward pass: Z = conv(x⁺,|W|) and Za, Zb (each valid tap's |w| goes to exactly one of
 //      them), with the sections S_c, S_a, S_b formed in its epilogue;
 //   3. one transposed pass (the gather skeleton): convT(S_c,|W|) and convT(x>0 ? S_a : S_b,|W|);
+//   (on hardware GPUs passes 2 and 3 are tiled GEMMs, tiled.ts: pass 2 for every geometry with
+//   8 or more output channels per group, pass 3 at stride 1 with 8 or more input channels; with
+//   T targets per input pass 2's GEMM runs once per input, its epilogue once per target)
 //   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
 // pass with the W⁺ and W⁻ accumulators.
@@ -17,7 +20,10 @@ import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { convForwardCpu, type ConvParams } from './forward.js';
 import { convInputGradCpu, convInputGradGpu } from './input-grad.js';
 import { cpuAttr, gpuAttr } from '../shared/attribution.js';
+import { perSample } from '../shared/signal.js';
 import { geoPipe, pass, SMALL, smallPipe } from './backward.js';
+import { tiledAeBackward, tiledAeBackwardServes, tiledAeForward, tiledAeForwardServes } from './tiled.js';
+import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
 import { numel, type Shape } from '../../graph/tensor.js';
 import type { AeOptions, Rule, RuleCtx, RulePlan, RuleTable } from '../rule.js';
 
@@ -149,18 +155,27 @@ function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: C
 
 const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8;
 
-function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor): void {
+function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor, targets: number): void {
   const nOut = numel(r.shape), nIn = numel(x.shape);
   const flags = (o.contrib ? F_CONTRIB : 0) | (o.activated ? F_ACTIVATED : 0) | (o.inactivated ? F_INACTIVATED : 0);
+  // Hardware GPUs run both passes as tiled GEMMs (tiled.ts) where those serve the geometry.
+  const tiled = kernelVariant(g.adapterName) === 'tiled';
   const sums = gpuAttr.samplePosNeg(g, r);
   const s = g.alloc([nOut, 4], 'ae.conv.sections');
-  const f = pass(p, 'out', flags, o.ratio);
-  g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sums.pos, sums.neg, s.buffer], Gpu.groups1d(f.threads, 64));
+  if (tiled && tiledAeForwardServes(p)) tiledAeForward(g, p, x, w, r, sums.pos, sums.neg, s, flags, o.ratio, targets);
+  else {
+    const f = pass(p, 'out', flags, o.ratio);
+    g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sums.pos, sums.neg, s.buffer], Gpu.groups1d(f.threads, 64));
+  }
   g.release(sums.sums);
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
-  const b = pass(p, 'in', flags | (o.shift ? F_KEEP_C : 0));
-  g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+  const bflags = flags | (o.shift ? F_KEEP_C : 0);
+  if (tiled && tiledAeBackwardServes(p)) tiledAeBackward(g, p, w, s, x, out, cterm, bflags);
+  else {
+    const b = pass(p, 'in', bflags);
+    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+  }
   g.release(s);
   if (o.shift) {
     const k = gpuAttr.sampleSum(g, cterm, 'nonzero');
@@ -199,7 +214,7 @@ const convAe: Rule<AePlan> = {
   gpu({ p, zb, o }, g, ctx, r, [res]) {
     const x = ctx.input(0)!, w = ctx.input(1)!;
     if (zb) zbGpu(g, p, x, w, r, ctx.modelInput(), res!);
-    else aeGpu(g, p, x, w, r, o, res!);
+    else aeGpu(g, p, x, w, r, o, res!, perSample(ctx, r));
   },
 };
 

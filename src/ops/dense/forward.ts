@@ -1,5 +1,7 @@
-// Gemm and MatMul share one register-tiled kernel: Y = alpha·A'·B' (+ beta·C), with A' and B'
-// described by element strides (transposes are strides), batched MatMul by broadcast batch strides.
+// Gemm and MatMul: Y = alpha·A'·B' (+ beta·C), with A' and B' described by element strides
+// (transposes are strides), batched MatMul by broadcast batch strides. Direct register-tiled
+// kernels serve software adapters and GEMV-like products; hardware GPUs (kernel-choice.ts) get a
+// tiled kernel staging K-slices of both operands through workgroup memory.
 // Operands larger than the storage-buffer binding limit (VGG's fc6 weight is 411 MB against
 // lavapipe's 128 MiB) are handled by splitting the work into dispatches that bind buffer slices.
 import src from './forward.wgsl';
@@ -10,6 +12,7 @@ import { nodeError } from '../../errors.js';
 import type { Gpu, GpuTensor } from '../../kernels/gpu/runtime.js';
 import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
+import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
 
 export interface MatmulParams {
   opType: string;
@@ -177,14 +180,25 @@ const sections = parseSections(src);
 
 type Mode = 'nn_vec' | 'nt_vec' | 'scalar';
 
-interface Variant {
-  mode: Mode;
-  tm: number;
-  wgx: number;
-  wgy: number;
-}
+/** A direct kernel (register tiles straight from storage) or the tiled one (workgroup-memory slices). */
+type Variant =
+  | { kind: 'direct'; mode: Mode; tm: number; wgx: number; wgy: number }
+  | { kind: 'tiled'; bm: number; bn: number; bk: number; aKFast: boolean; bKFast: boolean };
 
-function chooseVariant(p: MatmulParams, rowsInChunk: number): Variant {
+/** Below this many rows the product is a (batched) GEMV, bound by reading B once: the direct kernels serve it. */
+const TILED_MIN_ROWS = 8;
+/** Fewer workgroups than this cannot fill a large GPU (an H200 has 132 SMs): the tile shrinks to 32×32. */
+const FEW_WORKGROUPS = 4 * 132;
+
+function chooseVariant(g: Gpu, p: MatmulParams, rowsInChunk: number, colsInChunk: number, batches: number): Variant {
+  if (kernelVariant(g.adapterName) === 'tiled' && rowsInChunk >= TILED_MIN_ROWS) {
+    const bk = p.K >= 16 ? 16 : 8;
+    const count = (bm: number, bn: number) => Math.ceil(rowsInChunk / bm) * Math.ceil(colsInChunk / bn) * batches;
+    const [bm, bn] = rowsInChunk >= colsInChunk ? [64, 32] : [32, 64];
+    const tile = count(bm, bn) >= FEW_WORKGROUPS ? { bm, bn } : { bm: 32, bn: 32 };
+    // Consecutive threads walk each operand's unit-stride axis (A row-major: along k).
+    return { kind: 'tiled', ...tile, bk, aKFast: p.sak === 1, bKFast: p.sbk === 1 && p.sbn !== 1 };
+  }
   // Vectorized loads need A contiguous along k and K, hence every k chunk start, a multiple of 4.
   const aVec = p.sak === 1 && p.sam % 4 === 0 && p.K % 4 === 0;
   let mode: Mode = 'scalar';
@@ -194,14 +208,29 @@ function chooseVariant(p: MatmulParams, rowsInChunk: number): Variant {
   // workgroups (best measured on lavapipe; rows past M exit early as whole SIMD groups).
   const tm = rowsInChunk <= 1 ? 1 : 4;
   const wgy = tm === 1 ? 1 : 8;
-  return { mode, tm, wgx: 64 / wgy, wgy };
+  return { kind: 'direct', mode, tm, wgx: 64 / wgy, wgy };
+}
+
+/** Workgroups covering rows × cols of one batch. */
+function groupsFor(v: Variant, rows: number, cols: number): [number, number] {
+  if (v.kind === 'tiled') return [Math.ceil(cols / v.bn), Math.ceil(rows / v.bm)];
+  return [Math.ceil(cols / 4 / v.wgx), Math.ceil(rows / v.tm / v.wgy)];
 }
 
 function pipeline(g: Gpu, v: Variant, hasC: boolean): GPUComputePipeline {
+  const c = hasC ? 'c_some' : 'c_none';
+  if (v.kind === 'tiled') {
+    const key = `dense.matmul.tiled.m${v.bm}n${v.bn}k${v.bk}.a${v.aKFast ? 'k' : 'm'}.b${v.bKFast ? 'k' : 'n'}${hasC ? '.bias' : ''}`;
+    const idx = (kfast: boolean, br: string) => (kfast ? 'let kk = e % BK; let r = e / BK;' : `let kk = e / ${br}; let r = e % ${br};`);
+    return g.kernel(key, () => assemble(sections, ['common', c, 'store', 'tiled_main'], {
+      A_T: 'f32', B_T: 'f32', BM: v.bm, BN: v.bn, BK: v.bk, NT: (v.bm / 4) * (v.bn / 4),
+      A_IDX: idx(v.aKFast, 'BM'), B_IDX: idx(v.bKFast, 'BN'),
+    }, MM_U));
+  }
   const key = `dense.matmul.${v.mode}.tm${v.tm}${hasC ? '.bias' : ''}`;
   const vec = v.mode !== 'scalar';
   return g.kernel(key, () => assemble(sections,
-    ['common', ...(vec ? ['a_vec', `b_${v.mode}`] : []), hasC ? 'c_some' : 'c_none', 'store', 'main'],
+    ['common', ...(vec ? ['a_vec', `b_${v.mode}`] : []), c, 'store', 'main'],
     {
       TILE: sections.get(`tile_${vec ? 'vec' : 'scalar'}_tm${v.tm}`)!,
       A_T: vec ? 'vec4f' : 'f32', B_T: vec ? 'vec4f' : 'f32', TM: v.tm, WGX: v.wgx, WGY: v.wgy,
@@ -294,9 +323,9 @@ export function matmulGpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefine
   const whole = bufs.every((x) => x.size <= limit);
 
   if (whole) {
-    const v = chooseVariant(p, p.M);
+    const v = chooseVariant(g, p, p.M, p.N, nb);
     const pipe = pipeline(g, v, p.hasC);
-    const groups: [number, number, number] = [Math.ceil(p.N / 4 / v.wgx), Math.ceil(p.M / v.tm / v.wgy), 0];
+    const groups: [number, number, number] = [...groupsFor(v, p.M, p.N), 0];
     for (let b0 = 0; b0 < nb; b0 += MAX_Z) {
       const region = { m0: 0, m1: p.M, n0: 0, n1: p.N, k0: 0, k1: p.K, b0, nb: Math.min(MAX_Z, nb - b0) };
       groups[2] = region.nb;
@@ -312,7 +341,7 @@ export function matmulGpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefine
   const opC: Operand = { sr: p.scm, sc: p.scn, rows: 'm', cols: 'n' };
   const ops = [opA, opB, opY, ...(p.hasC ? [opC] : [])];
   const [cm, cn, ck] = planChunks(p, ops, limit, align);
-  const v = chooseVariant(p, cm);
+  const v = chooseVariant(g, p, cm, cn, 1);
   const pipe = pipeline(g, v, p.hasC);
   const slice = (o: Operand, buf: GPUBuffer, off: number, r: Region): [GPUBufferBinding, number] => {
     const rr = o.rows === 'm' ? [r.m0, r.m1] : [r.k0, r.k1];
@@ -346,9 +375,7 @@ export function matmulGpu(g: Gpu, p: MatmulParams, inputs: (GpuTensor | undefine
             binds.push(sc);
             bc = base;
           }
-          const groups: [number, number, number] = [
-            Math.ceil((r.n1 - r.n0) / 4 / v.wgx), Math.ceil((r.m1 - r.m0) / v.tm / v.wgy), 1,
-          ];
+          const groups: [number, number, number] = [...groupsFor(v, r.m1 - r.m0, r.n1 - r.n0), 1];
           g.dispatch(pipe, mmUniforms(p, r, [ba, bb, bc, by], k0 > 0), binds, groups);
         }
       }

@@ -158,3 +158,67 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     acc3 += A[r.w + ak] * b;
   }
   store4(bi, m, n, acc0, acc1, acc2, acc3);
+
+//#section tiled_main
+// The tiled kernel for hardware GPUs (kernel-choice.ts): a BM × BN tile of Y per workgroup, 4×4
+// per thread, the reduction in K-slices of BK staged through workgroup memory. Any strides: each
+// thread gathers its share of both slices with scalar loads, consecutive threads walking the
+// operand's contiguous axis (A_IDX, B_IDX split the slice element e into (kk, r) by constant
+// powers of two) so that loads coalesce whether or not an operand is transposed. Rows and columns
+// past the region read zero.
+const BM = {{BM}}u;
+const BN = {{BN}}u;
+const BK = {{BK}}u;
+const NT = {{NT}}u;
+const BM4 = BM / 4u;
+const BN4 = BN / 4u;
+
+var<workgroup> As: array<vec4f, BK * BM4>;
+var<workgroup> Bs: array<vec4f, BK * BN4>;
+
+@compute @workgroup_size(NT)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {
+  let n0 = u.n0 + wid.x * BN;
+  let m0 = u.m0 + wid.y * BM;
+  let bi = u.b0 + wid.z;
+  let off = batch_offsets(bi);
+  let tx = li % BN4;
+  let ty = li / BN4;
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var k0 = u.k0; k0 < u.k1; k0 += BK) {
+    for (var e = li; e < BK * BM; e += NT) {
+      {{A_IDX}}
+      let m = m0 + r;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (m < u.m1 && k < u.k1) { v = A[off.x + m * u.sam + k * u.sak - u.a_base]; }
+      As[kk * BM4 + r / 4u][r % 4u] = v;
+    }
+    for (var e = li; e < BK * BN; e += NT) {
+      {{B_IDX}}
+      let n = n0 + r;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (n < u.n1 && k < u.k1) { v = B[off.y + k * u.sbk + n * u.sbn - u.b_base]; }
+      Bs[kk * BN4 + r / 4u][r % 4u] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      let a = As[k * BM4 + ty];
+      let b = Bs[k * BN4 + tx];
+      acc0 = fma(vec4f(a.x), b, acc0);
+      acc1 = fma(vec4f(a.y), b, acc1);
+      acc2 = fma(vec4f(a.z), b, acc2);
+      acc3 = fma(vec4f(a.w), b, acc3);
+    }
+    workgroupBarrier();
+  }
+  let m = m0 + ty * 4u;
+  let n = n0 + tx * 4u;
+  if (n < u.n1) {
+    store4(bi, m, n, acc0, acc1, acc2, acc3);
+  }
+}

@@ -1,0 +1,209 @@
+// The kernel choice (kernel-choice.ts) and the tiled implicit-GEMM kernels: every case runs under
+// both variants ('shuffle', the software-adapter default, and 'tiled', the hardware default)
+// against the CPU reference, on odd shapes (strides, pads, dilations, groups, batch > 1, sizes
+// that are no multiple of the tile, channel counts no multiple of 4, 1×1 planes), and every tile
+// the tiled conv can choose is run once explicitly. Tolerance: relative L2 ≤ 1e-5.
+import { afterEach, describe, expect, it } from 'vitest';
+import { ops as convOps, convForwardCpu, prepareConv, type ConvParams } from '../src/ops/conv/forward.js';
+import { convInputGradCpu, convInputGradGpu } from '../src/ops/conv/input-grad.js';
+import { chooseTile, tiledConv, type Tile } from '../src/ops/conv/tiled.js';
+import { kernelChoiceOverride, kernelVariant, isSoftwareAdapter, parseKernelsEnv, type KernelVariant } from '../src/kernels/gpu/kernel-choice.js';
+import { numel } from '../src/graph/tensor.js';
+import type { CpuTensor } from '../src/ops/op.js';
+import { diff, gpu, makeNode, randn, rng, runCpu, runGpu } from './helpers/ops.js';
+
+const TOL = 1e-5;
+const VARIANTS: KernelVariant[] = ['shuffle', 'tiled'];
+
+afterEach(() => {
+  kernelChoiceOverride.force = null;
+});
+
+describe('kernel choice', () => {
+  it('recognises software adapters by name', () => {
+    expect(isSoftwareAdapter('mesa software llvmpipe-llvm-15-0-6-256-bits- llvmpipe: Mesa 25.0.7')).toBe(true);
+    expect(isSoftwareAdapter('google swiftshader SwiftShader Device (Subzero)')).toBe(true);
+    expect(isSoftwareAdapter('nvidia hopper NVIDIA H200')).toBe(false);
+    expect(isSoftwareAdapter('amd rdna-3 AMD Radeon RX 7900 XTX')).toBe(false);
+  });
+
+  it('parses AEQ_KERNELS: unset, either variant, or one clear error', () => {
+    expect(parseKernelsEnv(undefined)).toEqual({ variant: null });
+    expect(parseKernelsEnv('')).toEqual({ variant: null });
+    expect(parseKernelsEnv('tiled')).toEqual({ variant: 'tiled' });
+    expect(parseKernelsEnv('shuffle')).toEqual({ variant: 'shuffle' });
+    expect(parseKernelsEnv('fast')).toEqual({ error: "AEQ_KERNELS must be 'tiled' or 'shuffle', got 'fast'" });
+  });
+
+  it('defaults by adapter, AEQ_KERNELS forces either, an invalid value throws', () => {
+    const saved = process.env.AEQ_KERNELS;
+    try {
+      delete process.env.AEQ_KERNELS;
+      kernelChoiceOverride.rereadEnv();
+      expect(kernelVariant('mesa software llvmpipe')).toBe('shuffle');
+      expect(kernelVariant('nvidia hopper NVIDIA H200')).toBe('tiled');
+      process.env.AEQ_KERNELS = 'shuffle';
+      kernelChoiceOverride.rereadEnv();
+      expect(kernelVariant('nvidia hopper NVIDIA H200')).toBe('shuffle');
+      process.env.AEQ_KERNELS = 'tiles';
+      kernelChoiceOverride.rereadEnv();
+      expect(() => kernelVariant('nvidia')).toThrow(/AEQ_KERNELS must be 'tiled' or 'shuffle', got 'tiles'/);
+      kernelChoiceOverride.force = 'tiled';
+      expect(kernelVariant('mesa software llvmpipe')).toBe('tiled');
+    } finally {
+      if (saved === undefined) delete process.env.AEQ_KERNELS;
+      else process.env.AEQ_KERNELS = saved;
+      kernelChoiceOverride.rereadEnv();
+    }
+  });
+
+  it('shrinks the conv tile when a layer yields few workgroups', () => {
+    const L = (n: number, cin: number, kout: number, hw: number) => ({
+      n, groups: 1, cin, kout, h: hw, w: hw, oh: hw, ow: hw, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, padT: 1, padL: 1,
+    });
+    expect(chooseTile(L(1, 64, 64, 224))).toEqual({ bm: 64, bn: 32, bk: 16 });
+    expect(chooseTile(L(1, 3, 32, 224))).toEqual({ bm: 32, bn: 64, bk: 8 });
+    expect(chooseTile(L(1, 512, 512, 14))).toEqual({ bm: 32, bn: 32, bk: 16 });
+  });
+});
+
+interface Case {
+  name: string;
+  x: number[]; k: number; kernel: number[]; group?: number;
+  strides?: number[]; dilations?: number[]; pads?: number[]; bias?: boolean;
+}
+
+const CASES: Case[] = [
+  { name: '3x3 s1 p1 batch 2, 13 channels', x: [2, 5, 13, 11], k: 13, kernel: [3, 3], pads: [1, 1, 1, 1], bias: true },
+  { name: '3x3 s1 wide, 70 channels, asym pads', x: [1, 19, 9, 7], k: 70, kernel: [3, 3], pads: [0, 2, 1, 0], bias: true },
+  { name: '3x3 s2 p1 batch 3', x: [3, 6, 13, 17], k: 18, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], bias: true },
+  { name: '3x3 dil2 p2', x: [1, 17, 11, 9], k: 9, kernel: [3, 3], dilations: [2, 2], pads: [2, 2, 2, 2] },
+  { name: '1x1 batch 2', x: [2, 21, 7, 5], k: 33, kernel: [1, 1], bias: true },
+  { name: '1x1 s2', x: [1, 12, 13, 17], k: 10, kernel: [1, 1], strides: [2, 2] },
+  { name: '1x1 spatial 1×1', x: [3, 40, 1, 1], k: 37, kernel: [1, 1], bias: true },
+  { name: '7x7 s2 p3', x: [1, 3, 23, 21], k: 11, kernel: [7, 7], strides: [2, 2], pads: [3, 3, 3, 3], bias: true },
+  { name: 'groups 2, 3x3 p1', x: [2, 18, 9, 10], k: 22, kernel: [3, 3], group: 2, pads: [1, 1, 1, 1], bias: true },
+  { name: 'groups 4 s2 2x3 dil(2,1)', x: [1, 12, 12, 15], k: 36, kernel: [2, 3], group: 4, dilations: [2, 1], strides: [2, 2], pads: [1, 0, 0, 2] },
+  { name: 'depthwise 3x3 (direct kernel in both)', x: [2, 10, 9, 8], k: 10, kernel: [3, 3], group: 10, pads: [1, 1, 1, 1], bias: true },
+  { name: '1-D k5 s1', x: [2, 9, 23], k: 14, kernel: [5], pads: [2, 1], bias: true },
+];
+
+function attrsOf(c: Case): Record<string, number | number[]> {
+  const a: Record<string, number | number[]> = {};
+  if (c.group) a.group = c.group;
+  if (c.strides) a.strides = c.strides;
+  if (c.dilations) a.dilations = c.dilations;
+  if (c.pads) a.pads = c.pads;
+  return a;
+}
+
+function tensorsOf(c: Case, seed: number): { x: CpuTensor; w: CpuTensor; b?: CpuTensor } {
+  const r = rng(seed);
+  const cg = c.x[1] / (c.group ?? 1);
+  return { x: randn(c.x, r), w: randn([c.k, cg, ...c.kernel], r, 0.5), b: c.bias ? randn([c.k], r) : undefined };
+}
+
+function paramsOf(c: Case): { p: ConvParams; shape: number[] } {
+  const cg = c.x[1] / (c.group ?? 1);
+  const { params, shape } = prepareConv(makeNode('Conv', c.bias ? 3 : 2, attrsOf(c)), c.x, [c.k, cg, ...c.kernel], c.bias ? [c.k] : undefined);
+  return { p: params, shape };
+}
+
+/** Dispatches of kernels whose key starts with `prefix` since `since` (a copy of byKernel). */
+function dispatchesOf(byKernel: Map<string, number>, since: Map<string, number>, prefix: string): number {
+  let n = 0;
+  for (const [k, v] of byKernel) if (k.startsWith(prefix)) n += v - (since.get(k) ?? 0);
+  return n;
+}
+
+describe.each(VARIANTS)('conv, %s kernels, GPU vs CPU', (variant) => {
+  it.each(CASES.map((c, i) => [c.name, c, i] as const))('forward and input gradient: %s', async (_n, c, i) => {
+    kernelChoiceOverride.force = variant;
+    const g = await gpu();
+    const before = new Map(g.stats.byKernel);
+    const { x, w, b } = tensorsOf(c, 300 + i);
+    const node = makeNode('Conv', c.bias ? 3 : 2, attrsOf(c));
+    const inputs = [{ tensor: x }, { tensor: w }, ...(b ? [{ tensor: b }] : [])];
+    const [want] = runCpu(convOps.Conv, node, inputs);
+    const [got] = await runGpu(convOps.Conv, node, inputs);
+    expect(diff(got.data, want.data).relL2).toBeLessThan(TOL);
+
+    const { p, shape } = paramsOf(c);
+    const dy = randn(shape, rng(400 + i));
+    const wantDx = convInputGradCpu(p, dy, w);
+    const dyG = g.upload(dy.data, dy.shape), wG = g.upload(w.data, w.shape);
+    const out = g.alloc(c.x);
+    g.write(out, new Float32Array(numel(c.x)).fill(NaN));
+    convInputGradGpu(g, p, dyG, wG, out);
+    const gotDx = await g.read(out);
+    [dyG, wG, out].forEach((t) => g.release(t));
+    expect(diff(gotDx, wantDx).relL2).toBeLessThan(TOL);
+    // The tiled variant serves every launch with ≥ 8 output channels per group: the forward here,
+    // and the stride-1 input gradient when the input side has that many.
+    const tiled = dispatchesOf(g.stats.byKernel, before, 'conv.tiled.plain.');
+    const expected = variant === 'shuffle' || p.k / p.group < 8 ? 0 : 1 + (p.sh === 1 && p.sw === 1 && p.c / p.group >= 8 ? 1 : 0);
+    expect(tiled).toBe(expected);
+  });
+});
+
+describe('conv, every tile of the tiled kernel', () => {
+  const tiles: Tile[] = [];
+  for (const bk of [8, 16]) for (const [bm, bn] of [[32, 32], [64, 32], [32, 64]]) tiles.push({ bm, bn, bk });
+  const c: Case = { name: 'tile', x: [2, 19, 11, 9], k: 67, kernel: [3, 3], strides: [1, 2], pads: [1, 1, 1, 0], bias: true };
+  it.each(tiles.map((t) => [`${t.bm}×${t.bn}, K-slices of ${t.bk}`, t] as const))('%s', async (_n, t) => {
+    const { p } = paramsOf(c);
+    const { x, w, b } = tensorsOf(c, 7);
+    const want = convForwardCpu(p, x, w, b);
+    const g = await gpu();
+    const [xG, wG, bG] = [x, w, b!].map((v) => g.upload(v.data, v.shape));
+    const out = g.alloc([p.n, p.k, p.oh, p.ow]);
+    g.write(out, new Float32Array(numel(out.shape)).fill(NaN));
+    tiledConv(g, {
+      n: p.n, groups: 1, cin: p.c, kout: p.k, h: p.h, w: p.w, oh: p.oh, ow: p.ow,
+      kh: p.kh, kw: p.kw, sh: p.sh, sw: p.sw, dh: p.dh, dw: p.dw, padT: p.padT, padL: p.padL,
+    }, xG, wG, out, { transposed: false, wk: p.k, wc: p.c }, bG, t);
+    const got = await g.read(out);
+    [xG, wG, bG, out].forEach((v) => g.release(v));
+    expect(diff(got, want).relL2).toBeLessThan(TOL);
+  });
+});
+
+describe.each(VARIANTS)('Gemm/MatMul, %s kernels, GPU vs CPU', (variant) => {
+  const cases: [string, 'Gemm' | 'MatMul', Record<string, number>, number[][]][] = [
+    ['Gemm transB, bias [N], odd sizes', 'Gemm', { transB: 1 }, [[37, 45], [29, 45], [29]]],
+    ['Gemm nn, alpha/beta, C [M,N]', 'Gemm', { alpha: 0.5, beta: 2 }, [[70, 20], [20, 67], [70, 67]]],
+    ['Gemm transA, K odd, C column', 'Gemm', { transA: 1 }, [[13, 9], [13, 11], [9, 1]]],
+    ['Gemm M=1 (GEMV: direct in both)', 'Gemm', { transB: 1 }, [[1, 40], [21, 40], [21]]],
+    ['MatMul batched broadcast', 'MatMul', {}, [[2, 1, 9, 19], [3, 19, 10]]],
+  ];
+  it.each(cases)('%s', async (_n, opType, attrs, shapes) => {
+    kernelChoiceOverride.force = variant;
+    const r = rng(shapes.flat().reduce((a, b) => a + b, 0));
+    const { ops: denseOps } = await import('../src/ops/dense/forward.js');
+    const inputs = shapes.map((s) => ({ tensor: randn(s, r) }));
+    const node = makeNode(opType, shapes.length, attrs);
+    const g = await gpu();
+    const before = new Map(g.stats.byKernel);
+    const [want] = runCpu(denseOps[opType], node, inputs);
+    const [got] = await runGpu(denseOps[opType], node, inputs);
+    expect(diff(got.data, want.data).relL2).toBeLessThan(TOL);
+    const tiled = dispatchesOf(g.stats.byKernel, before, 'dense.matmul.tiled');
+    expect(tiled > 0).toBe(variant === 'tiled' && want.shape[want.shape.length - 2] >= 8);
+  });
+
+  it('binding-split path (slices, K chunks accumulating)', async () => {
+    kernelChoiceOverride.force = variant;
+    const { ops: denseOps, matmulTuning } = await import('../src/ops/dense/forward.js');
+    const r = rng(11);
+    const inputs = [[9, 120], [120, 40], [40]].map((s) => ({ tensor: randn(s, r) }));
+    const node = makeNode('Gemm', 3, { alpha: 0.75, beta: 0.5 });
+    matmulTuning.maxBindingBytes = 2048;
+    try {
+      const [want] = runCpu(denseOps.Gemm, node, inputs);
+      const [got] = await runGpu(denseOps.Gemm, node, inputs);
+      expect(diff(got.data, want.data).relL2).toBeLessThan(TOL);
+    } finally {
+      delete matmulTuning.maxBindingBytes;
+    }
+  });
+});
