@@ -132,7 +132,9 @@ export class Explainer {
     const keep = this.keepSet(plan, layer, logit, method);
     const target = o.target ?? 'top';
     const t = targetsPerInput(target);
-    this.session.checkMemory(estimateExplain(plan, keep, t, method), `explaining ${input.shape[0]} input(s) × ${t} target(s) with ${method}`);
+    // Score-CAM walks nothing back: its own forward pass, then the masked inputs' (scoreChunk).
+    const est = method === 'scorecam' ? estimateForward(plan, { keep }) : estimateExplain(plan, keep, t, method);
+    this.session.checkMemory(est, `explaining ${input.shape[0]} input(s) × ${t} target(s) with ${method}`);
     const inputName = this.session.inputNames[0];
     if (method === 'scorecam') {
       if (o.forward || o.trace) throw new OptionError('the forward and trace options are not supported with scorecam (its masked inputs run forward, no walk)');
