@@ -9,10 +9,15 @@ that runs on Debian's torch 1.13; Zennit 1.0.0 requires torch ≥ 2), unmodified
     git --git-dir=<zennit mirror> archive 3121bb223061506834ca68abad3eefc792dea999 src/zennit | tar -x -C /tmp/refsrc/zennit
     cd tools && PYTHONPATH=/tmp/refsrc/zennit/src /usr/bin/python3 make_lrp_refs.py
 
+(optional, for the check of the rebuilt modules against the ONNX graphs: a venv with system site
+packages and onnxruntime from the local pip index, `/usr/bin/python3 -m venv --system-site-packages
+/tmp/i11-venv && /tmp/i11-venv/bin/pip install onnxruntime`, then /tmp/i11-venv/bin/python instead;
+the arrays were written that way, onnxruntime 1.30.0)
+
 Developer-only: Debian's python3-torch and python3-onnx. The models are rebuilt from the ONNX files by
 tools/refs_models.py (BN already folded into the convs there, so no canonizer is needed; the residual
 Adds are `zennit.layer.Sum` modules, so that every composite's `(Sum, Norm)` entry applies; the logits
-match manifest.json's within 1e-5). The batch is x repeated per target, row n·T + j = input n, target j.
+match manifest.json's within 1e-5, and, where onnxruntime is importable, the ONNX graph's run by it). The batch is x repeated per target, row n·T + j = input n, target j.
 
 The calls, one batch of N·T rows per composite and model:
 
@@ -151,7 +156,7 @@ def main():
     for name in ['vgg', 'resnet']:
         net = rm.build(name, mode='zennit')
         err = rm.check_logits(name, net)
-        entry = {'logits_max_abs_err': err, 'conv_inputs': {n: t for n, t, _ in rm.conv_nodes(name)}, 'composites': {}}
+        entry = {'logits_max_abs_err': err, 'onnx_check': rm.check_onnx(name, net), 'conv_inputs': {n: t for n, t, _ in rm.conv_nodes(name)}, 'composites': {}}
         flat = xr.reshape(xr.shape[0], -1)
         entry['low'] = flat.min(1).values.tolist()
         entry['high'] = flat.max(1).values.tolist()

@@ -169,19 +169,26 @@ def check_logits(name, net):
 
 
 def check_onnx(name, net):
-    """The rebuilt module against the ONNX graph itself, run by onnx's reference evaluator when this
-    onnx has one (onnx ≥ 1.13); Debian's onnx 1.12 does not, then None."""
-    try:
-        from onnx.reference import ReferenceEvaluator
-    except ImportError:
-        return None
+    """The rebuilt module against the ONNX graph itself, run by onnxruntime where it is importable
+    (e.g. a venv with system site packages and onnxruntime from the local pip index), else by onnx's
+    reference evaluator (onnx ≥ 1.13; Debian's 1.12 has none), else None. Returns (runner, max abs error)."""
     x, _, _, _ = inputs()
-    sess = ReferenceEvaluator(os.path.join(OUT, f'{name}.onnx'))
-    got = sess.run(None, {'input': x.numpy()})[0]
+    path = os.path.join(OUT, f'{name}.onnx')
+    try:
+        import onnxruntime
+        runner = f'onnxruntime {onnxruntime.__version__}'
+        got = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider']).run(None, {'input': x.numpy()})[0]
+    except ImportError:
+        try:
+            from onnx.reference import ReferenceEvaluator
+        except ImportError:
+            return None
+        runner = f'onnx.reference {onnx.__version__}'
+        got = ReferenceEvaluator(path).run(None, {'input': x.numpy()})[0]
     with torch.no_grad():
         err = float(np.abs(net(x).numpy() - got).max())
     assert err <= 1e-5, (name, err)
-    return err
+    return [runner, err]
 
 
 def save(name, a):
