@@ -35,9 +35,10 @@ rows' classes (TorchRay's get_backward_gradient makes the one-hot 1.0 per row). 
 
 resize=False (the default): maps at layer resolution. Writes, per model:
   <model>.eb.npy, <model>.ceb.npy        (N·T)×h×w: TorchRay's N×1×h×w maps, the channel axis dropped
-  <model>.eb-signal.npy                  (N·T)×C×h×w: the EB signal at L whose channel sum is eb
+  vgg.eb-signal.npy                      (N·T)×C×h×w: the EB signal at L whose channel sum is eb
                                          (same call with gradient_to_saliency returning x.grad)
-  <model>.ceb-signal.npy                 (N·T)×C×h×w: the CEB signal at L (debug probe), ceb = ReLU(Σ_c)
+  vgg.ceb-signal.npy                     (N·T)×C×h×w: the CEB signal at L (debug probe), ceb = ReLU(Σ_c)
+                                         (vgg only: the resnet's are 8×32×32 per row, left out)
   <model>.ceb-contrast.npy               (N·T)×… : pass 1's contrast signal at K (EB with the
                                          classifier's weights negated, saliency_layer = K)
 Self-checks: maps = channel sums of the signals; on vgg, an independent layer-by-layer implementation
@@ -142,8 +143,10 @@ def main():
             dict(neg.named_modules())[C[0]].weight.neg_()
         contrast = excitation_backprop(neg, xr, tr, saliency_layer=K[0],
                                        gradient_to_saliency=lambda t: t.grad.detach().clone())
-        for key, a in [('eb', eb[:, 0]), ('ceb', ceb[:, 0]), ('eb-signal', eb_signal), ('ceb-signal', ceb_signal),
-                       ('ceb-contrast', contrast)]:
+        saved = [('eb', eb[:, 0]), ('ceb', ceb[:, 0]), ('ceb-contrast', contrast)]
+        if name == 'vgg':  # the resnet's signals (8×32×32 per row) are left out to keep the fixtures small
+            saved += [('eb-signal', eb_signal), ('ceb-signal', ceb_signal)]
+        for key, a in saved:
             entry[key] = {'file': f'{name}.{key}.npy', 'shape': rm.save(f'{name}.{key}.npy', a.numpy())}
         entry['ceb_negative_fraction_before_relu'] = float((ceb_signal.sum(1) < 0).double().mean())
         if name == 'vgg':
