@@ -185,6 +185,24 @@ def main():
     ref = {
         'reference': f'pytorch-grad-cam, commit {GRADCAM_COMMIT}', 'torch': torch.__version__, 'opencv': cv2.__version__,
         'target': 'ClassifierOutputTarget(c): the logit', 'models': {},
+        'conventions': {
+            'gradcampp': {'a': 'g^2 / (2 g^2 + S_k g^3 + eps), S_k = sum_hw A_k (per row, channel); a = 0 where g == 0',
+                          'eps': 1e-6, 'weights': 'w_k = sum_hw relu(g) a', 'map': 'relu(sum_k w_k A_k)'},
+            'scorecam': {'upsample': 'torch.nn.UpsamplingBilinear2d(size=input HxW): bilinear, align_corners=True',
+                         'mask': '(u - min) / (max - min + eps), min/max over the upsampled HxW per row and channel',
+                         'mask_eps': 1e-8, 'masked_input': 'x * mask_k (all colour channels), no baseline',
+                         'score': 'the target logit', 'weights': 'softmax over k (float32)',
+                         'batching': 'row by row; each row\'s K masked copies in batches of 16 (BATCH_SIZE)',
+                         'map': 'relu(sum_k w_k A_k)'},
+            'layercam': {'map': 'relu(sum_k relu(g_k) A_k)'},
+            'fullgrad': {
+                'bias_layers': 'modules of type exactly Conv2d or BatchNorm2d with a bias (BN bias = beta - mean gamma / sqrt(var + eps)); Linear biases do not count',
+                'input_term': 'sum_c norm(|x * dy/dx|)_c: each (row, colour channel) map min-max normalised separately',
+                'bias_term': 'sum_k resize(norm(|b_k * dy/dz_k|)): each (row, channel) map min-max normalised at layer resolution, cv2.resize to input size (INTER_LINEAR = bilinear, align_corners=False), then summed over k',
+                'result': 'norm(sum of all terms) per row',
+                'norm': '(v - min) / (1e-7 + max(v - min))'},
+            'scale_cam_image': 'per row (v - min) / (1e-7 + max(v - min)), then cv2.resize (bilinear, align_corners=False); not applied to the layer-resolution files',
+        },
     }
     for name in ['vgg', 'resnet']:
         net = rm.build(name)

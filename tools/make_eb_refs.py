@@ -116,7 +116,15 @@ def rel_l2(a, b):
 def main():
     x, targets, xr, tr = rm.inputs()
     ref = {'reference': f'TorchRay v1.0.0, commit {TORCHRAY_COMMIT}', 'torch': torch.__version__,
-           'output_gradient': 'one-hot 1.0 at the target (get_backward_gradient)', 'models': {}}
+           'output_gradient': 'one-hot 1.0 at the target (get_backward_gradient)', 'models': {},
+           'conventions': {
+               'conv_linear': 'p_in = x * W+^T (p / (x conv W+ + 1e-20)), no bias',
+               'avg_pool': 'p_in = x * pool^T (p / (pool(x) + 1e-20))',
+               'eltwise_sum': 'p_i = x_i / (x_1 + x_2) * p, no stabiliser',
+               'gradient': 'ReLU, max-pool, flatten (not patched)',
+               'eb_map': 'sum over channels of p at the saliency layer output, signed',
+               'ceb': 'pass 1: EB with the classifier weight negated, contrast = p at the contrast layer output; pass 2: EB with p - contrast there (no clamp); map = max(sum_c p_L, 0)',
+               'resize': False}}
     for name in ['vgg', 'resnet']:
         net = rm.build(name, mode='torchray')
         err = rm.check_logits(name, net)
