@@ -32,11 +32,12 @@ export async function explainBatch<T>(passes: PassBackend<T>, req: BatchRequest)
     const trace = signals && await readTrace(be, signals);
     const attr = r.attribution ? await be.read(r.attribution) : undefined;
     const cam = r.cam ? await be.read(r.cam) : undefined;
+    const weights = r.cam && r.alpha ? await be.read(r.alpha) : undefined;
     be.release(r.heatmap);
     if (r.alpha) be.release(r.alpha);
     if (r.attribution) be.release(r.attribution);
     if (r.cam) be.release(r.cam);
-    return { ...toExplanation(method, logits, targets, layer, heat, attr, cam), trace };
+    return { ...toExplanation(method, logits, targets, layer, heat, attr, cam, weights), trace };
   } finally {
     fwd.release();
   }

@@ -86,5 +86,6 @@ function concatParts(parts: Explanation[]): Explanation {
     heatmaps: concatTensors(parts.map((p) => p.heatmaps)),
     attribution: first.attribution ? concatTensors(parts.map((p) => p.attribution!)) : undefined,
     ...(first.layerMap ? { layerMap: concatTensors(parts.map((p) => p.layerMap!)) } : {}),
+    ...(first.channelWeights ? { channelWeights: concatTensors(parts.map((p) => p.channelWeights!)) } : {}),
   };
 }

@@ -103,7 +103,7 @@ export async function scoreCamBatch<T>(passes: PassBackend<T>, req: ScoreCamRequ
     const at = t === 1 ? a : hold(be.expand(a, t));
     const cam = hold(be.cam(at, w));
     const heat = hold(be.resizeBilinear(cam, hh, ww));
-    return toExplanation('scorecam', logits, targets, layer, await be.read(heat), undefined, await be.read(cam));
+    return toExplanation('scorecam', logits, targets, layer, await be.read(heat), undefined, await be.read(cam), { shape: [n * t, k], data: weights });
   } finally {
     for (const v of held) be.release(v);
     fwd.release();
