@@ -4,6 +4,7 @@ import { basename, extname, join } from 'node:path';
 import { Explainer, RATIO_MIN, RATIO_MAX, type ExplainOptions, type Target } from '../explain/explainer.js';
 import { METHODS } from '../explain/options.js';
 import { isGradientMethod, type Method } from '../explain/pipeline.js';
+import { CAM_METHODS, SCORE_MODES, type ScoreMode } from '../explain/cam.js';
 import { readImage, preprocess, type PreprocessOptions, type PresetName, PRESETS, type RgbImage, type CropInfo } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { heatmapPng, overlayPng } from '../io/heatmap.js';
@@ -43,6 +44,7 @@ const OPTIONS = {
   noise: { type: 'string' },
   seed: { type: 'string' },
   magnitude: { type: 'boolean' },
+  score: { type: 'string' },
   backend: { type: 'string', default: 'auto' },
   batch: { type: 'string' },
   out: { type: 'string', short: 'o', default: 'out' },
@@ -62,12 +64,14 @@ export const EXPLAIN: CommandSpec = {
 explains each input's prediction: heatmaps (and overlays, and with --save-npy arrays) in --out DIR
   <model.onnx>                 an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
   <inputs…>                    PNG/JPEG images, or preprocessed .npy tensors (N×C×H×W or C×H×W)
-  --method M                   ae (Attribution Equilibrium, default), gradcam, or the gradient family:
-                               gradient, input-x-gradient, ig, smoothgrad, guided-bp
+  --method M                   ae (Attribution Equilibrium, default), gradcam, the gradient family:
+                               gradient, input-x-gradient, ig, smoothgrad, guided-bp, or the CAM
+                               family: gradcam++, scorecam, layercam, fullgrad
   --target top|N|N,M           explain the top-1 class (default), class N, or several classes
   --top K                      explain the K highest-scoring classes of each input
   --ratio R                    AE's degree of evidence, from 1 to 1000 (default 2)
-  --layer NAME                 start from this 4-D tensor instead of the default layer (see aeq info)
+  --layer NAME                 start from this 4-D tensor instead of the default layer (see aeq info;
+                               ae and the CAM methods; fullgrad uses every conv/BN bias instead)
   --residual main|proportional how AE splits relevance at residual Adds (default main)
   --no-contrib, --no-shift, --no-activated, --no-inactivated
                                AE ablation switches (paper Table II)
@@ -77,6 +81,8 @@ explains each input's prediction: heatmaps (and overlays, and with --save-npy ar
   --noise σ                    smoothgrad: the noise's standard deviation (default 0.15·(max x − min x))
   --seed N                     smoothgrad: the noise's seed (default 0)
   --magnitude                  smoothgrad: the mean of squared gradients (SmoothGrad²)
+  --score logit|softmax-gain   scorecam: channel weights softmax_k(logit) (default, pytorch-grad-cam) or
+                               the paper's p_c(x ⊙ mask_k) − p_c(0) (softmax probability gain)
   --preset P                   image preprocessing: imagenet (default), imagenet-direct, caffe-bgr, inception, cifar
   --mean a,b,c, --std a,b,c    override the preset's per-channel mean and standard deviation
   --bgr, --scale S             override the preset's channel order and pixel scale
@@ -126,14 +132,17 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const bundled = bundledModel(modelArg);
   const modelPath = resolveModelPath(modelArg);
   const method = str('method') as Method;
-  if (!METHODS.includes(method)) throw new OptionError(`--method must be ae or gradcam, or one of the gradient family (${METHODS.filter((m) => isGradientMethod(m)).join(', ')}), got '${method}'`);
+  if (!METHODS.includes(method)) throw new OptionError(`--method must be ae or gradcam, or one of the gradient family (${METHODS.filter((m) => isGradientMethod(m)).join(', ')}) or the CAM family (${CAM_METHODS.join(', ')}), got '${method}'`);
   const gradients = isGradientMethod(method);
   const only = (names: string[], which: string, ok: boolean) => {
     for (const k of names) if (v[k] !== undefined && !ok) throw new OptionError(`--${k} applies to ${which} only, not --method ${method}`);
   };
   only(['steps', 'baseline'], 'ig', method === 'ig');
   only(['samples', 'noise', 'seed', 'magnitude'], 'smoothgrad', method === 'smoothgrad');
-  only(['layer'], 'ae and gradcam (the gradient family explains the model input)', !gradients);
+  only(['layer'], 'ae and gradcam (and gradcam++, scorecam, layercam; the gradient family and fullgrad explain the model input)', !gradients && method !== 'fullgrad');
+  only(['score'], 'scorecam', method === 'scorecam');
+  const score = str('score');
+  if (score !== undefined && !(SCORE_MODES as readonly string[]).includes(score)) throw new OptionError(`--score must be ${SCORE_MODES.join(' or ')}, got '${score}'`);
   const baselineArg = str('baseline');
   let baseline: ExplainOptions['baseline'];
   if (baselineArg !== undefined && baselineArg !== 'zero') {
@@ -150,6 +159,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
       seed: str('seed') !== undefined ? nonNegativeInt(str('seed')!, '--seed') : undefined,
       magnitude: !!v.magnitude,
     } : {}),
+    ...(score !== undefined ? { score: score as ScoreMode } : {}),
     target: parseTarget(str('target')!, str('top')),
     ratio: numberOpt(str('ratio'), '--ratio', 2),
     layer: str('layer'),

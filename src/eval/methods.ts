@@ -2,7 +2,8 @@
 // Spec strings: `gradcam`, `ae` (ratio 2), `ae:1.5`, `ae:2:no-shift:no-contrib` (Table II switches);
 // the gradient family: `gradient`, `input-x-gradient`, `guided-bp`, `ig` / `ig:STEPS` (zero
 // baseline), `smoothgrad` / `smoothgrad:SAMPLES` with optional parts `sq` (magnitude),
-// `seed=N`, `noise=σ`.
+// `seed=N`, `noise=σ`; the CAM family: `gradcam++`, `layercam`, `fullgrad`, `scorecam` /
+// `scorecam:softmax-gain`.
 import type { ExplainOptions } from '../explain/explainer.js';
 import { OptionError } from '../errors.js';
 
@@ -18,6 +19,9 @@ const PLAIN: Record<string, MethodSpec> = {
   gradient: { label: 'Gradient', options: { method: 'gradient' } },
   'input-x-gradient': { label: 'Input×Gradient', options: { method: 'input-x-gradient' } },
   'guided-bp': { label: 'Guided BP', options: { method: 'guided-bp' } },
+  'gradcam++': { label: 'Grad-CAM++', options: { method: 'gradcam++' } },
+  layercam: { label: 'LayerCAM', options: { method: 'layercam' } },
+  fullgrad: { label: 'FullGrad', options: { method: 'fullgrad' } },
 };
 
 const int = (spec: string, p: string): number => {
@@ -50,7 +54,13 @@ export function parseMethod(spec: string): MethodSpec {
     return { label: `IG ${steps} steps`, options: { method: 'ig', steps } };
   }
   if (name === 'smoothgrad') return smoothgrad(spec, rest);
-  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…], gradcam, gradient, input-x-gradient, guided-bp, ig[:STEPS] or smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ])`);
+  if (name === 'scorecam') {
+    if (rest.length > 1 || (rest.length === 1 && rest[0] !== 'softmax-gain' && rest[0] !== 'logit')) throw new OptionError(`method '${spec}': scorecam takes one optional parameter, logit or softmax-gain`);
+    return rest[0] === 'softmax-gain'
+      ? { label: 'Score-CAM (softmax gain)', options: { method: 'scorecam', score: 'softmax-gain' } }
+      : { label: 'Score-CAM', options: { method: 'scorecam' } };
+  }
+  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…], gradcam, gradient, input-x-gradient, guided-bp, ig[:STEPS], smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ], gradcam++, layercam, fullgrad or scorecam[:softmax-gain])`);
   let ratio: number | undefined;
   const terms: NonNullable<ExplainOptions['terms']> = {};
   for (const p of rest) {

@@ -2,6 +2,7 @@
 // itself is written once (src/explain/pipeline.ts) and the two backends can be compared step by step.
 import type { CpuTensor } from '../ops/op.js';
 import { cpuAttr, gpuAttr, type SumMode } from '../ops/shared/attribution.js';
+import { cpuCam, gpuCam, type FullGradTerm, type MaskRange } from '../ops/shared/cam.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 import { applyRule, cpuRuleBackend, gpuRuleBackend, type Rule, type RuleCtx } from '../ops/rule.js';
 
@@ -24,6 +25,14 @@ export interface AttrBackend<T> {
   storage(t: T): unknown;
   apply(rule: Rule, ctx: RuleCtx<T>, r: T): (T | undefined)[];
   read(t: T): Promise<CpuTensor>;
+  /** A host array on the backend (small constants: Score-CAM's weights, FullGrad's biases). */
+  upload(data: Float32Array, shape: number[]): T;
+  // The CAM family (src/ops/shared/cam.ts).
+  gradcamPlusPlusWeights(a: T, g: T): T;
+  layerCam(a: T, g: T): T;
+  upsampledMinMax(a: T, oh: number, ow: number): T;
+  maskedInputs(a: T, x: T, minmax: T, r: MaskRange): T;
+  normalisedSum(kind: FullGradTerm, g: T, v?: T): T;
 }
 
 export function cpuBackend(): AttrBackend<CpuTensor> {
@@ -47,6 +56,12 @@ export function cpuBackend(): AttrBackend<CpuTensor> {
     storage: (t) => t.data.buffer,
     apply: (rule, ctx, r) => applyRule(rule, ctx, r, rules),
     read: async (t) => t,
+    upload: (data, shape) => ({ shape, data }),
+    gradcamPlusPlusWeights: (a, g) => cpuCam.gradcamPlusPlusWeights(a, g),
+    layerCam: (a, g) => cpuCam.layerCam(a, g),
+    upsampledMinMax: (a, oh, ow) => cpuCam.upsampledMinMax(a, oh, ow),
+    maskedInputs: (a, x, mm, r) => cpuCam.maskedInputs(a, x, mm, r),
+    normalisedSum: (kind, g, v) => cpuCam.normalisedSum(kind, g, v),
   };
 }
 
@@ -79,5 +94,11 @@ export function gpuBackend(g: Gpu): AttrBackend<GpuTensor> {
     storage: (t) => t.buffer,
     apply: (rule, ctx, r) => applyRule(rule, ctx, r, rules),
     read: async (t) => ({ shape: t.shape, data: await g.read(t) }),
+    upload: (data, shape) => g.upload(data, shape, 'cam-const'),
+    gradcamPlusPlusWeights: (a, grad) => gpuCam.gradcamPlusPlusWeights(g, a, grad),
+    layerCam: (a, grad) => gpuCam.layerCam(g, a, grad),
+    upsampledMinMax: (a, oh, ow) => gpuCam.upsampledMinMax(g, a, oh, ow),
+    maskedInputs: (a, x, mm, r) => gpuCam.maskedInputs(g, a, x, mm, r),
+    normalisedSum: (kind, grad, v) => gpuCam.normalisedSum(g, kind, grad, v),
   };
 }

@@ -31,10 +31,13 @@ export async function explainBatch<T>(passes: PassBackend<T>, req: BatchRequest)
     const heat = await be.read(r.heatmap);
     const trace = signals && await readTrace(be, signals);
     const attr = r.attribution ? await be.read(r.attribution) : undefined;
+    const cam = r.cam ? await be.read(r.cam) : undefined;
+    const weights = r.cam && r.alpha ? await be.read(r.alpha) : undefined;
     be.release(r.heatmap);
     if (r.alpha) be.release(r.alpha);
     if (r.attribution) be.release(r.attribution);
-    return { ...toExplanation(method, logits, targets, layer, heat, attr), trace };
+    if (r.cam) be.release(r.cam);
+    return { ...toExplanation(method, logits, targets, layer, heat, attr, cam, weights), trace };
   } finally {
     fwd.release();
   }

@@ -8,12 +8,15 @@ import { numel } from '../graph/tensor.js';
 import { resolveTargets, sliceTarget, targetsPerInput, type Target } from './targets.js';
 import type { Explanation } from './explanation.js';
 
-/** Backward samples (input × target) per pass so that the largest backward tensor fits `bindingLimit` bytes. */
-export function samplesPerPass(plan: Plan, bindingLimit: number): number {
+/**
+ * Backward samples (input × target) per pass so that the largest backward tensor fits `bindingLimit`
+ * bytes; `floats` per output element: 4 for the backward walks (AE's conv sections hold 4), 1 for a
+ * forward pass alone (Score-CAM's masked inputs).
+ */
+export function samplesPerPass(plan: Plan, bindingLimit: number, floats = 4): number {
   let perSample = 0;
   for (const s of plan.steps) for (const sh of s.outShapes) perSample = Math.max(perSample, numel(sh) / Math.max(1, sh[0]));
-  // AE's conv sections hold 4 floats per output element.
-  return Math.max(1, Math.floor(bindingLimit / (perSample * 4 * 4)));
+  return Math.max(1, Math.floor(bindingLimit / (perSample * floats * 4)));
 }
 
 export interface PassRunner {
@@ -82,5 +85,7 @@ function concatParts(parts: Explanation[]): Explanation {
     targets: parts.flatMap((p) => p.targets),
     heatmaps: concatTensors(parts.map((p) => p.heatmaps)),
     attribution: first.attribution ? concatTensors(parts.map((p) => p.attribution!)) : undefined,
+    ...(first.layerMap ? { layerMap: concatTensors(parts.map((p) => p.layerMap!)) } : {}),
+    ...(first.channelWeights ? { channelWeights: concatTensors(parts.map((p) => p.channelWeights!)) } : {}),
   };
 }

@@ -2,7 +2,7 @@
 // then explain batches of N inputs × T targets in one forward and one N·T backward pass (split
 // into several passes when the GPU's binding limit demands, ./batching.ts).
 import { Session, type BackendName, type SessionOptions } from '../runtime/session.js';
-import { defaultMemoryLimit, estimateExplain } from '../planner/budget.js';
+import { defaultMemoryLimit, estimateExplain, estimateForward } from '../planner/budget.js';
 import type { Model } from '../graph/ir.js';
 import type { Plan } from '../planner/plan.js';
 import { defaultLayer } from '../planner/layers.js';
@@ -17,6 +17,7 @@ import { cpuAttr } from '../ops/shared/attribution.js';
 import { explainBatch, type BatchRequest } from './batch.js';
 import { cpuPasses, gpuPasses } from './passes.js';
 import { explainInPasses, samplesPerPass } from './batching.js';
+import { scoreCamBatch, type ScoreCamRequest } from './scorecam.js';
 import { InputError, OptionError } from '../errors.js';
 
 // The public types and helpers keep their historical home here.
@@ -60,7 +61,7 @@ export class Explainer {
 
   /** The layer a method starts from: the default or given layer; the model input for the gradient family. */
   private startFor(shape: number[], method: Method, layer?: string): { plan: Plan; layer: string } {
-    if (!isGradientMethod(method)) return this.layerFor(shape, layer);
+    if (!isGradientMethod(method) && method !== 'fullgrad') return this.layerFor(shape, layer);
     const plan = this.planFor(shape);
     return { plan, layer: plan.inputs[0].name };
   }
@@ -82,7 +83,8 @@ export class Explainer {
   /** The forward tensors an explanation reads (activations on both walks, the layer, the logits). */
   private keepSet(plan: Plan, layer: string, logit: string, method: Method): Set<string> {
     // The gradient family's `layer` is the model input: its gradient walk runs from the logit to it.
-    const keep = new Set<string>([layer, logit, ...gradientPlan(plan, layer, logit).needs]);
+    // Score-CAM reads the layer and the logits only (its masked inputs run forward, no walk).
+    const keep = new Set<string>([layer, logit, ...(method === 'scorecam' ? [] : gradientPlan(plan, layer, logit).needs)]);
     if (method === 'ae') for (const t of attributionPlan(plan, layer).needs) keep.add(t);
     for (const t of [...keep]) if (plan.consts.has(t)) keep.delete(t);
     return keep;
@@ -123,23 +125,53 @@ export class Explainer {
   }
 
   private async explainBatch(input: CpuTensor, o: ExplainOptions): Promise<Explanation> {
-    const { method, opts } = resolveOptions(o);
-    if (method !== 'ae' && method !== 'gradcam' && method !== 'gradient' && method !== 'guided-bp') throw new Error(`internal: ${method} runs through explainCombined`);
+    const { method, opts, score } = resolveOptions(o);
+    if (method === 'input-x-gradient' || method === 'ig' || method === 'smoothgrad') throw new Error(`internal: ${method} runs through explainCombined`);
     const { plan, layer } = this.startFor(input.shape, method, o.layer);
     const logit = logitTensor(plan);
     const keep = this.keepSet(plan, layer, logit, method);
     const target = o.target ?? 'top';
     const t = targetsPerInput(target);
-    this.session.checkMemory(estimateExplain(plan, keep, t, method), `explaining ${input.shape[0]} input(s) × ${t} target(s) with ${method}`);
+    // Score-CAM walks nothing back: its own forward pass, then the masked inputs' (scoreChunk).
+    const est = method === 'scorecam' ? estimateForward(plan, { keep }) : estimateExplain(plan, keep, t, method);
+    this.session.checkMemory(est, `explaining ${input.shape[0]} input(s) × ${t} target(s) with ${method}`);
+    const inputName = this.session.inputNames[0];
+    if (method === 'scorecam') {
+      if (o.forward || o.trace) throw new OptionError('the forward and trace options are not supported with scorecam (its masked inputs run forward, no walk)');
+      const sreq: ScoreCamRequest = {
+        plan, layer, logit, input, inputName, target, score,
+        fixed: this.fixedBatch !== undefined,
+        chunk: this.scoreChunk(input.shape, plan.shapes.get(layer)![1]),
+        planFor: (m) => this.planFor([m, ...input.shape.slice(1)]),
+      };
+      return this.session.backend === 'cpu' ? scoreCamBatch(cpuPasses(), sreq) : scoreCamBatch(gpuPasses(this.session), sreq);
+    }
     const req: BatchRequest = {
-      plan, layer, logit, method, opts, input,
-      inputName: this.session.inputNames[0],
-      keep,
-      target,
+      plan, layer, logit, method, opts, input, inputName, keep, target,
       trace: !!o.trace,
       given: o.forward,
     };
     return this.session.backend === 'cpu' ? explainBatch(cpuPasses(), req) : explainBatch(gpuPasses(this.session), req);
+  }
+
+  /**
+   * Score-CAM's masked inputs per forward pass: the model's fixed batch, else all K channels' or as
+   * many as fit the GPU's storage-binding limit and the memory budget (the forward estimate is
+   * linear in the batch: weights plus a per-input part), at least 1.
+   */
+  scoreChunk(shape: number[], k: number): number {
+    if (this.fixedBatch !== undefined) return this.fixedBatch;
+    const est = (m: number) => estimateForward(this.planFor([m, ...shape.slice(1)])).bytes;
+    const g = this.session.gpu;
+    const fit = this.session.backend === 'webgpu' && g ? samplesPerPass(this.planFor(shape), this.bindingBudget ?? g.limits.maxStorageBufferBindingSize, 1) : k;
+    const limit = this.session.maxMemory ?? defaultMemoryLimit();
+    let m = Math.min(k, fit);
+    if (m > 1 && est(m) > limit) {
+      const one = est(1);
+      const per = (est(m) - one) / (m - 1);
+      m = Math.max(1, Math.min(m, Math.floor((limit - (one - per)) / per)));
+    }
+    return m;
   }
 
   /**

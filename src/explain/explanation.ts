@@ -23,19 +23,24 @@ export interface Explanation {
   heatmaps: CpuTensor;
   /** The explained layer (tensor name). */
   layer: string;
+  /** (N·T)×h×w CAM maps at the layer, before upsampling (gradcam, gradcam++, layercam, scorecam). */
+  layerMap?: CpuTensor;
+  /** (N·T)×K channel weights of the weighted CAMs (gradcam, gradcam++, scorecam). */
+  channelWeights?: CpuTensor;
   /** With `trace`: the signal at every tensor of both walks, in visiting order. */
   trace?: TraceEntry[];
 }
 
 /** The host-side results of one pass as an Explanation: N×classes logits, (N·T)×H×W maps, all finite. */
 export function toExplanation(
-  method: Method, logits: CpuTensor, targets: number[][], layer: string, heat: CpuTensor, attribution?: CpuTensor,
+  method: Method, logits: CpuTensor, targets: number[][], layer: string, heat: CpuTensor, attribution?: CpuTensor, cam?: CpuTensor, weights?: CpuTensor,
 ): Explanation {
   const [b, , h, w] = heat.shape;
   const heatmaps = { shape: [b, h, w], data: heat.data };
-  for (const v of [heatmaps.data, attribution?.data]) {
+  const layerMap = cam && { shape: [cam.shape[0], ...cam.shape.slice(2)], data: cam.data };
+  for (const v of [heatmaps.data, attribution?.data, layerMap?.data, weights?.data]) {
     if (v && !v.every(Number.isFinite)) throw new AeqError(`non-finite values in the ${method} result (layer '${layer}'): the model overflows float32 on this input`);
   }
   const n = logits.shape[0];
-  return { method, logits: { shape: [n, numel(logits.shape) / n], data: logits.data }, targets, attribution, heatmaps, layer };
+  return { method, logits: { shape: [n, numel(logits.shape) / n], data: logits.data }, targets, attribution, heatmaps, layer, ...(layerMap ? { layerMap } : {}), ...(weights ? { channelWeights: weights } : {}) };
 }

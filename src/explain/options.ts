@@ -2,6 +2,7 @@
 import type { CpuTensor } from '../ops/op.js';
 import { DEFAULT_AE, type AeOptions, type ResidualMode } from '../ops/rule.js';
 import { GRADIENT_METHODS, type Method } from './pipeline.js';
+import { CAM_METHODS, SCORE_MODES, type ScoreMode } from './cam.js';
 import type { Target } from './targets.js';
 import { OptionError } from '../errors.js';
 
@@ -25,6 +26,11 @@ export interface ExplainOptions {
   seed?: number;
   /** SmoothGrad: the mean of squared gradients (Captum's smoothgrad_sq) instead of the mean. */
   magnitude?: boolean;
+  /**
+   * Score-CAM's channel score: 'logit' (default, pytorch-grad-cam: softmax over channels of the
+   * target's logit) or 'softmax-gain' (the paper's rise of the class probability over the zero image).
+   */
+  score?: ScoreMode;
   /** Diagnostics: also return every intermediate signal of both walks (used by `aeq verify`). */
   trace?: boolean;
   /**
@@ -55,7 +61,7 @@ export const DEFAULT_SAMPLES = 16;
 /** Path points / noisy copies per input: each is one backward sample per target. */
 export const MAX_STEPS = 4096;
 
-export const METHODS: readonly Method[] = ['ae', 'gradcam', ...GRADIENT_METHODS];
+export const METHODS: readonly Method[] = ['ae', 'gradcam', ...GRADIENT_METHODS, ...CAM_METHODS];
 
 function count(v: unknown, name: string, dflt: number): number {
   const x = v ?? dflt;
@@ -73,9 +79,12 @@ export function gradientSettings(o: ExplainOptions): GradientSettings {
   return { steps: count(o.steps, 'steps', DEFAULT_STEPS), baseline, samples: count(o.samples, 'samples', DEFAULT_SAMPLES), noise, seed, magnitude: !!o.magnitude };
 }
 
-export function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOptions } {
+export function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOptions; score: ScoreMode } {
   const method = o.method ?? 'ae';
   if (!METHODS.includes(method)) throw new OptionError(`unknown method '${method}' (use ${METHODS.join(', ')})`);
+  const score = o.score ?? 'logit';
+  if (!SCORE_MODES.includes(score)) throw new OptionError(`score must be ${SCORE_MODES.map((s) => `'${s}'`).join(' or ')}, got '${score}'`);
+  if (o.score !== undefined && method !== 'scorecam') throw new OptionError(`score applies to scorecam only, not method '${method}'`);
   const ratio = o.ratio ?? DEFAULT_AE.ratio;
   if (typeof ratio !== 'number' || !Number.isFinite(ratio)) throw new OptionError(`ratio must be a finite number, got '${ratio}'`);
   if (!(ratio >= RATIO_MIN && ratio <= RATIO_MAX)) {
@@ -83,5 +92,5 @@ export function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOpt
   }
   const residual = o.residual ?? DEFAULT_AE.residual;
   if (residual !== 'main' && residual !== 'proportional') throw new OptionError(`residual must be 'main' or 'proportional', got '${residual}'`);
-  return { method, opts: { ...DEFAULT_AE, ...o.terms, ratio, residual } };
+  return { method, opts: { ...DEFAULT_AE, ...o.terms, ratio, residual }, score };
 }

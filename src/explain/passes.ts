@@ -30,6 +30,8 @@ export interface ForwardValues<T> {
 export interface PassBackend<T> {
   attr: AttrBackend<T>;
   forward(req: ForwardRequest): ForwardValues<T>;
+  /** The logits of a batch already on the backend (Score-CAM's masked inputs); `x` stays the caller's. */
+  logitsOf(plan: Plan, inputName: string, x: T, logit: string): Promise<CpuTensor>;
 }
 
 export function cpuPasses(): PassBackend<CpuTensor> {
@@ -51,6 +53,7 @@ export function cpuPasses(): PassBackend<CpuTensor> {
         release: () => {},
       };
     },
+    logitsOf: async (plan, inputName, x, logit) => runCpu(plan, { [inputName]: x }, { keep: new Set([logit]) }).get(logit)!,
   };
 }
 
@@ -65,6 +68,14 @@ export function gpuPasses(session: Session): PassBackend<GpuTensor> {
         value: (t) => dev.results.get(t) ?? dev.inputs[t] ?? session.weightTensor(plan, t),
         release: () => session.releaseAll(dev.results, dev.inputs),
       };
+    },
+    async logitsOf(plan, inputName, x, logit) {
+      const results = session.runOnDevice(plan, { [inputName]: x }, { keep: new Set([logit]) });
+      try {
+        return { shape: results.get(logit)!.shape, data: await session.gpu!.read(results.get(logit)!) };
+      } finally {
+        session.releaseAll(results, {});
+      }
     },
   };
 }

@@ -9,10 +9,12 @@ import { firstConvs, residualAdds } from '../planner/topology.js';
 import type { AeOptions } from '../ops/rule.js';
 import type { AttrBackend } from './backend.js';
 import { AeqError } from '../errors.js';
+import { gradientCamMap, type CamMethod } from './cam.js';
+import { biasTerms, fullGradMap } from './fullgrad.js';
 
 /** The gradient family (baselines.md, reference Captum): input gradients, alone or combined on the host. */
 export type GradientMethod = 'gradient' | 'input-x-gradient' | 'ig' | 'smoothgrad' | 'guided-bp';
-export type Method = 'ae' | 'gradcam' | GradientMethod;
+export type Method = 'ae' | 'gradcam' | GradientMethod | CamMethod;
 
 export const GRADIENT_METHODS: readonly GradientMethod[] = ['gradient', 'input-x-gradient', 'ig', 'smoothgrad', 'guided-bp'];
 
@@ -25,8 +27,8 @@ export type InputGradientMethod = 'gradient' | 'guided-bp';
 
 export interface PipelineRequest<T> {
   plan: Plan;
-  /** ae and gradcam start from `layer`; gradient and guided-bp walk to the model input. */
-  method: 'ae' | 'gradcam' | InputGradientMethod;
+  /** ae and the gradient CAMs start from `layer`; gradient, guided-bp and fullgrad walk to the model input. */
+  method: 'ae' | 'gradcam' | InputGradientMethod | 'gradcam++' | 'layercam' | 'fullgrad';
   layer: string;
   logit: string;
   /** Targets per sample (the same count T for every sample). */
@@ -45,6 +47,8 @@ export interface PipelineResult<T> {
   heatmap: T;
   /** (N·T)×C Grad-CAM channel weights (not for the input-gradient methods). */
   alpha?: T;
+  /** (N·T)×1×h×w CAM map at the layer, before upsampling (gradcam, gradcam++, layercam). */
+  cam?: T;
 }
 
 /** The tensor holding the pre-softmax logits: the graph output, or the input of a final Softmax/Sigmoid. */
@@ -92,14 +96,21 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   const seed = be.oneHot(flat, classes, logitShape);
   const tracer = (w: 'gradient' | 'ae') => (req.trace ? (name: string, v: unknown) => req.trace!.push({ walk: w, name, value: be.clone(v as T) }) : undefined);
 
-  if (req.method === 'gradient' || req.method === 'guided-bp') {
-    // The gradient (or guided backpropagation) of the logit all the way to the model input.
+  if (req.method === 'gradient' || req.method === 'guided-bp' || req.method === 'fullgrad') {
+    // The gradient (or guided backpropagation) of the logit all the way to the model input;
+    // FullGrad also collects it at every bias term's output on the way.
     const table = methodTable(req.method === 'guided-bp' ? 'guided' : 'gradient');
-    const setup: WalkSetup = { ...base, bp: gradientPlan(plan, inputName, req.logit), table, scaleAt: new Map(), collect: new Set([inputName]), trace: tracer('gradient') };
-    const attribution = walk(setup, walkBackend, req.logit, seed).get(inputName);
+    const terms = req.method === 'fullgrad' ? biasTerms(plan) : [];
+    const collect = new Set([inputName, ...terms.map((b) => b.output)]);
+    const setup: WalkSetup = { ...base, bp: gradientPlan(plan, inputName, req.logit), table, scaleAt: new Map(), collect, trace: tracer('gradient') };
+    const grads = walk(setup, walkBackend, req.logit, seed);
+    const attribution = grads.get(inputName);
     if (!attribution) throw new AeqError(`the gradient of '${req.logit}' does not reach the model input`);
+    const result = req.method === 'fullgrad'
+      ? { heatmap: fullGradMap(be, grads, inputName, fwd(inputName), terms) }
+      : { attribution, heatmap: be.channelSum(attribution) };
     if (t !== 1) for (const v of expanded.values()) be.release(v);
-    return { attribution, heatmap: be.channelSum(attribution) };
+    return result;
   }
 
   // Stage one: gradient of the chosen logit at the layer.
@@ -108,17 +119,15 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   const grads = walk(gsetup, walkBackend, req.logit, seed);
   const dA = grads.get(layer);
   if (!dA) throw new AeqError(`the gradient of '${req.logit}' does not reach layer '${layer}'`);
-  const alpha = be.channelMean(dA);
-  be.release(dA);
   const A = fwd(layer);
 
   let result: PipelineResult<T>;
-  if (req.method === 'gradcam') {
-    const cam = be.cam(A, alpha);
-    const heatmap = be.resizeBilinear(cam, inShape[2], inShape[3]);
-    be.release(cam);
-    result = { heatmap, alpha };
+  if (req.method !== 'ae') {
+    const { cam, alpha } = gradientCamMap(be, req.method, A, dA);
+    result = { heatmap: be.resizeBilinear(cam, inShape[2], inShape[3]), alpha, cam };
   } else {
+    const alpha = be.channelMean(dA);
+    be.release(dA);
     const r0raw = be.scaleChannels(A, alpha);
     const sums = be.sampleSum(r0raw);
     const r0 = be.divAbsSample(r0raw, sums);

@@ -98,4 +98,9 @@ export interface Traits {
   normaliser?: boolean;
   /** A convolution or a dense layer: a linear map of its input by a weight tensor. */
   linear?: boolean;
+  /**
+   * The per-channel constant its N×C×H×W output adds, from the node's constant inputs (undefined
+   * when it has none): FullGrad's bias terms (pytorch-grad-cam takes Conv2d's and BatchNorm2d's).
+   */
+  channelBias?: (node: Node, constOf: (name: string) => Const | undefined) => Float32Array | undefined;
 }

@@ -122,6 +122,12 @@ export class Session {
     return { inputs, results: exec.run(inputs, opts) };
   }
 
+  /** Record the forward pass of inputs already on the device (they stay the caller's). */
+  runOnDevice(plan: Plan, inputs: Record<string, GpuTensor>, opts: RunOptions = {}): Map<string, GpuTensor> {
+    checkGpuBuffers(plan, this.gpu!.limits.maxBufferSize);
+    return new GpuExecutor(this.gpu!, plan, this.weights).run(inputs, opts);
+  }
+
   /** The device copy of a constant of the plan (weights stay uploaded for the session's life). */
   weightTensor(plan: Plan, name: string): GpuTensor {
     if (!plan.consts.has(name)) throw new Error(`internal: '${name}' is neither kept nor a constant`);

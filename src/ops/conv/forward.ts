@@ -3,7 +3,7 @@
 // gradient with respect to the input) is in input-grad.ts; the kernels of both in kernels.ts.
 import type { Node } from '../../graph/ir.js';
 import { attrInt, attrInts, attrString } from '../../graph/ir.js';
-import { fmtShape, type Shape } from '../../graph/tensor.js';
+import { fmtShape, type Const, type Shape } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
 import type { Gpu, GpuTensor } from '../../kernels/gpu/runtime.js';
@@ -124,4 +124,10 @@ const conv: OpSpec<ConvParams> = {
   },
 };
 
-export const ops: OpTable = { Conv: { ...conv, traits: { linear: true, weighted: true } } };
+/** Conv's bias input, when it has one. */
+function convBias(node: Node, constOf: (name: string) => Const | undefined): Float32Array | undefined {
+  const b = node.inputs[2] ? constOf(node.inputs[2]) : undefined;
+  return b && Float32Array.from(b.data);
+}
+
+export const ops: OpTable = { Conv: { ...conv, traits: { linear: true, weighted: true, channelBias: convBias } } };

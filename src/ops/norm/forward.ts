@@ -1,8 +1,8 @@
 // BatchNormalization (inference form, opsets 7–15) and LRN (across channels); the row normalisers
 // (LayerNormalization, GroupNormalization, InstanceNormalization) live in normalise.ts.
 import src from './forward.wgsl';
-import { attrFloat, attrInt } from '../../graph/ir.js';
-import { fmtShape, numel } from '../../graph/tensor.js';
+import { attrFloat, attrInt, type Node } from '../../graph/ir.js';
+import { fmtShape, numel, type Const } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import { Gpu } from '../../kernels/gpu/runtime.js';
 import type { OpTable, PrepareCtx } from '../op.js';
@@ -81,10 +81,21 @@ function prepareLrn(ctx: PrepareCtx) {
   return { shapes: [x], params: p };
 }
 
+/**
+ * BatchNormalization's per-channel bias, B − mean·scale/√(var + ε) (FullGrad, as pytorch-grad-cam
+ * takes a BatchNorm2d's), when its parameters are constants; per-activation BN has none.
+ */
+function batchNormBias(node: Node, constOf: (name: string) => Const | undefined): Float32Array | undefined {
+  const [scale, b, mean, v] = node.inputs.slice(1, 5).map((t) => (t ? constOf(t) : undefined));
+  if (!scale || !b || !mean || !v || attrInt(node, 'spatial', 1) === 0) return undefined;
+  const eps = Math.fround(attrFloat(node, 'epsilon', 1e-5));
+  return Float32Array.from(b.data, (bc, c) => bc - (mean.data[c] * scale.data[c]) / Math.sqrt(v.data[c] + eps));
+}
+
 export const ops: OpTable = {
   ...rowOps,
   BatchNormalization: {
-    traits: { normaliser: true },
+    traits: { normaliser: true, channelBias: batchNormBias },
     prepare: prepareBatchNorm,
     cpu(p: BatchNormParams, inputs) {
       const [x, scale, b, mean, v] = inputs.map((t) => t!.data);
