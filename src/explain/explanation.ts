@@ -23,19 +23,22 @@ export interface Explanation {
   heatmaps: CpuTensor;
   /** The explained layer (tensor name). */
   layer: string;
+  /** eb, ceb: (N·T)×h×w maps at the layer's resolution (`heatmaps` are them upsampled). */
+  layerMap?: CpuTensor;
   /** With `trace`: the signal at every tensor of both walks, in visiting order. */
   trace?: TraceEntry[];
 }
 
 /** The host-side results of one pass as an Explanation: N×classes logits, (N·T)×H×W maps, all finite. */
 export function toExplanation(
-  method: Method, logits: CpuTensor, targets: number[][], layer: string, heat: CpuTensor, attribution?: CpuTensor,
+  method: Method, logits: CpuTensor, targets: number[][], layer: string, heat: CpuTensor, attribution?: CpuTensor, layerMap?: CpuTensor,
 ): Explanation {
   const [b, , h, w] = heat.shape;
   const heatmaps = { shape: [b, h, w], data: heat.data };
-  for (const v of [heatmaps.data, attribution?.data]) {
+  for (const v of [heatmaps.data, attribution?.data, layerMap?.data]) {
     if (v && !v.every(Number.isFinite)) throw new AeqError(`non-finite values in the ${method} result (layer '${layer}'): the model overflows float32 on this input`);
   }
   const n = logits.shape[0];
-  return { method, logits: { shape: [n, numel(logits.shape) / n], data: logits.data }, targets, attribution, heatmaps, layer };
+  const map = layerMap && { shape: [layerMap.shape[0], ...layerMap.shape.slice(2)], data: layerMap.data };
+  return { method, logits: { shape: [n, numel(logits.shape) / n], data: logits.data }, targets, attribution, heatmaps, layer, ...(map ? { layerMap: map } : {}) };
 }
