@@ -2,8 +2,10 @@
 // Spec strings: `gradcam`, `ae` (ratio 2), `ae:1.5`, `ae:2:no-shift:no-contrib` (Table II switches);
 // the gradient family: `gradient`, `input-x-gradient`, `guided-bp`, `ig` / `ig:STEPS` (zero
 // baseline), `smoothgrad` / `smoothgrad:SAMPLES` with optional parts `sq` (magnitude),
-// `seed=N`, `noise=σ`.
+// `seed=N`, `noise=σ`; LRP: `lrp` (epsilon-plus) / `lrp:COMPOSITE`, for epsilon-gamma-box optionally
+// `low=X:high=Y`; excitation backprop: `eb`, `ceb` (default layers).
 import type { ExplainOptions } from '../explain/explainer.js';
+import { COMPOSITES, type Composite } from '../ops/shared/composites.js';
 import { OptionError } from '../errors.js';
 
 export interface MethodSpec {
@@ -18,6 +20,8 @@ const PLAIN: Record<string, MethodSpec> = {
   gradient: { label: 'Gradient', options: { method: 'gradient' } },
   'input-x-gradient': { label: 'Input×Gradient', options: { method: 'input-x-gradient' } },
   'guided-bp': { label: 'Guided BP', options: { method: 'guided-bp' } },
+  eb: { label: 'EB', options: { method: 'eb' } },
+  ceb: { label: 'cEB', options: { method: 'ceb' } },
 };
 
 const int = (spec: string, p: string): number => {
@@ -38,6 +42,24 @@ function smoothgrad(spec: string, rest: string[]): MethodSpec {
   return { label: `SmoothGrad${options.magnitude ? '²' : ''} n=${n}${options.seed !== undefined ? ` seed ${options.seed}` : ''}${options.noise !== undefined ? ` σ=${options.noise}` : ''}`, options };
 }
 
+const num = (spec: string, p: string, key: string): number => {
+  const v = p.slice(key.length + 1);
+  if (!v.length || !Number.isFinite(Number(v))) throw new OptionError(`method '${spec}': '${p}' needs a number`);
+  return Number(v);
+};
+
+function lrp(spec: string, rest: string[]): MethodSpec {
+  const options: ExplainOptions = { method: 'lrp' };
+  for (const p of rest) {
+    if (p.startsWith('low=')) options.low = num(spec, p, 'low');
+    else if (p.startsWith('high=')) options.high = num(spec, p, 'high');
+    else if (options.composite === undefined && (COMPOSITES as readonly string[]).includes(p)) options.composite = p as Composite;
+    else throw new OptionError(`method '${spec}': '${p}' is none of the composites (${COMPOSITES.join(', ')}), low=X, high=Y`);
+  }
+  const c = options.composite ?? 'epsilon-plus';
+  return { label: `LRP ${c}${options.low !== undefined || options.high !== undefined ? ` [${options.low}, ${options.high}]` : ''}`, options };
+}
+
 export function parseMethod(spec: string): MethodSpec {
   const [name, ...rest] = spec.trim().split(':');
   if (Object.prototype.hasOwnProperty.call(PLAIN, name)) {
@@ -50,7 +72,8 @@ export function parseMethod(spec: string): MethodSpec {
     return { label: `IG ${steps} steps`, options: { method: 'ig', steps } };
   }
   if (name === 'smoothgrad') return smoothgrad(spec, rest);
-  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…], gradcam, gradient, input-x-gradient, guided-bp, ig[:STEPS] or smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ])`);
+  if (name === 'lrp') return lrp(spec, rest);
+  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…], gradcam, gradient, input-x-gradient, guided-bp, ig[:STEPS], smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ], lrp[:COMPOSITE][:low=X:high=Y], eb or ceb)`);
   let ratio: number | undefined;
   const terms: NonNullable<ExplainOptions['terms']> = {};
   for (const p of rest) {
