@@ -3,7 +3,6 @@
 // line (the fields are documented in BENCH's usage); the full tables live in bench/ (see
 // bench/RESULTS.md).
 import { Explainer, type ExplainOptions } from '../explain/explainer.js';
-import { isGradientMethod } from '../explain/pipeline.js';
 import { explainFlops } from '../planner/flops.js';
 import { methodFlops } from '../explain/flops.js';
 import { parseMethod } from '../eval/methods.js';
@@ -69,7 +68,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         const name = ex.session.inputNames[0];
         const once = () => (options ? ex.explain(x, options) : ex.session.run({ [name]: x }));
         const t0 = performance.now();
-        await once();
+        const warm = await once();
         const first = performance.now() - t0;
         const d0 = g?.stats.dispatches ?? 0, s0 = g?.stats.submits ?? 0, h0 = g?.stats.hostMs ?? 0;
         const q0 = g?.stats.submitMs ?? 0, b0 = g?.stats.bindGroupsMade ?? 0;
@@ -83,7 +82,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
         ts.sort((a, b) => a - b);
         const med = ts[Math.floor(ts.length / 2)] ?? first;
         const perImage = med / batch;
-        const gflop = flopsOf(ex, shape, options) / batch / 1e9;
+        // The layer the method explained (the model input for the gradient family, LRP and FullGrad).
+        const layer = options ? (warm as { layer: string }).layer : undefined;
+        const gflop = flopsOf(ex, shape, options, layer) / batch / 1e9;
         if (json) {
           const runs = reps * batch;
           const row: Record<string, unknown> = {
@@ -119,12 +120,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
 }
 
 /** Forward or explanation FLOPs of one pass at this input shape (src/explain/flops.ts). */
-function flopsOf(ex: Explainer, shape: number[], o: ExplainOptions | undefined): number {
-  if (!o) return explainFlops(ex.session.plan({ [ex.session.inputNames[0]]: shape }), 'forward');
-  if (isGradientMethod(o.method!)) {
-    const plan = ex.session.plan({ [ex.session.inputNames[0]]: shape });
-    return methodFlops(plan, o, plan.inputs[0].name);
-  }
-  const { plan, layer } = ex.layerFor(shape, o.layer);
-  return methodFlops(plan, o, layer);
+function flopsOf(ex: Explainer, shape: number[], o: ExplainOptions | undefined, layer: string | undefined): number {
+  const plan = ex.session.plan({ [ex.session.inputNames[0]]: shape });
+  return o && layer ? methodFlops(plan, o, layer) : explainFlops(plan, 'forward');
 }

@@ -45,6 +45,10 @@ const OPTIONS = {
   seed: { type: 'string' },
   magnitude: { type: 'boolean' },
   score: { type: 'string' },
+  composite: { type: 'string' },
+  low: { type: 'string' },
+  high: { type: 'string' },
+  'contrast-layer': { type: 'string' },
   backend: { type: 'string', default: 'auto' },
   batch: { type: 'string' },
   out: { type: 'string', short: 'o', default: 'out' },
@@ -65,13 +69,15 @@ explains each input's prediction: heatmaps (and overlays, and with --save-npy ar
   <model.onnx>                 an .onnx file or a bundled model (aeq-vgg, aeq-resnet)
   <inputs…>                    PNG/JPEG images, or preprocessed .npy tensors (N×C×H×W or C×H×W)
   --method M                   ae (Attribution Equilibrium, default), gradcam, the gradient family:
-                               gradient, input-x-gradient, ig, smoothgrad, guided-bp, or the CAM
-                               family: gradcam++, scorecam, layercam, fullgrad
+                               gradient, input-x-gradient, ig, smoothgrad, guided-bp; the CAM family:
+                               gradcam++, scorecam, layercam, fullgrad; lrp (Zennit's composites);
+                               eb, ceb (excitation backprop, TorchRay)
   --target top|N|N,M           explain the top-1 class (default), class N, or several classes
   --top K                      explain the K highest-scoring classes of each input
   --ratio R                    AE's degree of evidence, from 1 to 1000 (default 2)
   --layer NAME                 start from this 4-D tensor instead of the default layer (see aeq info;
-                               ae and the CAM methods; fullgrad uses every conv/BN bias instead)
+                               ae and the CAM methods; fullgrad uses every conv/BN bias instead);
+                               eb, ceb: the layer mapped (default: the max-pool feeding the last conv block)
   --residual main|proportional how AE splits relevance at residual Adds (default main)
   --no-contrib, --no-shift, --no-activated, --no-inactivated
                                AE ablation switches (paper Table II)
@@ -83,6 +89,11 @@ explains each input's prediction: heatmaps (and overlays, and with --save-npy ar
   --magnitude                  smoothgrad: the mean of squared gradients (SmoothGrad²)
   --score logit|softmax-gain   scorecam: channel weights softmax_k(logit) (default, pytorch-grad-cam) or
                                the paper's p_c(x ⊙ mask_k) − p_c(0) (softmax probability gain)
+  --composite NAME             lrp: epsilon-plus (default), epsilon-plus-flat, epsilon-gamma-box,
+                               epsilon-alpha2-beta1
+  --low X --high Y             lrp epsilon-gamma-box: the first convolution's ZBox bounds (default: each
+                               input's own minimum and maximum)
+  --contrast-layer NAME        ceb: where the contrast is subtracted (default: the ReLU feeding the last Gemm)
   --preset P                   image preprocessing: imagenet (default), imagenet-direct, caffe-bgr, inception, cifar
   --mean a,b,c, --std a,b,c    override the preset's per-channel mean and standard deviation
   --bgr, --scale S             override the preset's channel order and pixel scale
@@ -132,17 +143,19 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const bundled = bundledModel(modelArg);
   const modelPath = resolveModelPath(modelArg);
   const method = str('method') as Method;
-  if (!METHODS.includes(method)) throw new OptionError(`--method must be ae or gradcam, or one of the gradient family (${METHODS.filter((m) => isGradientMethod(m)).join(', ')}) or the CAM family (${CAM_METHODS.join(', ')}), got '${method}'`);
+  if (!METHODS.includes(method)) throw new OptionError(`--method must be one of ${METHODS.join(', ')}, got '${method}'`);
   const gradients = isGradientMethod(method);
   const only = (names: string[], which: string, ok: boolean) => {
     for (const k of names) if (v[k] !== undefined && !ok) throw new OptionError(`--${k} applies to ${which} only, not --method ${method}`);
   };
   only(['steps', 'baseline'], 'ig', method === 'ig');
   only(['samples', 'noise', 'seed', 'magnitude'], 'smoothgrad', method === 'smoothgrad');
-  only(['layer'], 'ae and gradcam (and gradcam++, scorecam, layercam; the gradient family and fullgrad explain the model input)', !gradients && method !== 'fullgrad');
+  only(['layer'], 'ae, the CAM methods but fullgrad, eb and ceb (the gradient family, fullgrad and lrp explain the model input)', !gradients && method !== 'fullgrad' && method !== 'lrp');
   only(['score'], 'scorecam', method === 'scorecam');
   const score = str('score');
   if (score !== undefined && !(SCORE_MODES as readonly string[]).includes(score)) throw new OptionError(`--score must be ${SCORE_MODES.join(' or ')}, got '${score}'`);
+  only(['composite', 'low', 'high'], 'lrp', method === 'lrp');
+  only(['contrast-layer'], 'ceb', method === 'ceb');
   const baselineArg = str('baseline');
   let baseline: ExplainOptions['baseline'];
   if (baselineArg !== undefined && baselineArg !== 'zero') {
@@ -160,6 +173,12 @@ export async function explainCommand(argv: string[]): Promise<number> {
       magnitude: !!v.magnitude,
     } : {}),
     ...(score !== undefined ? { score: score as ScoreMode } : {}),
+    ...(method === 'lrp' ? {
+      composite: str('composite') as ExplainOptions['composite'],
+      low: str('low') !== undefined ? numberOpt(str('low'), '--low', 0) : undefined,
+      high: str('high') !== undefined ? numberOpt(str('high'), '--high', 0) : undefined,
+    } : {}),
+    ...(method === 'ceb' ? { contrastLayer: str('contrast-layer') } : {}),
     target: parseTarget(str('target')!, str('top')),
     ratio: numberOpt(str('ratio'), '--ratio', 2),
     layer: str('layer'),
@@ -260,6 +279,10 @@ export async function explainCommand(argv: string[]): Promise<number> {
         if (it.image && it.crop) writeFileAtomic(`${base}.overlay.png`, overlayPng(it.image, map, hh, ww, it.crop));
         if (v['save-npy']) {
           writeNpy(`${base}.heatmap.npy`, [hh, ww], map.slice());
+          if (ex.layerMap) {
+            const [, lh, lw] = ex.layerMap.shape;
+            writeNpy(`${base}.layermap.npy`, [lh, lw], ex.layerMap.data.slice(b * lh * lw, (b + 1) * lh * lw));
+          }
           if (ex.attribution) {
             const [, ac, ah, aw] = ex.attribution.shape;
             writeNpy(`${base}.attribution.npy`, [ac, ah, aw], ex.attribution.data.slice(b * ac * ah * aw, (b + 1) * ac * ah * aw));

@@ -14,13 +14,16 @@ const num = (x: number) => String(x).replace(/[^0-9.e+-]/g, '_');
  * family: `gradient`, `input-x-gradient`, `guided-bp`, `ig-s16` (steps; `-baseline` for a
  * baseline tensor), `smoothgrad-n16` (samples; then `-sq` for --magnitude, `-sigma0.1` for a given
  * --noise, `-seed7` for a seed other than 0). The CAM family: `gradcam++`, `layercam`, `fullgrad`,
- * `scorecam` (`scorecam-softmax-gain` with --score softmax-gain).
+ * `scorecam` (`scorecam-softmax-gain` with --score softmax-gain). LRP: `lrp-epsilon-plus` (the
+ * composite; then `-low<x>-high<y>` for given ZBox bounds); excitation backprop: `eb`, `ceb`.
  */
 export function methodTag(o: ExplainOptions): string {
   const m = o.method ?? 'ae';
   if (m === 'gradcam' || m === 'gradient' || m === 'input-x-gradient' || m === 'guided-bp') return m;
   if (m === 'gradcam++' || m === 'layercam' || m === 'fullgrad') return m;
   if (m === 'scorecam') return o.score === 'softmax-gain' ? 'scorecam-softmax-gain' : 'scorecam';
+  if (m === 'eb' || m === 'ceb') return m;
+  if (m === 'lrp') return `lrp-${o.composite ?? 'epsilon-plus'}${o.low !== undefined ? `-low${num(o.low)}-high${num(o.high ?? NaN)}` : ''}`;
   if (m === 'ig') return `ig-s${num(o.steps ?? 16)}${o.baseline !== undefined && o.baseline !== 'zero' ? '-baseline' : ''}`;
   if (m === 'smoothgrad') {
     let tag = `smoothgrad-n${num(o.samples ?? 16)}`;

@@ -3,8 +3,10 @@
 // the gradient family: `gradient`, `input-x-gradient`, `guided-bp`, `ig` / `ig:STEPS` (zero
 // baseline), `smoothgrad` / `smoothgrad:SAMPLES` with optional parts `sq` (magnitude),
 // `seed=N`, `noise=σ`; the CAM family: `gradcam++`, `layercam`, `fullgrad`, `scorecam` /
-// `scorecam:softmax-gain`.
+// `scorecam:softmax-gain`; LRP: `lrp` (epsilon-plus) / `lrp:COMPOSITE`, for epsilon-gamma-box optionally
+// `low=X:high=Y`; excitation backprop: `eb`, `ceb` (default layers).
 import type { ExplainOptions } from '../explain/explainer.js';
+import { COMPOSITES, type Composite } from '../ops/shared/composites.js';
 import { OptionError } from '../errors.js';
 
 export interface MethodSpec {
@@ -22,6 +24,8 @@ const PLAIN: Record<string, MethodSpec> = {
   'gradcam++': { label: 'Grad-CAM++', options: { method: 'gradcam++' } },
   layercam: { label: 'LayerCAM', options: { method: 'layercam' } },
   fullgrad: { label: 'FullGrad', options: { method: 'fullgrad' } },
+  eb: { label: 'EB', options: { method: 'eb' } },
+  ceb: { label: 'cEB', options: { method: 'ceb' } },
 };
 
 const int = (spec: string, p: string): number => {
@@ -42,6 +46,24 @@ function smoothgrad(spec: string, rest: string[]): MethodSpec {
   return { label: `SmoothGrad${options.magnitude ? '²' : ''} n=${n}${options.seed !== undefined ? ` seed ${options.seed}` : ''}${options.noise !== undefined ? ` σ=${options.noise}` : ''}`, options };
 }
 
+const num = (spec: string, p: string, key: string): number => {
+  const v = p.slice(key.length + 1);
+  if (!v.length || !Number.isFinite(Number(v))) throw new OptionError(`method '${spec}': '${p}' needs a number`);
+  return Number(v);
+};
+
+function lrp(spec: string, rest: string[]): MethodSpec {
+  const options: ExplainOptions = { method: 'lrp' };
+  for (const p of rest) {
+    if (p.startsWith('low=')) options.low = num(spec, p, 'low');
+    else if (p.startsWith('high=')) options.high = num(spec, p, 'high');
+    else if (options.composite === undefined && (COMPOSITES as readonly string[]).includes(p)) options.composite = p as Composite;
+    else throw new OptionError(`method '${spec}': '${p}' is none of the composites (${COMPOSITES.join(', ')}), low=X, high=Y`);
+  }
+  const c = options.composite ?? 'epsilon-plus';
+  return { label: `LRP ${c}${options.low !== undefined || options.high !== undefined ? ` [${options.low}, ${options.high}]` : ''}`, options };
+}
+
 export function parseMethod(spec: string): MethodSpec {
   const [name, ...rest] = spec.trim().split(':');
   if (Object.prototype.hasOwnProperty.call(PLAIN, name)) {
@@ -60,7 +82,8 @@ export function parseMethod(spec: string): MethodSpec {
       ? { label: 'Score-CAM (softmax gain)', options: { method: 'scorecam', score: 'softmax-gain' } }
       : { label: 'Score-CAM', options: { method: 'scorecam' } };
   }
-  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…], gradcam, gradient, input-x-gradient, guided-bp, ig[:STEPS], smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ], gradcam++, layercam, fullgrad or scorecam[:softmax-gain])`);
+  if (name === 'lrp') return lrp(spec, rest);
+  if (name !== 'ae') throw new OptionError(`unknown method '${spec}' (use ae, ae:RATIO[:no-contrib|no-shift|no-activated|no-inactivated…], gradcam, gradient, input-x-gradient, guided-bp, ig[:STEPS], smoothgrad[:SAMPLES][:sq][:seed=N][:noise=σ], gradcam++, layercam, fullgrad, scorecam[:softmax-gain], lrp[:COMPOSITE][:low=X:high=Y], eb or ceb)`);
   let ratio: number | undefined;
   const terms: NonNullable<ExplainOptions['terms']> = {};
   for (const p of rest) {
@@ -77,7 +100,9 @@ export function parseMethod(spec: string): MethodSpec {
 }
 
 /** Every method aeq implements, at its defaults: what `--methods all` runs. */
-export const ALL_METHOD_SPECS = ['ae:1', 'ae:2', 'gradcam', 'gradient', 'input-x-gradient', 'guided-bp', 'ig', 'smoothgrad'];
+export const ALL_METHOD_SPECS = ['ae:1', 'ae:2', 'gradcam', 'gradcam++', 'layercam', 'scorecam', 'fullgrad',
+  'gradient', 'input-x-gradient', 'guided-bp', 'ig', 'smoothgrad',
+  'lrp:epsilon-plus', 'lrp:epsilon-plus-flat', 'lrp:epsilon-gamma-box', 'lrp:epsilon-alpha2-beta1', 'eb', 'ceb'];
 
 export function parseMethods(list: string): MethodSpec[] {
   if (list.trim() === 'all') return ALL_METHOD_SPECS.map(parseMethod);

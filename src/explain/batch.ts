@@ -1,7 +1,8 @@
 // One pass of an explanation, on any backend: forward (keeping what the walks read) → targets from
 // the logits → the pipeline → the maps, attribution and trace read back to the host.
 import type { CpuTensor } from '../ops/op.js';
-import type { AeOptions } from '../ops/rule.js';
+import type { AeOptions, LrpOptions } from '../ops/rule.js';
+import type { Composite } from '../ops/shared/composites.js';
 import type { AttrBackend } from './backend.js';
 import { runPipeline, type PipelineRequest } from './pipeline.js';
 import type { ForwardRequest, PassBackend } from './passes.js';
@@ -15,6 +16,9 @@ export interface BatchRequest extends ForwardRequest {
   opts: AeOptions;
   target: Target;
   trace: boolean;
+  composite?: Composite;
+  lrp?: LrpOptions;
+  contrastLayer?: string;
 }
 
 type Signal<T> = { walk: 'gradient' | 'ae'; name: string; value: T };
@@ -27,16 +31,19 @@ export async function explainBatch<T>(passes: PassBackend<T>, req: BatchRequest)
     const logits = await be.read(fwd.value(logit));
     const targets = resolveTargets(req.target, logits);
     const signals = req.trace ? [] as Signal<T>[] : undefined;
-    const r = runPipeline(be, { plan, method, layer, logit, targets, opts, forward: fwd.value, trace: signals });
+    const r = runPipeline(be, {
+      plan, method, layer, logit, targets, opts, forward: fwd.value, trace: signals,
+      composite: req.composite, lrp: req.lrp, contrastLayer: req.contrastLayer,
+    });
     const heat = await be.read(r.heatmap);
     const trace = signals && await readTrace(be, signals);
     const attr = r.attribution ? await be.read(r.attribution) : undefined;
-    const cam = r.cam ? await be.read(r.cam) : undefined;
-    const weights = r.cam && r.alpha ? await be.read(r.alpha) : undefined;
+    const cam = r.layerMap ? await be.read(r.layerMap) : undefined;
+    const weights = r.layerMap && r.alpha ? await be.read(r.alpha) : undefined;
     be.release(r.heatmap);
     if (r.alpha) be.release(r.alpha);
     if (r.attribution) be.release(r.attribution);
-    if (r.cam) be.release(r.cam);
+    if (r.layerMap) be.release(r.layerMap);
     return { ...toExplanation(method, logits, targets, layer, heat, attr, cam, weights), trace };
   } finally {
     fwd.release();

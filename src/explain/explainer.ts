@@ -9,7 +9,8 @@ import { defaultLayer } from '../planner/layers.js';
 import type { CpuTensor } from '../ops/op.js';
 import { attributionPlan, gradientPlan } from '../planner/backward.js';
 import { isGradientMethod, logitTensor, type GradientMethod, type Method } from './pipeline.js';
-import { gradientSettings, resolveOptions, type ExplainOptions } from './options.js';
+import { gradientSettings, lrpSettings, resolveOptions, type ExplainOptions } from './options.js';
+import { ebContrastLayer, ebSaliencyLayer } from '../planner/excitation.js';
 import { resolveTargets, targetsPerInput } from './targets.js';
 import { toExplanation, type Explanation } from './explanation.js';
 import { baselineFor, noisyCopies, pathPoints, reduceGradients } from './gradients.js';
@@ -61,9 +62,27 @@ export class Explainer {
 
   /** The layer a method starts from: the default or given layer; the model input for the gradient family. */
   private startFor(shape: number[], method: Method, layer?: string): { plan: Plan; layer: string } {
-    if (!isGradientMethod(method) && method !== 'fullgrad') return this.layerFor(shape, layer);
+    if (method === 'eb' || method === 'ceb') {
+      const plan = this.planFor(shape);
+      const chosen = layer ?? ebSaliencyLayer(plan);
+      if (!chosen) throw new OptionError(`no default layer for ${method} (the max-pool feeding the last convolution block, on VGG-style nets); give one with --layer`);
+      return this.layerFor(shape, chosen);
+    }
+    if (!isGradientMethod(method) && method !== 'lrp' && method !== 'fullgrad') return this.layerFor(shape, layer);
     const plan = this.planFor(shape);
     return { plan, layer: plan.inputs[0].name };
+  }
+
+  /** cEB's contrast layer K: the given one or the ReLU feeding the last Gemm, a 4-D or 2-D runtime tensor. */
+  private contrastFor(plan: Plan, method: Method, given?: string): string | undefined {
+    if (method !== 'ceb') {
+      if (given !== undefined) throw new OptionError(`contrastLayer applies to method ceb only, not ${method}`);
+      return undefined;
+    }
+    const k = given ?? ebContrastLayer(plan);
+    if (!k) throw new OptionError('no default contrast layer for ceb (the ReLU feeding the last Gemm, on VGG-style nets); give one with --contrast-layer');
+    if (!plan.producer.has(k) || plan.producer.get(k)! < 0 || plan.consts.has(k)) throw new OptionError(`unknown contrast layer '${k}' (see aeq info)`);
+    return k;
   }
 
   /** The layer explained by default (spec §1.3) for inputs of this shape. */
@@ -127,7 +146,9 @@ export class Explainer {
   private async explainBatch(input: CpuTensor, o: ExplainOptions): Promise<Explanation> {
     const { method, opts, score } = resolveOptions(o);
     if (method === 'input-x-gradient' || method === 'ig' || method === 'smoothgrad') throw new Error(`internal: ${method} runs through explainCombined`);
+    const { composite, lrp } = lrpSettings(o, method);
     const { plan, layer } = this.startFor(input.shape, method, o.layer);
+    const contrastLayer = this.contrastFor(plan, method, o.contrastLayer);
     const logit = logitTensor(plan);
     const keep = this.keepSet(plan, layer, logit, method);
     const target = o.target ?? 'top';
@@ -150,6 +171,8 @@ export class Explainer {
       plan, layer, logit, method, opts, input, inputName, keep, target,
       trace: !!o.trace,
       given: o.forward,
+      ...(method === 'lrp' ? { composite, lrp } : {}),
+      contrastLayer,
     };
     return this.session.backend === 'cpu' ? explainBatch(cpuPasses(), req) : explainBatch(gpuPasses(this.session), req);
   }

@@ -23,7 +23,7 @@ export interface Explanation {
   heatmaps: CpuTensor;
   /** The explained layer (tensor name). */
   layer: string;
-  /** (N·T)×h×w CAM maps at the layer, before upsampling (gradcam, gradcam++, layercam, scorecam). */
+  /** (N·T)×h×w maps at the layer, before upsampling (gradcam, gradcam++, layercam, scorecam, eb, ceb). */
   layerMap?: CpuTensor;
   /** (N·T)×K channel weights of the weighted CAMs (gradcam, gradcam++, scorecam). */
   channelWeights?: CpuTensor;

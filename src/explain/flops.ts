@@ -24,5 +24,15 @@ export function methodFlops(plan: Plan, o: ExplainOptions, layer: string): numbe
     case 'gradient': case 'guided-bp': case 'input-x-gradient': return toInput;
     case 'ig': return forward + (o.steps ?? DEFAULT_STEPS) * toInput;
     case 'smoothgrad': return forward + (o.samples ?? DEFAULT_SAMPLES) * toInput;
+    // The gradient CAMs walk back to the layer like Grad-CAM; FullGrad to the input.
+    case 'gradcam++': case 'layercam': return explainFlops(plan, 'gradcam', layer, logit);
+    case 'fullgrad': return toInput;
+    // Score-CAM: the forward, then one forward per channel of the layer (its masked inputs).
+    case 'scorecam': return forward * (1 + plan.shapes.get(layer)![1] / plan.shapes.get(plan.inputs[0].name)![0]);
+    // LRP and EB: modified gradients, each rule a forward-like and a transposed product per term
+    // (counted as one walk to the input or the layer, a lower bound); cEB walks twice.
+    case 'lrp': return toInput;
+    case 'eb': return explainFlops(plan, 'gradcam', layer, logit);
+    case 'ceb': return forward + 2 * (explainFlops(plan, 'gradcam', layer, logit) - forward);
   }
 }

@@ -1,6 +1,7 @@
 // The options of Explainer.explain, and their validation into the pipeline's method and AE settings.
 import type { CpuTensor } from '../ops/op.js';
-import { DEFAULT_AE, type AeOptions, type ResidualMode } from '../ops/rule.js';
+import { DEFAULT_AE, type AeOptions, type LrpOptions, type ResidualMode } from '../ops/rule.js';
+import { COMPOSITES, DEFAULT_COMPOSITE, type Composite } from '../ops/shared/composites.js';
 import { GRADIENT_METHODS, type Method } from './pipeline.js';
 import { CAM_METHODS, SCORE_MODES, type ScoreMode } from './cam.js';
 import type { Target } from './targets.js';
@@ -40,6 +41,13 @@ export interface ExplainOptions {
    * discontinuous in the activations; last-bit forward differences can flip them).
    */
   forward?: Record<string, CpuTensor>;
+  /** LRP: the Zennit composite (default epsilon-plus). */
+  composite?: Composite;
+  /** LRP, epsilon-gamma-box: ZBox's bounds, both or neither (default: each input's own min and max over C, H, W). */
+  low?: number;
+  high?: number;
+  /** Contrastive excitation backprop: the contrast layer K (default: the ReLU feeding the last Gemm). */
+  contrastLayer?: string;
 }
 
 /** AE is defined for ratio ≥ 1; the upper bound keeps ratio·P (Σ P = 1) far from float32's range. */
@@ -61,7 +69,7 @@ export const DEFAULT_SAMPLES = 16;
 /** Path points / noisy copies per input: each is one backward sample per target. */
 export const MAX_STEPS = 4096;
 
-export const METHODS: readonly Method[] = ['ae', 'gradcam', ...GRADIENT_METHODS, ...CAM_METHODS];
+export const METHODS: readonly Method[] = ['ae', 'gradcam', ...GRADIENT_METHODS, ...CAM_METHODS, 'lrp', 'eb', 'ceb'];
 
 function count(v: unknown, name: string, dflt: number): number {
   const x = v ?? dflt;
@@ -93,4 +101,21 @@ export function resolveOptions(o: ExplainOptions): { method: Method; opts: AeOpt
   const residual = o.residual ?? DEFAULT_AE.residual;
   if (residual !== 'main' && residual !== 'proportional') throw new OptionError(`residual must be 'main' or 'proportional', got '${residual}'`);
   return { method, opts: { ...DEFAULT_AE, ...o.terms, ratio, residual }, score };
+}
+
+/** LRP's settings, defaults filled in; refused for other methods (they would be ignored). */
+export function lrpSettings(o: ExplainOptions, method: Method): { composite: Composite; lrp: LrpOptions } {
+  if (method !== 'lrp') {
+    for (const k of ['composite', 'low', 'high'] as const) if (o[k] !== undefined) throw new OptionError(`${k} applies to method lrp only, not ${method}`);
+  }
+  const composite = o.composite ?? DEFAULT_COMPOSITE;
+  if (!COMPOSITES.includes(composite)) throw new OptionError(`unknown composite '${composite}' (use ${COMPOSITES.join(', ')})`);
+  const { low, high } = o;
+  if ((low === undefined) !== (high === undefined)) throw new OptionError('low and high (the ZBox bounds) must be given together');
+  for (const [k, v] of [['low', low], ['high', high]] as const) {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw new OptionError(`${k} must be a finite number, got '${v}'`);
+  }
+  if (low !== undefined && !(low < high!)) throw new OptionError(`low (${low}) must be below high (${high})`);
+  if (low !== undefined && composite !== 'epsilon-gamma-box') throw new OptionError(`low and high are the ZBox bounds of composite epsilon-gamma-box, not ${composite}`);
+  return { composite, lrp: low === undefined ? {} : { low, high } };
 }

@@ -6,7 +6,9 @@ import { attributionPlan, gradientPlan } from '../planner/backward.js';
 import { walk, type WalkSetup } from '../runtime/walk.js';
 import { methodTable, opsWith } from '../ops/table.js';
 import { firstConvs, residualAdds } from '../planner/topology.js';
-import type { AeOptions } from '../ops/rule.js';
+import type { AeOptions, LrpOptions } from '../ops/rule.js';
+import { DEFAULT_COMPOSITE, lrpMethod, type Composite } from '../ops/shared/composites.js';
+import { classifierStep } from '../planner/excitation.js';
 import type { AttrBackend } from './backend.js';
 import { AeqError } from '../errors.js';
 import { gradientCamMap, type CamMethod } from './cam.js';
@@ -14,7 +16,7 @@ import { biasTerms, fullGradMap } from './fullgrad.js';
 
 /** The gradient family (baselines.md, reference Captum): input gradients, alone or combined on the host. */
 export type GradientMethod = 'gradient' | 'input-x-gradient' | 'ig' | 'smoothgrad' | 'guided-bp';
-export type Method = 'ae' | 'gradcam' | GradientMethod | CamMethod;
+export type Method = 'ae' | 'gradcam' | GradientMethod | CamMethod | 'lrp' | 'eb' | 'ceb';
 
 export const GRADIENT_METHODS: readonly GradientMethod[] = ['gradient', 'input-x-gradient', 'ig', 'smoothgrad', 'guided-bp'];
 
@@ -27,8 +29,8 @@ export type InputGradientMethod = 'gradient' | 'guided-bp';
 
 export interface PipelineRequest<T> {
   plan: Plan;
-  /** ae and the gradient CAMs start from `layer`; gradient, guided-bp and fullgrad walk to the model input. */
-  method: 'ae' | 'gradcam' | InputGradientMethod | 'gradcam++' | 'layercam' | 'fullgrad';
+  /** ae, the gradient CAMs, eb and ceb start from (or walk to) `layer`; gradient, guided-bp, fullgrad and lrp walk to the model input. */
+  method: 'ae' | 'gradcam' | InputGradientMethod | 'gradcam++' | 'layercam' | 'fullgrad' | 'lrp' | 'eb' | 'ceb';
   layer: string;
   logit: string;
   /** Targets per sample (the same count T for every sample). */
@@ -38,6 +40,11 @@ export interface PipelineRequest<T> {
   forward: (name: string) => T;
   /** When set, receives a copy of every intermediate signal (for `aeq verify`). */
   trace?: { walk: 'gradient' | 'ae'; name: string; value: T }[];
+  /** LRP: the composite (default epsilon-plus) and its options. */
+  composite?: Composite;
+  lrp?: LrpOptions;
+  /** ceb: the contrast layer K. */
+  contrastLayer?: string;
 }
 
 export interface PipelineResult<T> {
@@ -47,8 +54,8 @@ export interface PipelineResult<T> {
   heatmap: T;
   /** (N·T)×C Grad-CAM channel weights (not for the input-gradient methods). */
   alpha?: T;
-  /** (N·T)×1×h×w CAM map at the layer, before upsampling (gradcam, gradcam++, layercam). */
-  cam?: T;
+  /** (N·T)×1×h×w map at the layer, before upsampling (gradcam, gradcam++, layercam, eb, ceb). */
+  layerMap?: T;
 }
 
 /** The tensor holding the pre-softmax logits: the graph output, or the input of a final Softmax/Sigmoid. */
@@ -96,6 +103,22 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   const seed = be.oneHot(flat, classes, logitShape);
   const tracer = (w: 'gradient' | 'ae') => (req.trace ? (name: string, v: unknown) => req.trace!.push({ walk: w, name, value: be.clone(v as T) }) : undefined);
 
+  if (req.method === 'lrp') {
+    // LRP (baselines.md): the composite's rules from a one-hot 1.0 at the logit to the model input.
+    const name = lrpMethod(req.composite ?? DEFAULT_COMPOSITE);
+    const setup: WalkSetup = { ...base, bp: gradientPlan(plan, inputName, req.logit), table: methodTable(name), scaleAt: new Map(), collect: new Set([inputName]), trace: tracer('gradient'), method: name, lrp: req.lrp };
+    const attribution = walk(setup, walkBackend, req.logit, seed).get(inputName);
+    if (!attribution) throw new AeqError(`no relevance of '${req.logit}' reaches the model input`);
+    if (t !== 1) for (const v of expanded.values()) be.release(v);
+    return { attribution, heatmap: be.channelSum(attribution) };
+  }
+
+  if (req.method === 'eb' || req.method === 'ceb') {
+    const result = excitation(be, req, base, walkBackend, seed, inShape, tracer('gradient'));
+    if (t !== 1) for (const v of expanded.values()) be.release(v);
+    return result;
+  }
+
   if (req.method === 'gradient' || req.method === 'guided-bp' || req.method === 'fullgrad') {
     // The gradient (or guided backpropagation) of the logit all the way to the model input;
     // FullGrad also collects it at every bias term's output on the way.
@@ -124,7 +147,7 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   let result: PipelineResult<T>;
   if (req.method !== 'ae') {
     const { cam, alpha } = gradientCamMap(be, req.method, A, dA);
-    result = { heatmap: be.resizeBilinear(cam, inShape[2], inShape[3]), alpha, cam };
+    result = { heatmap: be.resizeBilinear(cam, inShape[2], inShape[3]), alpha, layerMap: cam };
   } else {
     const alpha = be.channelMean(dA);
     be.release(dA);
@@ -147,3 +170,51 @@ export function runPipeline<T>(be: AttrBackend<T>, req: PipelineRequest<T>): Pip
   return result;
 }
 
+
+type Base = Pick<WalkSetup, 'plan' | 'opts' | 'batch' | 'modelInput' | 'firstConv' | 'mainOperand'>;
+
+/**
+ * Excitation backprop (TorchRay) from the one-hot seed to the layer L; ceb first walks with the
+ * classifier's weights negated to the contrast layer K, then walks to K again, subtracts, and goes
+ * on from K to L (which needs every path from L to the logits to pass through K). The map is the
+ * channel sum at L (ceb: its ReLU), upsampled to the input as the heatmap.
+ */
+function excitation<T>(
+  be: AttrBackend<T>, req: PipelineRequest<T>, base: Base, wb: Parameters<typeof walk<T>>[1], seed: T, inShape: number[],
+  trace: WalkSetup['trace'],
+): PipelineResult<T> {
+  const { plan, layer, logit } = req;
+  const table = methodTable('eb');
+  const run = (from: string, to: string, r: T, negated?: Step): T => {
+    const bp = gradientPlan(plan, to, from);
+    const got = walk({ ...base, bp, table, scaleAt: new Map(), collect: new Set([to]), trace, method: 'eb', negated }, wb, from, r).get(to);
+    if (!got) throw new AeqError(`the excitation of '${from}' does not reach layer '${to}'`);
+    return got;
+  };
+  let signal: T;
+  if (req.method === 'eb') signal = run(logit, layer, seed);
+  else {
+    const k = req.contrastLayer!;
+    const whole = gradientPlan(plan, layer, logit).steps.length;
+    const upper = gradientPlan(plan, k, logit), lower = gradientPlan(plan, layer, k);
+    if (upper.steps.length + lower.steps.length !== whole) {
+      throw new AeqError(`contrast layer '${k}' must lie on every path from layer '${layer}' to the logits`);
+    }
+    const classifier = classifierStep(upper.steps);
+    if (!classifier) throw new AeqError(`no Conv or Gemm between contrast layer '${k}' and the logits to negate`);
+    const contrast = run(logit, k, be.clone(seed), classifier);
+    const top = be.add(run(logit, k, seed), be.scale(contrast, -1));
+    signal = run(k, layer, top);
+  }
+  const [b, c] = be.shape(signal);
+  let map: T;
+  if (req.method === 'eb') map = be.channelSum(signal);
+  else {
+    // ReLU of the channel sum: the CAM kernel with all channel weights 1 (B·C one-hot rows of one class).
+    const ones = be.oneHot(new Array<number>(b * c).fill(0), 1, [b, c]);
+    map = be.cam(signal, ones);
+    be.release(ones);
+  }
+  be.release(signal);
+  return { heatmap: be.resizeBilinear(map, inShape[2], inShape[3]), layerMap: map };
+}

@@ -4,6 +4,17 @@
 import type { CpuTensor, Plan, Step } from './op.js';
 import { numel, type Shape } from '../graph/tensor.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
+import type { LrpMethod } from './shared/composites.js';
+
+/**
+ * The methods whose rules live in the operator families. 'guided' (guided backpropagation) and
+ * 'eb' (excitation backprop) are the gradient with some rules replaced: their tables fall back to
+ * the gradient's (src/ops/table.ts). Each LRP composite is a table of its own (shared/composites.ts).
+ */
+export type MethodName = 'gradient' | 'guided' | 'ae' | LrpMethod | 'eb';
+
+/** Options of the LRP rules: ZBox's bounds (default: each input's own min and max over C, H, W). */
+export interface LrpOptions { low?: number; high?: number }
 
 export type ResidualMode = 'main' | 'proportional';
 
@@ -39,6 +50,10 @@ export interface RuleCtx<T> {
   batch: number;
   /** Which output's signal `r` is (default 0): a multi-output op's rule runs once per output with a signal. */
   signalOf?: number;
+  /** LRP options (ZBox bounds). */
+  lrp?: LrpOptions;
+  /** Contrastive EB's first pass: this step is the classifier, run with its weights negated. */
+  negated?: boolean;
 }
 
 /** What one node input receives from a rule. */

@@ -3,7 +3,7 @@
 // of operators elsewhere in the code is a query on the traits, and a method's rule table is a
 // projection of this one (`methodTable`).
 import type { OpSpec, Traits } from './op.js';
-import type { Rule, RuleTable } from './rule.js';
+import type { MethodName, Rule, RuleTable } from './rule.js';
 import type { Family } from './family.js';
 import activation from './activation/index.js';
 import conv from './conv/index.js';
@@ -16,15 +16,15 @@ import reduce from './reduce/index.js';
 import shape from './shape/index.js';
 import softmax from './softmax/index.js';
 
-/**
- * The methods whose rules live in the operator families. 'guided' (guided backpropagation) is the
- * gradient with some rules replaced: its table is the gradient's, overridden where a family has a
- * 'guided' rule (ReLU).
- */
-export type MethodName = 'gradient' | 'guided' | 'ae';
+export type { MethodName };
 
-/** Methods whose table falls back to another method's rule where an op has none of its own. */
-const FALLBACK: Partial<Record<MethodName, MethodName>> = { guided: 'gradient' };
+/**
+ * Methods whose table falls back to another method's rule where an op has none of its own: guided
+ * backpropagation replaces ReLU's gradient; excitation backprop (TorchRay) patches the layers with
+ * weights, average pools, batch norm and skip sums, and leaves every other op its gradient. The
+ * LRP composites have no fallback: an op without a rule is refused by name.
+ */
+const FALLBACK: Partial<Record<MethodName, MethodName>> = { guided: 'gradient', eb: 'gradient' };
 
 export interface OpRow {
   family: string;

@@ -3,7 +3,7 @@
 // the CPU and GPU walks differ only in how tensors are added, copied and freed.
 import type { Plan, Step } from '../planner/plan.js';
 import type { BackwardPlan } from '../planner/backward.js';
-import type { Rule, RuleCtx, RuleTable, AeOptions } from '../ops/rule.js';
+import type { Rule, RuleCtx, RuleTable, AeOptions, LrpOptions } from '../ops/rule.js';
 import { AeqError } from '../errors.js';
 
 export interface WalkBackend<T> {
@@ -37,6 +37,12 @@ export interface WalkSetup {
   trace?: (name: string, value: unknown) => void;
   /** Tensors that receive the result (kept, not consumed further). */
   collect: Set<string>;
+  /** The method walked, for the error naming an op without a rule (default: 'backward'). */
+  method?: string;
+  /** LRP options handed to the rules (ZBox bounds). */
+  lrp?: LrpOptions;
+  /** Contrastive EB's first pass: the step run with negated weights (the classifier). */
+  negated?: Step;
 }
 
 /** Run the walk from `seedName` (its signal `seed`, owned by the walk); returns the collected signals. */
@@ -54,7 +60,7 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
       s.trace?.(out, r);
       if (!s.collect.has(out)) pending.delete(out);
       const rule = s.table[step.node.opType];
-      if (!rule) throw new AeqError(`no backward rule for ${step.node.opType} (node '${step.node.name}')`);
+      if (!rule) throw new AeqError(`no ${s.method ?? 'backward'} rule for ${step.node.opType} (node '${step.node.name}')`);
       if (k > 0 && !rule.perOutput) throw new AeqError(`no backward rule for output ${k} ('${out}') of ${step.node.opType} node '${step.node.name}'`);
       const ctx: RuleCtx<T> = {
         plan: s.plan,
@@ -67,6 +73,8 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
         opts: s.opts,
         batch: s.batch,
         signalOf: k,
+        lrp: s.lrp,
+        negated: s.negated === step,
       };
       const res = be.apply(rule, ctx, r);
       const rStore = be.storage(r);

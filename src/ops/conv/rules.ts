@@ -118,7 +118,7 @@ function aeCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, o: Switc
 }
 
 /** Per-sample minimum and maximum of the model input over all of C,H,W (spec §2.6). */
-function boundsCpu(m: CpuTensor): { lo: number[]; hi: number[] } {
+export function boundsCpu(m: CpuTensor): { lo: number[]; hi: number[] } {
   const pm = per(m);
   const lo: number[] = [], hi: number[] = [];
   for (let n = 0; n < m.shape[0]; n++) {

@@ -17,7 +17,7 @@ import { matmulAe } from './ae.js';
 const sections = parseSections(src);
 
 /** One product Y = alpha·A'·B' in the matmul kernels' terms (see MatmulParams). */
-interface Product {
+export interface Product {
   p: MatmulParams;
   /** Which tensors are A and B of the product. */
   operands: [number, number];
@@ -46,7 +46,7 @@ function runGpu(g: Gpu, pr: Product, tensors: GpuTensor[], out: GpuTensor): void
  * dA for Y = alpha·A'·B' + beta·C, with dY (M×N) as tensor 0 and B as tensor 1: dA' = alpha·dY·B'ᵀ,
  * stored transposed (K×M) when transA. B'[k,n] = B[k·sbk + n·sbn] (the step's params).
  */
-function gemmGradA(ctx: RuleCtx<unknown>, dy: { shape: Shape }): Product {
+export function gemmGradA(ctx: RuleCtx<unknown>, dy: { shape: Shape }): Product {
   const p = ctx.step.params as MatmulParams;
   const [M, N] = dy.shape;
   const K = p.K;

@@ -1,5 +1,6 @@
 import { family } from '../family.js';
 import { ops } from './forward.js';
 import { gradient, ae } from './rules.js';
+import { lrp, eb } from './lrp.js';
 
-export default family('norm', ops, { gradient, ae });
+export default family('norm', ops, { gradient, ae, ...lrp, eb });
