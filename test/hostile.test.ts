@@ -378,7 +378,7 @@ describe('9. outputs', () => {
     expect(files).toEqual([
       'img8__c3__ae-r1.5.attribution.npy', 'img8__c3__ae-r1.5.heatmap.npy', 'img8__c3__ae-r1.5.png',
       'img8__c3__ae-r2-no-shift.attribution.npy', 'img8__c3__ae-r2-no-shift.heatmap.npy', 'img8__c3__ae-r2-no-shift.png',
-      'img8__c3__gradcam.heatmap.npy', 'img8__c3__gradcam.png',
+      'img8__c3__gradcam.heatmap.npy', 'img8__c3__gradcam.layermap.npy', 'img8__c3__gradcam.png',
     ]);
     expect(readNpy(join(out, 'img8__c3__gradcam.heatmap.npy')).shape).toEqual([8, 8]);
   });
