@@ -278,10 +278,13 @@ describe('options and spellings', () => {
         expect(r.code, r.stderr).toBe(0);
       }
       expect(readdirSync(out).filter((f) => f.startsWith('x-0__') && f.endsWith('.npy')).sort()).toEqual([
-        'x-0__c4__fullgrad.heatmap.npy', 'x-0__c4__gradcam++.heatmap.npy', 'x-0__c4__layercam.heatmap.npy', 'x-0__c4__scorecam-softmax-gain.heatmap.npy',
+        'x-0__c4__fullgrad.heatmap.npy', 'x-0__c4__gradcam++.heatmap.npy', 'x-0__c4__gradcam++.layermap.npy',
+        'x-0__c4__layercam.heatmap.npy', 'x-0__c4__layercam.layermap.npy',
+        'x-0__c4__scorecam-softmax-gain.heatmap.npy', 'x-0__c4__scorecam-softmax-gain.layermap.npy',
       ]);
+      expect(readNpy(join(out, 'x-0__c4__layercam.layermap.npy')).shape).toEqual([32, 32]); // layer1 keeps the input's 32²
       expect(readNpy(join(out, 'x-0__c4__layercam.heatmap.npy')).shape).toEqual([32, 32]);
-      for (const [extra, why] of [[['--method', 'gradcam++', '--score', 'logit'], /--score applies to scorecam only/], [['--method', 'scorecam', '--score', 'prob'], /--score must be logit or softmax-gain/], [['--method', 'fullgrad', '--layer', 'x'], /--layer applies to ae and gradcam/]] as const) {
+      for (const [extra, why] of [[['--method', 'gradcam++', '--score', 'logit'], /--score applies to scorecam only/], [['--method', 'scorecam', '--score', 'prob'], /--score must be logit or softmax-gain/], [['--method', 'fullgrad', '--layer', 'x'], /--layer applies to ae, the CAM methods but fullgrad/]] as const) {
         const r = await aeqInProcess([...base, ...extra]);
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(why);
