@@ -297,7 +297,7 @@ describe('aeq explain', () => {
       ]);
       const ref = npy('vgg.ig-s8-baseline.npy');
       expect(readNpy(join(out, 'x-0__c4__guided-bp.attribution.npy')).shape).toEqual(ref.shape.slice(1));
-      for (const [extra, why] of [[['--method', 'smoothgrad', '--steps', '4'], /--steps applies to ig only/], [['--method', 'ig', '--layer', 'x'], /--layer applies to ae and gradcam/], [['--method', 'lime'], /--method must be ae or gradcam, or one of the gradient family/]] as const) {
+      for (const [extra, why] of [[['--method', 'smoothgrad', '--steps', '4'], /--steps applies to ig only/], [['--method', 'ig', '--layer', 'x'], /--layer applies to ae, the CAM methods/], [['--method', 'lime'], /--method must be one of ae, gradcam, gradient, /]] as const) {
         const r = aeq([...base, ...extra]);
         expect(r.code).not.toBe(0);
         expect(errorLines(r).join('\n')).toMatch(why);

@@ -70,7 +70,7 @@ describe('aeq explain', () => {
     oneErrorLine(aeq(['explain', resnet20(), img, '--ratio', 'two', '--out', dir]), /--ratio must be a number, got 'two'/);
     writeFileSync(join(dir, 'notes.txt'), 'not an image');
     oneErrorLine(aeq(['explain', resnet20(), join(dir, 'notes.txt'), '--out', dir]), /notes\.txt: not a PNG or JPEG image/);
-    oneErrorLine(aeq(['explain', resnet20(), img, '--method', 'lime', '--out', dir]), /--method must be ae or gradcam/);
+    oneErrorLine(aeq(['explain', resnet20(), img, '--method', 'lime', '--out', dir]), /--method must be one of ae, gradcam, /);
     oneErrorLine(aeq(['explain', resnet20(), img, '--preset', 'nope', '--out', dir]), /unknown --preset 'nope'/);
   });
 });

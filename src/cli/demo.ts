@@ -19,7 +19,6 @@ export const DEMO_METHODS = [
   { key: 'ae-r1', title: 'AE ratio 1', opts: { method: 'ae', ratio: 1 } },
   { key: 'ae-r2', title: 'AE ratio 2', opts: { method: 'ae', ratio: 2 } },
   { key: 'gradcam', title: 'Grad-CAM', opts: { method: 'gradcam' } },
-  { key: 'lrp-epsilon-plus-flat', title: 'LRP ε+♭ (Zennit EpsilonPlusFlat)', opts: { method: 'lrp', composite: 'epsilon-plus-flat' } },
   { key: 'ig-s16', title: 'Integrated Gradients (16 steps)', opts: { method: 'ig', steps: 16 } },
 ] as const satisfies readonly { key: string; title: string; opts: ExplainOptions }[];
 
