@@ -6,38 +6,20 @@
 // backends. Conventions agree everywhere, so every array is held to relative L2 ≤ 1e-3 (and the
 // maps to Pearson ≥ 0.99 as well); the heatmaps are the layer maps upsampled bilinearly with
 // align_corners = false.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
+import type { ExplainOptions } from '../src/explain/explainer.js';
 import { cpuAttr } from '../src/ops/shared/attribution.js';
 import { biasTerms } from '../src/explain/fullgrad.js';
-import { readNpy } from '../src/io/npy.js';
-import type { CpuTensor } from '../src/ops/op.js';
-import { FIXTURES } from './helpers/shared.js';
+import { DIR, TARGETS, npy, explainerCache } from './helpers/baselines.js';
+import { pearson } from '../src/eval/metrics/sanity.js';
 import { diff } from './helpers/ops.js';
 
-const DIR = join(FIXTURES, 'baselines');
 const refs = JSON.parse(readFileSync(join(DIR, 'references.json'), 'utf8')).cam;
-const TARGETS: number[] = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')).targets;
 const TOL = 1e-3;
-const npy = (f: string): CpuTensor => {
-  const a = readNpy(join(DIR, f));
-  return { shape: a.shape, data: a.data };
-};
 const x = npy('x.npy');
 
-function pearson(a: Float32Array, b: Float32Array): number {
-  let ma = 0, mb = 0;
-  for (let i = 0; i < a.length; i++) { ma += a[i]; mb += b[i]; }
-  ma /= a.length; mb /= b.length;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const da = a[i] - ma, db = b[i] - mb;
-    sab += da * db; saa += da * da; sbb += db * db;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
 
 /** Per row of K: v − mean(v) (softmax weights' logs are the scores up to a constant per row). */
 function centred(v: Float32Array | Float64Array, k: number): Float64Array {
@@ -56,14 +38,7 @@ const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return Math.sqrt(num / den);
 };
 
-const explainers = new Map<string, Explainer>();
-async function explainer(model: string, backend: 'cpu' | 'webgpu'): Promise<Explainer> {
-  const k = `${model}/${backend}`;
-  let e = explainers.get(k);
-  if (!e) explainers.set(k, (e = await Explainer.create(join(DIR, `${model}.onnx`), { backend })));
-  return e;
-}
-afterAll(() => explainers.forEach((e) => e.dispose()));
+const explainer = explainerCache();
 
 /** aeq's method, the reference's file stem, and whether it has channel weights. */
 const CAMS: [ExplainOptions['method'], string, boolean][] = [['gradcam++', 'gradcampp', true], ['scorecam', 'scorecam', true], ['layercam', 'layercam', false]];

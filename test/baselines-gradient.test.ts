@@ -6,9 +6,9 @@
 // per seed and independent of batch companions), guided backpropagation on a hand-checked net, IG's path
 // points split into passes (GPU binding limit), groups (memory budget) and single inputs (a fixed
 // batch of 1), and the CLI's options and output tags.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { join } from 'node:path';
-import { readFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { aeq, errorLines } from './helpers/cli.js';
 import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
@@ -16,19 +16,12 @@ import { defaultSigma, gaussians, pathPoints } from '../src/explain/gradients.js
 import { readNpy } from '../src/io/npy.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import { OnnxBuilder } from '../tools/onnx-builder.js';
-import { FIXTURES } from './helpers/shared.js';
+import { DIR, TARGETS, manifest, npy, explainerCache } from './helpers/baselines.js';
 import { methodTag } from '../src/cli/output.js';
 import { parseMethod } from '../src/eval/methods.js';
 import { diff } from './helpers/ops.js';
 
-const DIR = join(FIXTURES, 'baselines');
-const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8'));
-const TARGETS: number[] = manifest.targets;
 const TOL = 1e-3;
-const npy = (f: string): CpuTensor => {
-  const a = readNpy(join(DIR, f));
-  return { shape: a.shape, data: a.data };
-};
 const x = npy('x.npy');
 
 /** The reference file of each method and the options that reproduce it. */
@@ -42,14 +35,7 @@ const CASES: [string, ExplainOptions][] = [
   ['guided-bp', { method: 'guided-bp' }],
 ];
 
-const explainers = new Map<string, Explainer>();
-async function explainer(model: string, backend: 'cpu' | 'webgpu'): Promise<Explainer> {
-  const k = `${model}/${backend}`;
-  let e = explainers.get(k);
-  if (!e) explainers.set(k, (e = await Explainer.create(join(DIR, `${model}.onnx`), { backend })));
-  return e;
-}
-afterAll(() => explainers.forEach((e) => e.dispose()));
+const explainer = explainerCache();
 
 describe('gradient family = Captum', () => {
   for (const model of ['vgg', 'resnet']) {

@@ -4,47 +4,21 @@
 // 2 inputs × targets [1, 4], both backends. LRP: every composite, relative L2 ≤ 1e-3 at the input.
 // EB and cEB: the maps at the layer (vgg: the default layers, resnet: TorchRay's layer1 / GAP
 // analogue given explicitly), Pearson ≥ 0.99 and relative L2 ≤ 1e-3.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
-import { readNpy } from '../src/io/npy.js';
-import type { CpuTensor } from '../src/ops/op.js';
+import type { ExplainOptions } from '../src/explain/explainer.js';
 import { COMPOSITES } from '../src/ops/shared/composites.js';
-import { FIXTURES } from './helpers/shared.js';
+import { DIR, TARGETS, npy, explainerCache } from './helpers/baselines.js';
+import { pearson } from '../src/eval/metrics/sanity.js';
 import { diff } from './helpers/ops.js';
 
-const DIR = join(FIXTURES, 'baselines');
-const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8'));
 const refs = JSON.parse(readFileSync(join(DIR, 'references.json'), 'utf8'));
-const TARGETS: number[] = manifest.targets;
 const TOL = 1e-3;
-const npy = (f: string): CpuTensor => {
-  const a = readNpy(join(DIR, f));
-  return { shape: a.shape, data: a.data };
-};
 const x = npy('x.npy');
 
-function pearson(a: Float32Array, b: Float32Array): number {
-  const n = a.length;
-  const ma = a.reduce((s, v) => s + v, 0) / n, mb = b.reduce((s, v) => s + v, 0) / n;
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < n; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
-const explainers = new Map<string, Explainer>();
-async function explainer(model: string, backend: 'cpu' | 'webgpu'): Promise<Explainer> {
-  const k = `${model}/${backend}`;
-  let e = explainers.get(k);
-  if (!e) explainers.set(k, (e = await Explainer.create(join(DIR, `${model}.onnx`), { backend })));
-  return e;
-}
-afterAll(() => explainers.forEach((e) => e.dispose()));
+const explainer = explainerCache();
 
 describe('LRP composites = Zennit 0.5.1', () => {
   for (const model of ['vgg', 'resnet']) {
