@@ -39,12 +39,13 @@ describe('LRP composites = Zennit 0.5.1', () => {
 describe('excitation backprop = TorchRay v1.0.0', () => {
   for (const model of ['vgg', 'resnet']) {
     const m = refs.eb.models[model];
-    // vgg: the defaults must find TorchRay's layers; resnet has no VGG structure and names them.
+    // vgg: the defaults must find TorchRay's layers; resnet has no VGG structure and names its saliency
+    // layer, but its default contrast layer is TorchRay's ResNet setting (the pool before the fc layer).
     const layers: ExplainOptions = model === 'vgg' ? {} : { layer: m.saliency_layer };
     for (const backend of ['cpu', 'webgpu'] as const) {
       it.each(['eb', 'ceb'] as const)(`${model} · ${backend} · %s`, async (method) => {
         const e = await explainer(model, backend);
-        const o: ExplainOptions = { method, target: TARGETS, ...layers, ...(method === 'ceb' && model !== 'vgg' ? { contrastLayer: m.contrast_layer } : {}) };
+        const o: ExplainOptions = { method, target: TARGETS, ...layers };
         const r = await e.explain(x, o);
         expect(r.layer).toBe(m.saliency_layer);
         const ref = npy(`${model}.${method}.npy`);

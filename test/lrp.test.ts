@@ -317,7 +317,7 @@ describe('refusals and options', () => {
     await expect(e.explain(x, { method: 'eb' })).rejects.toThrow(/no default layer for eb .*--layer/);
     const noRelu = await explainer(build('one').bytes, 'cpu');
     const conv = noRelu.session.plan({ x: x.shape }).steps[0].node.outputs[0];
-    await expect(noRelu.explain(x, { method: 'ceb', layer: conv })).rejects.toThrow(/no default contrast layer for ceb .*--contrast-layer/);
+    await expect(noRelu.explain(x, { method: 'ceb', layer: conv })).rejects.toThrow(/no default contrast layer for ceb \(the input of the last Conv or Gemm, which is the model input here\); give one with --contrast-layer/);
   });
   it.each([
     [{ method: 'lrp', composite: 'foo' }, /unknown composite 'foo' \(use epsilon-plus, epsilon-plus-flat, epsilon-gamma-box, epsilon-alpha2-beta1\)/],

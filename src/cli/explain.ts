@@ -93,7 +93,7 @@ explains each input's prediction: heatmaps (and overlays, and with --save-npy ar
                                epsilon-alpha2-beta1
   --low X --high Y             lrp epsilon-gamma-box: the first convolution's ZBox bounds (default: each
                                input's own minimum and maximum)
-  --contrast-layer NAME        ceb: where the contrast is subtracted (default: the ReLU feeding the last Gemm)
+  --contrast-layer NAME        ceb: where the contrast is subtracted (default: the input of the last Conv/Gemm)
   --preset P                   image preprocessing: imagenet (default), imagenet-direct, caffe-bgr, inception, cifar
   --mean a,b,c, --std a,b,c    override the preset's per-channel mean and standard deviation
   --bgr, --scale S             override the preset's channel order and pixel scale

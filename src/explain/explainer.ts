@@ -73,14 +73,14 @@ export class Explainer {
     return { plan, layer: plan.inputs[0].name };
   }
 
-  /** cEB's contrast layer K: the given one or the ReLU feeding the last Gemm, a 4-D or 2-D runtime tensor. */
+  /** cEB's contrast layer K: the given one or the classifier's input (through views), a 4-D or 2-D runtime tensor. */
   private contrastFor(plan: Plan, method: Method, given?: string): string | undefined {
     if (method !== 'ceb') {
       if (given !== undefined) throw new OptionError(`contrastLayer applies to method ceb only, not ${method}`);
       return undefined;
     }
     const k = given ?? ebContrastLayer(plan);
-    if (!k) throw new OptionError('no default contrast layer for ceb (the ReLU feeding the last Gemm, on VGG-style nets); give one with --contrast-layer');
+    if (!k) throw new OptionError('no default contrast layer for ceb (the input of the last Conv or Gemm, which is the model input here); give one with --contrast-layer');
     if (!plan.producer.has(k) || plan.producer.get(k)! < 0 || plan.consts.has(k)) throw new OptionError(`unknown contrast layer '${k}' (see aeq info)`);
     return k;
   }

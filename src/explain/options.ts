@@ -46,7 +46,7 @@ export interface ExplainOptions {
   /** LRP, epsilon-gamma-box: ZBox's bounds, both or neither (default: each input's own min and max over C, H, W). */
   low?: number;
   high?: number;
-  /** Contrastive excitation backprop: the contrast layer K (default: the ReLU feeding the last Gemm). */
+  /** Contrastive excitation backprop: the contrast layer K (default: the input of the last Conv or Gemm, through views: the ReLU feeding the last Gemm on VGG, the global pool on ResNets). */
   contrastLayer?: string;
 }
 

@@ -1,8 +1,10 @@
 // Excitation backprop's default layers on VGG-style nets, as TorchRay's benchmark picks them
-// (VGG-16: saliency at features.23, contrast at classifier.4): the saliency layer L is the output
-// of the max-pool feeding the last convolution block, the contrast layer K the output of the ReLU
-// feeding the last Gemm (through views such as Flatten or Dropout). And cEB's classifier, whose
-// weights its contrast pass negates: the last layer with weights before the logits (TorchRay's
+// (VGG-16: saliency at features.23, contrast at classifier.4 = relu7; ResNet-50: contrast at
+// avgpool, "the pool before the fc layer"): the saliency layer L is the output of the max-pool
+// feeding the last convolution block, the contrast layer K the input of cEB's classifier (through
+// views such as Flatten or Dropout) — the ReLU feeding the last Gemm on VGG, the global pool on
+// ResNets, the last block's output where a 1×1 conv classifies (SqueezeNet). The classifier, whose
+// weights the contrast pass negates, is the last layer with weights before the logits (TorchRay's
 // _get_classifier_layer).
 import type { Plan, Step } from './plan.js';
 import { opsWith } from '../ops/table.js';
@@ -20,14 +22,14 @@ export function ebSaliencyLayer(plan: Plan): string | undefined {
   return undefined;
 }
 
-/** The ReLU whose output (through views) is the input of the last Gemm. */
+/** The input of the classifier (the last Conv or Gemm), followed back through views. */
 export function ebContrastLayer(plan: Plan): string | undefined {
-  const gemm = [...plan.steps].reverse().find((s) => s.node.opType === 'Gemm');
-  if (!gemm) return undefined;
+  const classifier = classifierStep([...plan.steps].reverse());
+  if (!classifier?.inputs[0]) return undefined;
   const views = opsWith('view');
-  let s = gemm.inputs[0] ? producerOf(plan, gemm.inputs[0]) : undefined;
-  while (s && views.has(s.node.opType) && s.inputs[0]) s = producerOf(plan, s.inputs[0]);
-  return s?.node.opType === 'Relu' ? s.node.outputs[0] : undefined;
+  let t = classifier.inputs[0];
+  for (let s = producerOf(plan, t); s && views.has(s.node.opType) && s.inputs[0]; s = producerOf(plan, t)) t = s.inputs[0];
+  return producerOf(plan, t) ? t : undefined;
 }
 
 /** The last Conv or Gemm among `steps` (a backward plan's, in reverse order): cEB's classifier. */
