@@ -57,6 +57,25 @@ describe('attribution helper kernels, GPU vs CPU (relative L2 ≤ 1e-6)', () => 
     expect(Math.abs(cpuAttr.sampleSum(norm)[0])).toBeCloseTo(1, 5);
   });
 
+  it("the gradient family's sample mean (plain, squared, times a factor) on odd sizes", async () => {
+    const g = await getGpu();
+    // R = 2 rows of k = 3 samples × T = 2 targets, 3×7×5 per sample (105, not a multiple of the workgroup).
+    const grads = randn([12, 3, 7, 5], r);
+    const factor = randn([2, 3, 7, 5], r);
+    for (const square of [false, true]) {
+      for (const f of [undefined, factor]) {
+        const want = cpuAttr.sampleMean(grads, 3, 2, square, f);
+        expect(want.shape).toEqual([4, 3, 7, 5]);
+        const got = await down(gpuAttr.sampleMean(g, await up(grads), 3, 2, square, f && await up(f)));
+        expect(diff(got, want.data).relL2).toBeLessThan(1e-6);
+      }
+    }
+    // Row (r = 1, j = 0), element 4: the mean of samples 3, 4, 5 at target 0, times the factor.
+    const at = (s: number, j: number) => grads.data[(s * 2 + j) * 105 + 4];
+    const m = (at(3, 0) + at(4, 0) + at(5, 0)) / 3;
+    expect(cpuAttr.sampleMean(grads, 3, 2, false, factor).data[2 * 105 + 4]).toBeCloseTo(m * factor.data[105 + 4], 6);
+  });
+
   it('bilinear resize matches align_corners=false, up and down', async () => {
     const g = await getGpu();
     const small = { shape: [1, 1, 2, 2], data: Float32Array.from([0, 1, 2, 3]) };

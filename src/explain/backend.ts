@@ -18,6 +18,8 @@ export interface AttrBackend<T> {
   cam(a: T, alpha: T): T;
   resizeBilinear(x: T, h: number, w: number): T;
   channelSum(x: T): T;
+  /** The gradient family's mean over K consecutive samples per row (cpuAttr.sampleMean). */
+  sampleMean(g: T, k: number, t: number, square: boolean, factor?: T): T;
   add(acc: T, v: T): T;
   scale(t: T, f: number): T;
   clone(t: T): T;
@@ -49,6 +51,7 @@ export function cpuBackend(): AttrBackend<CpuTensor> {
     cam: (a, alpha) => cpuAttr.cam(a, alpha),
     resizeBilinear: (x, h, w) => cpuAttr.resizeBilinear(x, h, w),
     channelSum: (x) => cpuAttr.channelSum(x),
+    sampleMean: (x, k, t, sq, f) => cpuAttr.sampleMean(x, k, t, sq, f),
     add: (acc, v) => cpuAttr.accumulate(acc, v),
     scale: (t, f) => cpuAttr.scale(t, f),
     clone: (t) => ({ shape: t.shape, data: t.data.slice() }),
@@ -79,6 +82,7 @@ export function gpuBackend(g: Gpu): AttrBackend<GpuTensor> {
     cam: (a, alpha) => gpuAttr.cam(g, a, alpha),
     resizeBilinear: (x, h, w) => gpuAttr.resizeBilinear(g, x, h, w),
     channelSum: (x) => gpuAttr.channelSum(g, x),
+    sampleMean: (x, k, t, sq, f) => gpuAttr.sampleMean(g, x, k, t, sq, f),
     add: (acc, v) => {
       gpuAttr.accumulate(g, acc, v);
       g.release(v);

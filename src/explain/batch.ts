@@ -19,6 +19,19 @@ export interface BatchRequest extends ForwardRequest {
   composite?: Composite;
   lrp?: LrpOptions;
   contrastLayer?: string;
+  /** The gradient family's reduction, on the backend before the readback (Explainer.explainCombined). */
+  combine?: Combine;
+}
+
+/**
+ * K consecutive samples per attribution row, averaged (their squares with `square`) and multiplied
+ * by `factor` (one C×H×W row per attribution row) on the backend: the pass reads back R·T rows
+ * instead of R·K·T gradients.
+ */
+export interface Combine {
+  k: number;
+  square: boolean;
+  factor?: CpuTensor;
 }
 
 type Signal<T> = { walk: 'gradient' | 'ae'; name: string; value: T };
@@ -35,6 +48,7 @@ export async function explainBatch<T>(passes: PassBackend<T>, req: BatchRequest)
       plan, method, layer, logit, targets, opts, forward: fwd.value, trace: signals,
       composite: req.composite, lrp: req.lrp, contrastLayer: req.contrastLayer,
     });
+    if (req.combine) combineOnBackend(be, r, req.combine, targets[0].length);
     const heat = await be.read(r.heatmap);
     const trace = signals && await readTrace(be, signals);
     const attr = r.attribution ? await be.read(r.attribution) : undefined;
@@ -48,6 +62,17 @@ export async function explainBatch<T>(passes: PassBackend<T>, req: BatchRequest)
   } finally {
     fwd.release();
   }
+}
+
+/** Replaces the pass's input gradients and heatmaps by their combined rows (Combine). */
+function combineOnBackend<T>(be: AttrBackend<T>, r: { attribution?: T; heatmap: T }, c: Combine, t: number): void {
+  const f = c.factor && be.upload(c.factor.data, c.factor.shape);
+  const a = be.sampleMean(r.attribution!, c.k, t, c.square, f);
+  if (f) be.release(f);
+  be.release(r.attribution!);
+  be.release(r.heatmap);
+  r.attribution = a;
+  r.heatmap = be.channelSum(a);
 }
 
 /** The traced signals on the host, each released once read. */

@@ -13,9 +13,10 @@ import { gradientSettings, lrpSettings, resolveOptions, type ExplainOptions } fr
 import { ebContrastLayer, ebSaliencyLayer } from '../planner/excitation.js';
 import { resolveTargets, targetsPerInput } from './targets.js';
 import { toExplanation, type Explanation } from './explanation.js';
-import { baselineFor, noisyCopies, pathPoints, reduceGradients } from './gradients.js';
+import { baselineFor, noisyCopies, pathPoints } from './gradients.js';
+import { combinedLayout, mergeRows } from './combined.js';
 import { cpuAttr } from '../ops/shared/attribution.js';
-import { explainBatch, type BatchRequest } from './batch.js';
+import { explainBatch, type BatchRequest, type Combine } from './batch.js';
 import { cpuPasses, gpuPasses } from './passes.js';
 import { explainInPasses, samplesPerPass } from './batching.js';
 import { scoreCamBatch, type ScoreCamRequest } from './scorecam.js';
@@ -143,7 +144,7 @@ export class Explainer {
     return (await this.session.run({ [this.session.inputNames[0]]: input }, { keep: new Set([logit]) }))[logit];
   }
 
-  private async explainBatch(input: CpuTensor, o: ExplainOptions): Promise<Explanation> {
+  private async explainBatch(input: CpuTensor, o: ExplainOptions, combine?: Combine): Promise<Explanation> {
     const { method, opts, score } = resolveOptions(o);
     if (method === 'input-x-gradient' || method === 'ig' || method === 'smoothgrad') throw new Error(`internal: ${method} runs through explainCombined`);
     const { composite, lrp } = lrpSettings(o, method);
@@ -173,6 +174,7 @@ export class Explainer {
       given: o.forward,
       ...(method === 'lrp' ? { composite, lrp } : {}),
       contrastLayer,
+      combine,
     };
     return this.session.backend === 'cpu' ? explainBatch(cpuPasses(), req) : explainBatch(gpuPasses(this.session), req);
   }
@@ -199,9 +201,9 @@ export class Explainer {
 
   /**
    * Input × gradient, Integrated Gradients and SmoothGrad: the gradients of K inputs per input
-   * (the input itself; M path points; S noisy copies) × its T targets, resolved on the input, run as
-   * one batch of N·K inputs through `explain` (split into passes like any batch), then reduced on
-   * the host (./gradients.ts), identically for both backends.
+   * (the input itself; M path points; S noisy copies) × its T targets, resolved on the input, run
+   * in calls of one pass each (./combined.ts), each reducing its samples on the backend (the mean
+   * over K, times x or x − x₀) before the readback, identically for both backends.
    */
   private async explainCombined(input: CpuTensor, o: ExplainOptions, method: Exclude<GradientMethod, 'gradient' | 'guided-bp'>): Promise<Explanation> {
     const st = gradientSettings(o);
@@ -210,27 +212,64 @@ export class Explainer {
     const logits = await this.forwardLogits(input);
     const targets = resolveTargets(o.target ?? 'top', logits);
     const t = targets[0].length;
-    let k = 1, batch = input, square = false;
-    let post: (mean: number, s: number, i: number) => number;
     const per = input.data.length / n;
-    if (method === 'input-x-gradient') {
-      post = (m, s, i) => input.data[s * per + i] * m;
-    } else if (method === 'ig') {
+    let k = 1, batch = input, square = false, factor: Float32Array | undefined;
+    if (method === 'input-x-gradient') factor = input.data;
+    else if (method === 'ig') {
       const x0 = baselineFor(input, st.baseline);
       k = st.steps;
       batch = pathPoints(input, x0, k);
-      post = (m, s, i) => (input.data[s * per + i] - x0[s * per + i]) * m;
+      factor = input.data.map((v, i) => v - x0[i]);
     } else {
       k = st.samples;
       batch = noisyCopies(input, k, st.noise, st.seed);
       square = st.magnitude;
-      post = (m) => m;
     }
-    const perInput = targets.flatMap((l) => Array.from({ length: k }, () => l));
-    const inner = await this.gradients(batch, perInput, { ...o, method: 'gradient' });
-    const attribution = reduceGradients(inner.attribution!, n, k, t, square, post);
-    const heat = cpuAttr.channelSum(attribution);
-    return { ...toExplanation(method, logits, targets, inner.layer, heat, attribution), trace: inner.trace };
+    const m = n * k, hw = per / input.shape[1];
+    const g = this.session.gpu;
+    const fit = this.session.backend === 'webgpu' && g
+      ? samplesPerPass(this.planFor(input.shape), this.bindingBudget ?? g.limits.maxStorageBufferBindingSize) : Infinity;
+    const lay = combinedLayout(m, k, t, fit, (tg) => this.gradientGroup(batch.shape, tg), this.fixedBatch, !!(o.forward || o.trace));
+    const rows = k / lay.kk;
+    const partial = new Float32Array(n * rows * t * per), heat = new Float32Array(n * rows * t * hw);
+    let first: Explanation | undefined;
+    for (let j0 = 0; j0 < t; j0 += lay.tg) {
+      const tg = Math.min(lay.tg, t - j0);
+      for (let a = 0; a < m; a += lay.size) {
+        const real = Math.min(lay.size, m - a), size = lay.fixed ? lay.size : real;
+        // Padding (a fixed batch) repeats the last sample; its rows are dropped.
+        const src = (q: number) => Math.min(a + q, m - 1);
+        const xs = new Float32Array(size * per);
+        const lists: number[][] = [];
+        for (let q = 0; q < size; q++) {
+          xs.set(batch.data.subarray(src(q) * per, (src(q) + 1) * per), q * per);
+          lists.push(targets[Math.floor(src(q) / k)].slice(j0, j0 + tg));
+        }
+        const r = size / lay.kk;
+        let f: CpuTensor | undefined;
+        if (factor) {
+          const fd = new Float32Array(r * per);
+          for (let i = 0; i < r; i++) {
+            const s = Math.floor(src(i * lay.kk) / k);
+            fd.set(factor.subarray(s * per, (s + 1) * per), i * per);
+          }
+          f = { shape: [r, ...input.shape.slice(1)], data: fd };
+        }
+        const e = await this.explainBatch({ shape: [size, ...input.shape.slice(1)], data: xs },
+          { ...o, method: 'gradient', target: { perInput: lists } }, { k: lay.kk, square, factor: f });
+        first ??= e;
+        for (let i = 0; i < real / lay.kk; i++) {
+          for (let j = 0; j < tg; j++) {
+            const row = (a / lay.kk + i) * t + j0 + j, from = i * tg + j;
+            partial.set(e.attribution!.data.subarray(from * per, (from + 1) * per), row * per);
+            heat.set(e.heatmaps.data.subarray(from * hw, (from + 1) * hw), row * hw);
+          }
+        }
+      }
+    }
+    const attribution = { shape: [n * t, ...input.shape.slice(1)], data: mergeRows(partial, n, rows, t, per) };
+    const map = rows === 1 ? { shape: [n * t, 1, ...input.shape.slice(2)], data: heat } : cpuAttr.channelSum(attribution);
+    return { ...toExplanation(method, logits, targets, first!.layer, map, attribution), trace: first!.trace };
   }
 
   /**
@@ -251,36 +290,6 @@ export class Explainer {
     const one = est(1);
     const per = (whole - one) / (m - 1);
     return Math.max(1, Math.min(m, Math.floor((limit - (one - per)) / per)));
-  }
-
-  /**
-   * The input gradients of a batch, in groups of `gradientGroup` inputs (each group is split
-   * further into passes on the GPU); a model with a fixed batch gets its last group padded with
-   * copies of the last input, their gradients dropped.
-   */
-  private async gradients(x: CpuTensor, perInput: number[][], o: ExplainOptions): Promise<Explanation> {
-    const m = x.shape[0];
-    const t = perInput[0].length;
-    const g = this.gradientGroup(x.shape, t);
-    const fixed = this.fixedBatch !== undefined;
-    if (g === m) return this.explain(x, { ...o, target: { perInput } });
-    const per = x.data.length / m;
-    const out = new Float32Array(m * t * per);
-    let first: Explanation | undefined;
-    for (let i = 0; i < m; i += g) {
-      const size = fixed ? g : Math.min(g, m - i);
-      const data = new Float32Array(size * per);
-      const lists: number[][] = [];
-      for (let j = 0; j < size; j++) {
-        const src = Math.min(i + j, m - 1);
-        data.set(x.data.subarray(src * per, (src + 1) * per), j * per);
-        lists.push(perInput[src]);
-      }
-      const r = await this.explain({ shape: [size, ...x.shape.slice(1)], data }, { ...o, target: { perInput: lists } });
-      first ??= r;
-      out.set(r.attribution!.data.subarray(0, Math.min(size, m - i) * t * per), i * t * per);
-    }
-    return { ...first!, attribution: { shape: [m * t, ...x.shape.slice(1)], data: out } };
   }
 
   dispose(): void {

@@ -1,8 +1,7 @@
 // The gradient family's host-side stages (baselines.md, "Gradient family"; reference Captum):
 // the batch of inputs whose gradients a method averages — Integrated Gradients' path points,
-// SmoothGrad's noisy copies — and the reduction of their gradients to one attribution per
-// (input, target). The gradients themselves come from one batched walk to the model input
-// (pipeline.ts); everything here is plain float arithmetic, the same for both backends.
+// SmoothGrad's noisy copies. Their gradients come from batched walks to the model input
+// (pipeline.ts) and are reduced on the backend (combined.ts, batch.ts).
 import type { CpuTensor } from '../ops/op.js';
 import { numel } from '../graph/tensor.js';
 import { mulberry32 } from '../rng.js';
@@ -86,31 +85,4 @@ export function noisyCopies(x: CpuTensor, samples: number, sigma: number | undef
     }
   }
   return { shape: [n * samples, ...x.shape.slice(1)], data: out };
-}
-
-/**
- * Gradients of N·K inputs (K per original input, consecutive) × T targets, ordered sample-major
- * ((n·K + k)·T + j), reduced to N·T attributions: mean over k of g (or of g² with `square`),
- * then `post(mean, n)` per element (float64 accumulation, float32 result).
- */
-export function reduceGradients(
-  g: CpuTensor, n: number, k: number, t: number, square: boolean,
-  post: (mean: number, input: number, i: number) => number,
-): CpuTensor {
-  const per = numel(g.shape) / g.shape[0];
-  const out = new Float32Array(n * t * per);
-  const acc = new Float64Array(per);
-  for (let s = 0; s < n; s++) {
-    for (let j = 0; j < t; j++) {
-      acc.fill(0);
-      for (let q = 0; q < k; q++) {
-        const src = g.data.subarray(((s * k + q) * t + j) * per, ((s * k + q) * t + j + 1) * per);
-        if (square) for (let i = 0; i < per; i++) acc[i] += src[i] * src[i];
-        else for (let i = 0; i < per; i++) acc[i] += src[i];
-      }
-      const o = (s * t + j) * per;
-      for (let i = 0; i < per; i++) out[o + i] = post(acc[i] / k, s, i);
-    }
-  }
-  return { shape: [n * t, ...g.shape.slice(1)], data: out };
 }

@@ -70,6 +70,8 @@ export interface DispatchStats {
   dispatches: number;
   submits: number;
   readbacks: number;
+  /** Bytes copied back to the host by read(). */
+  bytesRead: number;
   bytesAllocated: number;
   peakBytes: number;
   /**
@@ -86,7 +88,7 @@ export interface DispatchStats {
 }
 
 export class Gpu {
-  readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesAllocated: 0, peakBytes: 0, hostMs: 0, submitMs: 0, bindGroupsMade: 0, byKernel: new Map() };
+  readonly stats: DispatchStats = { dispatches: 0, submits: 0, readbacks: 0, bytesRead: 0, bytesAllocated: 0, peakBytes: 0, hostMs: 0, submitMs: 0, bindGroupsMade: 0, byKernel: new Map() };
   private pipelines = new Map<string, GPUComputePipeline>();
   private bindings: Bindings;
   // Nesting depth of timed host calls (dispatch may flush): only the outermost one is timed.
@@ -351,6 +353,7 @@ export class Gpu {
     }
     this.throwIfFailed();
     this.stats.readbacks++;
+    this.stats.bytesRead += bytes;
     await staging.mapAsync(GPUMapMode.READ);
     out.set(new Float32Array(staging.getMappedRange()));
     staging.unmap();

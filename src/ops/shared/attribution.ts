@@ -97,6 +97,30 @@ export const cpuAttr = {
     }
     return { shape: [b, c, oh, ow], data: out };
   },
+  /**
+   * The gradient family's reduction of K consecutive samples per row (SampleMean): gradients g of
+   * R·K samples × T targets, ordered ((r·K + q)·T + j), to R·T rows: mean over q of g (or g² with
+   * `square`), times factor[r] element-wise when given (R×per: x for input×gradient, x − x₀ for IG).
+   */
+  sampleMean(g: CpuTensor, k: number, t: number, square: boolean, factor?: CpuTensor): CpuTensor {
+    const per = numel(g.shape) / g.shape[0];
+    const rows = g.shape[0] / (k * t);
+    const out = new Float32Array(rows * t * per);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < t; j++) {
+        const o = (r * t + j) * per;
+        for (let i = 0; i < per; i++) {
+          let acc = 0;
+          for (let q = 0; q < k; q++) {
+            const v = g.data[((r * k + q) * t + j) * per + i];
+            acc += square ? v * v : v;
+          }
+          out[o + i] = (acc / k) * (factor ? factor.data[r * per + i] : 1);
+        }
+      }
+    }
+    return { shape: [rows * t, ...g.shape.slice(1)], data: out };
+  },
   channelSum(x: CpuTensor): CpuTensor {
     const [b, c] = x.shape;
     const hw = numel(x.shape) / (b * c);
@@ -123,6 +147,7 @@ const BLOCKS = {
   cam: uniforms({ n: 'u32', hw: 'u32', c: 'u32' }),
   resize_bilinear: uniforms({ n: 'u32', h: 'u32', w: 'u32', oh: 'u32', ow: 'u32' }),
   channel_sum: uniforms({ n: 'u32', hw: 'u32', c: 'u32' }),
+  sample_mean: uniforms({ n: 'u32', per: 'u32', t: 'u32', k: 'u32', square: 'u32', scaled: 'u32' }),
 };
 type Kernel = keyof typeof BLOCKS;
 type Values<K extends Kernel> = Parameters<(typeof BLOCKS)[K]['pack']>[0];
@@ -213,6 +238,15 @@ export const gpuAttr = {
     const [b, c, h, w] = x.shape;
     const out = g.alloc([b, c, oh, ow], 'resized');
     run1d(g, 'resize_bilinear', { n: b * c * oh * ow, h, w, oh, ow }, out, [x]);
+    return out;
+  },
+  /** cpuAttr.sampleMean on the GPU (float32 accumulation, in q order). */
+  sampleMean(g: Gpu, x: GpuTensor, k: number, t: number, square: boolean, factor?: GpuTensor): GpuTensor {
+    const per = numel(x.shape) / x.shape[0];
+    const rows = x.shape[0] / (k * t);
+    const out = g.alloc([rows * t, ...x.shape.slice(1)], 'sample-mean');
+    // Without a factor, binding 3 is x again (never read).
+    run1d(g, 'sample_mean', { n: rows * t * per, per, t, k, square: square ? 1 : 0, scaled: factor ? 1 : 0 }, out, [x, factor ?? x]);
     return out;
   },
   channelSum(g: Gpu, x: GpuTensor): GpuTensor {

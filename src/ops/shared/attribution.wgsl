@@ -169,3 +169,26 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var k = 0u; k < u.c; k++) { acc += {{TERM}}; }
   out[i] = {{RESULT}};
 }
+
+//#section sample_mean
+// The gradient family's reduction: out[(r·T + j)·per + i] = mean over q < k of x[((r·k + q)·T + j)·per + i]
+// (squared with u.square), times y[r·per + i] with u.scaled (n = R·T·per outputs).
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = linear_id(gid, nwg, 256u);
+  if (o >= u.n) { return; }
+  let row = o / u.per;
+  let i = o - row * u.per;
+  let r = row / u.t;
+  let j = row - r * u.t;
+  let stride = u.t * u.per;
+  var at = (r * u.k * u.t + j) * u.per + i;
+  var acc = 0.0;
+  for (var q = 0u; q < u.k; q++) {
+    let v = x[at];
+    acc += select(v, v * v, u.square != 0u);
+    at += stride;
+  }
+  let m = acc / f32(u.k);
+  out[o] = select(m, m * y[r * u.per + i], u.scaled != 0u);
+}
