@@ -1,7 +1,7 @@
 // Attribution benchmark: images/s per method (default AE and Grad-CAM), WebGPU vs the CPU reference in one run;
 // GPU dispatches and readbacks per image, peak pooled buffer memory, and the AE backward's FLOPs
 // per conv layer as a multiple of the layer's forward FLOPs. Prints figures; never passes or fails.
-//   node tools/build.mjs && node dist/bench/explain.js [--quick] [--methods=ae,gradcam,ig:16,…|all]
+//   node tools/build.mjs && node dist/bench/explain.js [--quick] [--methods=ae,gradcam,ig:16,…|all] [--no-cpu] [--reps=N]
 import { readFileSync, existsSync } from 'node:fs';
 import { Explainer, type ExplainOptions } from '../src/explain/explainer.js';
 import { parseMethods, ALL_METHODS } from '../src/eval/methods.js';
@@ -13,6 +13,10 @@ import { firstConvs } from '../src/planner/topology.js';
 import type { ConvParams } from '../src/ops/conv/forward.js';
 
 const quick = process.argv.includes('--quick');
+// --no-cpu: the WebGPU column only (the CPU reference takes minutes per image for the multi-pass methods).
+const noCpu = process.argv.includes('--no-cpu');
+// --reps=N: timed repetitions per row (default 3; 1 for the 224-pixel models).
+const repsArg = process.argv.find((a) => a.startsWith('--reps='));
 // --only a,b: run just the models whose names contain one of these (case-insensitive).
 const flopsOnly = process.argv.includes('--flops-only');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='));
@@ -80,13 +84,13 @@ for (const c of cases.filter((k) => !only || only.some((o) => k.name.toLowerCase
         const method = methodTag(o);
         // Warm-up (pipelines, weights) on one input; big models are then timed once per setting.
         await gpu.explain(input(1, c.size), { ...o, target: 'top' });
-        const reps = c.big ? 1 : 3;
+        const reps = repsArg ? Math.max(1, Number(repsArg.slice(7))) : c.big ? 1 : 3;
         const d0 = g.stats.dispatches, r0 = g.stats.readbacks;
         g.stats.peakBytes = 0;
         const tg = await median(() => gpu.explain(x, o), reps, false);
         const per = (g.stats.dispatches - d0) / reps / (n * t);
         const rb = (g.stats.readbacks - r0) / reps;
-        const tc = c.cpu(n, t) ? await once(() => cpu.explain(x, o)) : NaN;
+        const tc = c.cpu(n, t) && !noCpu ? await once(() => cpu.explain(x, o)) : NaN;
         const rate = (ms: number) => (Number.isFinite(ms) ? ((n * t) / (ms / 1000)).toFixed(2) : 'skipped');
         const row = `| ${c.name} | ${n} | ${t} | ${method} | ${rate(tg)} | ${rate(tc)} | ${per.toFixed(0)} | ${rb.toFixed(0)} | ${(g.stats.peakBytes / 2 ** 20).toFixed(0)} |`;
         rows.push(row);
