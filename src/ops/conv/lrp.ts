@@ -14,7 +14,7 @@ import {
   type Bounds, type LinearLayer, type ModifiedRule,
 } from '../shared/modified.js';
 import { choose, firstOr } from '../shared/choose.js';
-import { composites } from '../shared/composites.js';
+import { COMPOSITES, composites, type Composite } from '../shared/composites.js';
 
 const convLayer: LinearLayer<ConvParams> = {
   plan(ctx, r) {
@@ -57,14 +57,19 @@ const BOUNDS: Bounds = {
 };
 
 const rule = (r: ModifiedRule) => modifiedRule(r, convLayer, BOUNDS);
-const zplus = rule(ZPLUS);
 
-export const lrp = composites<RuleTable>({}, {
-  'epsilon-plus': { Conv: zplus },
-  'epsilon-plus-flat': { Conv: firstOr(rule(FLAT), zplus) },
-  'epsilon-gamma-box': { Conv: firstOr(rule(ZBOX), rule(gamma(0.25))) },
-  'epsilon-alpha2-beta1': { Conv: rule(alphaBeta(2, 1)) },
-});
+/** Each composite's rule for the first convolution (reading the model input) and for the others. */
+export const CONV_LRP: Record<Composite, { first: ModifiedRule; rest: ModifiedRule }> = {
+  'epsilon-plus': { first: ZPLUS, rest: ZPLUS },
+  'epsilon-plus-flat': { first: FLAT, rest: ZPLUS },
+  'epsilon-gamma-box': { first: ZBOX, rest: gamma(0.25) },
+  'epsilon-alpha2-beta1': { first: alphaBeta(2, 1), rest: alphaBeta(2, 1) },
+};
+
+export const lrp = composites<RuleTable>({}, Object.fromEntries(COMPOSITES.map((c) => {
+  const { first, rest } = CONV_LRP[c];
+  return [c, { Conv: first === rest ? rule(rest) : firstOr(rule(first), rule(rest)) }];
+})));
 
 const excitation = rule(EXCITATION), negated = rule(EXCITATION_NEGATED);
 export const eb: RuleTable = { Conv: choose((ctx) => (ctx.negated ? negated : excitation)) };
