@@ -145,10 +145,11 @@ const BLOCKS = {
 type Kernel = keyof typeof BLOCKS;
 type Values<K extends Kernel> = Parameters<(typeof BLOCKS)[K]['pack']>[0];
 
-/** The sections each kernel is assembled from (the shared align-corners sampler where it reads one). */
+/** The sections each kernel is assembled from (the shared align-corners sampler, the shared min-max walk). */
 const PARTS: Partial<Record<Kernel, string[]>> = {
-  upsampled_minmax: ['align_corners', 'upsampled_minmax'],
+  upsampled_minmax: ['align_corners', 'upsampled_value', 'minmax_walk'],
   masked_inputs: ['align_corners', 'masked_inputs'],
+  plane_minmax: ['term_value', 'minmax_walk'],
 };
 
 /** FullGrad's TERM hook per kind (x = g, y = the input or the biases). */

@@ -65,9 +65,9 @@ fn upsampled(pl: u32, oy: u32, ox: u32) -> f32 {
   return (1.0 - ly) * top + ly * bot;
 }
 
-//#section upsampled_minmax
-// Score-CAM: min and max of every plane of x (n planes of h×w) upsampled to oh×ow with
-// align_corners = true, one workgroup per plane: out[2·pl] = min, out[2·pl + 1] = max.
+//#section minmax_walk
+// Min and max of every plane (plane_size() values each, read by plane_value), one workgroup per
+// plane: out[2·pl] = min, out[2·pl + 1] = max. Score-CAM's upsampled maps and FullGrad's terms.
 var<workgroup> lo: array<f32, 256>;
 var<workgroup> hi: array<f32, 256>;
 @compute @workgroup_size(256)
@@ -75,8 +75,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let pl = wid.x;
   var mn = 3.40282346e38;
   var mx = -3.40282346e38;
-  for (var q = li; q < u.oh * u.ow; q += 256u) {
-    let v = upsampled(pl, q / u.ow, q % u.ow);
+  for (var q = li; q < plane_size(); q += 256u) {
+    let v = plane_value(pl, q);
     mn = min(mn, v);
     mx = max(mx, v);
   }
@@ -95,6 +95,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     out[2u * pl + 1u] = hi[0];
   }
 }
+
+//#section upsampled_value
+// Score-CAM: the planes of x (h×w) upsampled to oh×ow with align_corners = true.
+fn plane_size() -> u32 { return u.oh * u.ow; }
+fn plane_value(pl: u32, q: u32) -> f32 { return upsampled(pl, q / u.ow, q % u.ow); }
 
 //#section masked_inputs
 // Score-CAM's masked inputs of input `img` (x: its layer output, planes n·K + k; y: the model
@@ -116,36 +121,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   out[i] = y[u.img * per + r] * mask;
 }
 
-//#section plane_minmax
-// FullGrad: min and max of TERM over every plane (n planes of hw values, c channels per sample),
-// one workgroup per plane: out[2·pl] = min, out[2·pl + 1] = max. TERM reads element `i` of plane `pl`.
-var<workgroup> lo: array<f32, 256>;
-var<workgroup> hi: array<f32, 256>;
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let pl = wid.x;
-  var mn = 3.40282346e38;
-  var mx = -3.40282346e38;
-  for (var q = li; q < u.hw; q += 256u) {
-    let i = pl * u.hw + q;
-    let v = {{TERM}};
-    mn = min(mn, v);
-    mx = max(mx, v);
-  }
-  lo[li] = mn;
-  hi[li] = mx;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (li < s) {
-      lo[li] = min(lo[li], lo[li + s]);
-      hi[li] = max(hi[li], hi[li + s]);
-    }
-    workgroupBarrier();
-  }
-  if (li == 0u) {
-    out[2u * pl] = lo[0];
-    out[2u * pl + 1u] = hi[0];
-  }
+//#section term_value
+// FullGrad: TERM over planes of hw values (c channels per sample); TERM reads element `i` of plane `pl`.
+fn plane_size() -> u32 { return u.hw; }
+fn plane_value(pl: u32, q: u32) -> f32 {
+  let i = pl * u.hw + q;
+  return {{TERM}};
 }
 
 //#section normalised_channel_sum
