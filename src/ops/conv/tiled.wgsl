@@ -36,8 +36,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // memory: the weights as vec4 rows, the source gathered one value per thread and row. A thread's
 // gathered pixel is fixed, so its batch index and window origin are computed once; the inner loops
 // add offsets only.
-//   Phases: a launch is up to PH dense GEMMs in one dispatch (z = phase · groups · channel tiles).
-// The forward side has one. A strided transposed pass has sh·sw (transposed.ts): the destination
+//   Phases: a dispatch holds up to MAX_PHASES (tiled.ts) dense GEMMs (z = phase · groups · channel
+// tiles; x·y covers the largest phase's pixel tiles, the others' spare workgroups return at once:
+// phases differ by a row or column at most). The forward side has one. A strided transposed pass has sh·sw (transposed.ts): the destination
 // pixels of one phase (iy ≡ py − pad (mod sh), likewise x) form a sub-grid (first row r0, every
 // dst_rs-th row) reached by a subset of the taps, each of which reads the source at a fixed
 // offset: a stride-1 convolution over that subset, whose taps sit in the packed W at tap0 +
