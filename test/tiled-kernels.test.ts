@@ -15,6 +15,8 @@ import { kernelChoiceOverride, kernelVariant, isSoftwareAdapter, parseKernelsEnv
 import { numel } from '../src/graph/tensor.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import { diff, gpu, makeNode, randn, rng, runCpu, runGpu } from './helpers/ops.js';
+import { OnnxBuilder } from '../tools/onnx-builder.js';
+import { Explainer } from '../src/explain/explainer.js';
 
 const TOL = 1e-5;
 const VARIANTS: KernelVariant[] = ['shuffle', 'tiled'];
@@ -202,6 +204,38 @@ describe('strided input gradient on the tiled kernel, every tile', () => {
     const got = await g.read(out);
     [dyG, wG, out].forEach((v) => g.release(v));
     expect(diff(got, want).relL2).toBeLessThan(TOL);
+  });
+});
+
+describe('AE end to end on a strided model, tiled kernels', () => {
+  // The walker reaches the phased GEMMs: two strided layers (one dilated) under the default
+  // layer, and the first convolution's zB rule; GPU = CPU (rel. L2 ≤ 1e-4, as the architecture
+  // tests compare whole explanations) on a shared forward pass.
+  it('GPU = CPU, and the strided transposed passes ran on the tiled kernel', async () => {
+    kernelChoiceOverride.force = 'tiled';
+    const b = new OnnxBuilder({ seed: 9 });
+    let x = b.input('input', [2, 3, 19, 17]);
+    x = b.relu(b.conv(x, 12, 3, { pad: 1 }));
+    x = b.relu(b.conv(x, 16, 3, { stride: 2, pad: 1 }));
+    x = b.relu(b.conv(x, 20, 3, { stride: 2, pad: 2, dilation: 2 }));
+    b.output(b.gemm(b.flatten(b.globalAvgPool(x)), 7));
+    const bytes = b.toBytes();
+    const gpuEx = await Explainer.create(bytes, { backend: 'webgpu' });
+    const cpuEx = await Explainer.create(bytes, { backend: 'cpu' });
+    const input = randn([2, 3, 19, 17], rng(21));
+    const g = gpuEx.session.gpu!;
+    const before = new Map(g.stats.byKernel);
+    const o = { method: 'ae' as const, target: { top: 2 } };
+    const forward = await gpuEx.forwardValues(input, o);
+    const got = await gpuEx.explain(input, o);
+    const want = await cpuEx.explain(input, { ...o, forward });
+    expect(want.heatmaps.data.some((v) => v !== 0) && got.heatmaps.data.every(Number.isFinite)).toBe(true);
+    expect(diff(got.heatmaps.data, want.heatmaps.data).relL2).toBeLessThanOrEqual(1e-4);
+    expect(dispatchesOf(g.stats.byKernel, before, 'conv.tiled.back_ae.')).toBeGreaterThanOrEqual(2);
+    expect(dispatchesOf(g.stats.byKernel, before, 'conv.tiled.fwd_zb.')).toBe(1);
+    expect(dispatchesOf(g.stats.byKernel, before, 'conv.backward.back_ae.')).toBe(0);
+    gpuEx.dispose();
+    cpuEx.dispose();
   });
 });
 
