@@ -4,12 +4,15 @@
 //   2. forward and AE throughput at batch 1, 16, 64 for VGG-16, ResNet-50 (full size, random
 //      weights) and three torchvision topologies (test/fixtures/arch), both variants, with the host
 //      µs per dispatch;
+//   1b. the strided layers' backward passes per shape, both variants (bench/strided.ts): the input
+//      gradient and the AE conv rule, whose transposed passes the tiled kernel runs per output phase;
 //   3. `aeq verify` on every fixture model under both variants (child processes, AEQ_KERNELS), run
 //      first, in parallel (it is CPU-bound), before anything is timed.
 // Writes the markdown tables for bench/RESULTS.md to --out (and stdout). A time budget (--budget
 // seconds, default 420) skips what would not fit, saying so in the tables. --quick: tiny shapes,
 // one small model at batch 1–2, two fixtures: checks the plumbing on lavapipe in about a minute.
-//   node tools/build.mjs --bench && node dist/bench/gpu.js [--quick] [--out FILE] [--cli dist/cli.js]
+// --only strided: section 1b alone; --batches 1,16: its batch sizes (software adapters: 1).
+//   node tools/build.mjs --bench && node dist/bench/gpu.js [--quick] [--only strided] [--batches 1,16] [--out FILE] [--cli dist/cli.js]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +26,7 @@ import { explainFlops } from '../src/planner/flops.js';
 import { vgg16, resnet50 } from '../tools/onnx-builder.js';
 import type { Node } from '../src/graph/ir.js';
 import { LAYERS, type Layer } from './layers.js';
+import { stridedPasses } from './strided.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -30,6 +34,8 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
 };
 const quick = argv.includes('--quick');
+const only = opt('--only');
+if (only !== undefined && only !== 'strided') throw new Error(`--only takes 'strided', got '${only}'`);
 const outFile = opt('--out') ?? 'bench-gpu.md';
 const budgetS = Number(opt('--budget') ?? 420);
 const t0 = performance.now();
@@ -259,7 +265,11 @@ async function verifyAll(): Promise<void> {
 const g = await getGpu();
 const named = PEAKS.find(([re]) => re.test(g.adapterName));
 let peak: number, peakNote: string;
-if (named) {
+if (only !== undefined) {
+  // The strided section reports GFLOP/s only: no peak to measure.
+  peak = 0;
+  peakNote = 'not measured (--only)';
+} else if (named) {
   peak = named[1];
   peakNote = `${peak} TFLOP/s (datasheet fp32 peak for '${named[0].source}')`;
 } else {
@@ -273,9 +283,13 @@ say(`- adapter: ${g.adapterName}; default kernels here: ${kernelVariant(g.adapte
 say(`- fp32 peak used for '% of peak': ${peakNote}`);
 say(`- date: ${new Date().toISOString()}; command: node dist/bench/gpu.js ${argv.join(' ')}`);
 say();
-await verifyAll();
-await convKernels(g, peak);
-await models();
+if (only === undefined) {
+  await verifyAll();
+  await convKernels(g, peak);
+}
+const batchList = opt('--batches')?.split(',').map(Number);
+await stridedPasses(g, { quick, batches: batchList, variants: VARIANTS, left, out: { say, table, row } });
+if (only === undefined) await models();
 say(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 writeFileSync(outFile, md.join('\n') + '\n');
 process.exit(0);

@@ -9,6 +9,8 @@ import { OnnxBuilder } from '../tools/onnx-builder.js';
 import { forwardCase, stepOf, applyCpu, applyGpu, type RuleCase, type ApplyOptions } from './helpers/rules.js';
 import { rng } from './helpers/ops.js';
 import * as conv from '../src/ops/conv/rules.js';
+import { MAX_PHASES } from '../src/ops/conv/tiled.js';
+import { transposedPhases } from '../src/ops/conv/transposed.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import type { ConvParams } from '../src/ops/conv/forward.js';
 import type { AeOptions } from '../src/ops/rule.js';
@@ -469,19 +471,25 @@ describe('aeConvFlops', () => {
 });
 
 // Layers wide enough (≥ 8 channels per group on the side a pass tiles) for the tiled kernels'
-// AE passes, run under both kernel variants (the tiled one is the hardware-GPU default).
+// AE passes, run under both kernel variants (the tiled one is the hardware-GPU default). Strided
+// transposed passes run one GEMM per output phase (transposed.ts), MAX_PHASES phases a dispatch.
 const WIDE: Record<string, Geo> = {
   '3×3 pad 1, 13 → 19 channels, batch 2': { x: [2, 13, 9, 11], k: 19, kernel: [3, 3], pads: [1, 1, 1, 1] },
-  '3×3 s2 asymmetric pads, 9 → 10 (strided: tiled forward side only)': { x: [2, 9, 11, 13], k: 10, kernel: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0] },
+  '3×3 s2 asymmetric pads, 9 → 10': { x: [2, 9, 11, 13], k: 10, kernel: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0] },
   'groups 2, dilation 2, 18 → 20': { x: [1, 18, 10, 9], k: 20, kernel: [3, 3], dilations: [2, 2], pads: [2, 2, 2, 2], group: 2 },
   '1×1, 11 → 9, batch 3': { x: [3, 11, 7, 5], k: 9, kernel: [1, 1] },
+  '1×1 s2, 12 → 8 (phases no tap reaches)': { x: [2, 12, 9, 8], k: 8, kernel: [1, 1], strides: [2, 2] },
+  'groups 2 s2 dilation 2, 5×5, 16 → 18, batch 2': { x: [2, 16, 15, 12], k: 18, kernel: [5, 5], strides: [2, 2], dilations: [2, 2], pads: [4, 3, 2, 4], group: 2 },
+  '3×3 s3 (9 phases), 10 → 9': { x: [1, 10, 16, 19], k: 9, kernel: [3, 3], strides: [3, 3], pads: [1, 0, 2, 1] },
+  '7×7 s(2,1) p3, 8 → 16': { x: [1, 8, 17, 13], k: 16, kernel: [7, 7], strides: [2, 1], pads: [3, 3, 3, 3] },
+  '1-D k4 s2, 9 → 12, batch 2': { x: [2, 9, 21], k: 12, kernel: [4], strides: [2], pads: [1, 2] },
 };
 
 describe.each(['shuffle', 'tiled'] as const)('Conv AE on wide layers, %s kernels, GPU vs CPU (rel. L2 ≤ 1e-5)', (variant) => {
   afterEach(() => {
     kernelChoiceOverride.force = null;
   });
-  it.each(Object.entries(WIDE))('%s: default, one-signed R, each switch, two targets', async (_name, geo) => {
+  it.each(Object.entries(WIDE))('%s: default, one-signed R, each switch, two targets, zB', async (_name, geo) => {
     kernelChoiceOverride.force = variant;
     const g = await getGpu();
     const before = new Map(g.stats.byKernel);
@@ -513,14 +521,29 @@ describe.each(['shuffle', 'tiled'] as const)('Conv AE on wide layers, %s kernels
     expectFinite(gpu2);
     expect(relL2(gpu2!.data, cpu2!.data)).toBeLessThan(1e-5);
     runs.push([r2, {}]);
-    let fwd = 0, back = 0;
-    for (const [k, v] of g.stats.byKernel) {
-      const d = v - (before.get(k) ?? 0);
-      if (k.startsWith('conv.tiled.fwd_ae.')) fwd += d;
-      if (k.startsWith('conv.tiled.back_ae.')) back += d;
+    // The zB rule (the layer as the first convolution), twice: mixed and one-signed R.
+    const zbRuns = [rand(rShape, 46, { zeros: 0.1 }), rand(rShape, 47, { sign: 'pos' })];
+    for (const r of zbRuns) {
+      const [cpu] = applyCpu(conv.ae.Conv, c, step, r, { firstConv: true });
+      const [gpu] = await applyGpu(conv.ae.Conv, c, step, r, { firstConv: true });
+      expectFinite(gpu);
+      expect(relL2(gpu!.data, cpu!.data)).toBeLessThan(1e-5);
     }
-    const strided = (geo.strides ?? [1, 1]).some((s) => s !== 1);
-    expect(fwd).toBe(variant === 'tiled' ? runs.length : 0);
-    expect(back).toBe(variant === 'tiled' && !strided ? runs.length : 0);
+    const count = (prefix: string) => {
+      let n = 0;
+      for (const [k, v] of g.stats.byKernel) if (k.startsWith(prefix)) n += v - (before.get(k) ?? 0);
+      return n;
+    };
+    // Under tiled every pass runs on the tiled kernel (these layers are wide on both sides), a
+    // transposed one in ⌈phases / MAX_PHASES⌉ dispatches; under shuffle none does.
+    const p = step.params as ConvParams;
+    const dispatches = Math.ceil(transposedPhases(p).length / MAX_PHASES);
+    const tiled = variant === 'tiled';
+    expect(count('conv.tiled.fwd_ae.')).toBe(tiled ? runs.length : 0);
+    expect(count('conv.tiled.back_ae.')).toBe(tiled ? runs.length * dispatches : 0);
+    expect(count('conv.backward.back_ae.')).toBe(tiled ? 0 : runs.length);
+    expect(count('conv.tiled.fwd_zb.')).toBe(tiled ? zbRuns.length : 0);
+    expect(count('conv.tiled.back_zb.')).toBe(tiled ? zbRuns.length * dispatches : 0);
+    expect(count('conv.backward.back_zb.')).toBe(tiled ? 0 : zbRuns.length);
   });
 });

@@ -2,15 +2,21 @@
 // both variants ('shuffle', the software-adapter default, and 'tiled', the hardware default)
 // against the CPU reference, on odd shapes (strides, pads, dilations, groups, batch > 1, sizes
 // that are no multiple of the tile, channel counts no multiple of 4, 1×1 planes), and every tile
-// the tiled conv can choose is run once explicitly. Tolerance: relative L2 ≤ 1e-5.
+// the tiled conv can choose is run once explicitly. The strided input gradient runs one GEMM per
+// output phase (transposed.ts): its decomposition is checked against brute force on the CPU, and
+// on the GPU with strides 2–4, dilations, kernels larger and smaller than the stride (phases that
+// no tap reaches), and more phases than one dispatch holds. Tolerance: relative L2 ≤ 1e-5.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ops as convOps, convForwardCpu, prepareConv, type ConvParams } from '../src/ops/conv/forward.js';
 import { convInputGradCpu, convInputGradGpu } from '../src/ops/conv/input-grad.js';
-import { chooseTile, tiledConv, type Tile } from '../src/ops/conv/tiled.js';
+import { chooseTile, MAX_PHASES, tiledConv, tiledInputGrad, type Tile } from '../src/ops/conv/tiled.js';
+import { transposedPhases } from '../src/ops/conv/transposed.js';
 import { kernelChoiceOverride, kernelVariant, isSoftwareAdapter, parseKernelsEnv, type KernelVariant } from '../src/kernels/gpu/kernel-choice.js';
 import { numel } from '../src/graph/tensor.js';
 import type { CpuTensor } from '../src/ops/op.js';
 import { diff, gpu, makeNode, randn, rng, runCpu, runGpu } from './helpers/ops.js';
+import { OnnxBuilder } from '../tools/onnx-builder.js';
+import { Explainer } from '../src/explain/explainer.js';
 
 const TOL = 1e-5;
 const VARIANTS: KernelVariant[] = ['shuffle', 'tiled'];
@@ -86,6 +92,14 @@ const CASES: Case[] = [
   { name: 'groups 4 s2 2x3 dil(2,1)', x: [1, 12, 12, 15], k: 36, kernel: [2, 3], group: 4, dilations: [2, 1], strides: [2, 2], pads: [1, 0, 0, 2] },
   { name: 'depthwise 3x3 (direct kernel in both)', x: [2, 10, 9, 8], k: 10, kernel: [3, 3], group: 10, pads: [1, 1, 1, 1], bias: true },
   { name: '1-D k5 s1', x: [2, 9, 23], k: 14, kernel: [5], pads: [2, 1], bias: true },
+  // Strided, with 8 or more input channels per group: the input gradient on the phased GEMM.
+  { name: '3x3 s2 p1 batch 2, 12 → 16 (4 phases)', x: [2, 12, 13, 11], k: 16, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], bias: true },
+  { name: '4x4 s2 asym pads (2 taps a phase)', x: [1, 9, 12, 15], k: 10, kernel: [4, 4], strides: [2, 2], pads: [1, 2, 0, 1] },
+  { name: '3x3 s3 dil2 (9 phases: 3 dispatches)', x: [2, 10, 17, 14], k: 9, kernel: [3, 3], strides: [3, 3], dilations: [2, 2], pads: [2, 1, 0, 2] },
+  { name: '2x2 s4 (phases no tap reaches)', x: [1, 8, 13, 9], k: 12, kernel: [2, 2], strides: [4, 4], pads: [0, 1, 1, 0] },
+  { name: 'groups 2 s(2,3) 5x3 dil(2,1)', x: [2, 20, 15, 16], k: 22, kernel: [5, 3], group: 2, strides: [2, 3], dilations: [2, 1], pads: [3, 1, 2, 1], bias: true },
+  { name: '7x7 s2 p3, 9 → 11', x: [1, 9, 21, 19], k: 11, kernel: [7, 7], strides: [2, 2], pads: [3, 3, 3, 3], bias: true },
+  { name: '1-D k5 s3', x: [3, 11, 29], k: 13, kernel: [5], strides: [3], pads: [2, 1] },
 ];
 
 function attrsOf(c: Case): Record<string, number | number[]> {
@@ -139,10 +153,15 @@ describe.each(VARIANTS)('conv, %s kernels, GPU vs CPU', (variant) => {
     [dyG, wG, out].forEach((t) => g.release(t));
     expect(diff(gotDx, wantDx).relL2).toBeLessThan(TOL);
     // The tiled variant serves every launch with ≥ 8 output channels per group: the forward here,
-    // and the stride-1 input gradient when the input side has that many.
+    // and the input gradient when the input side has that many — at stride 1 as one convolution,
+    // strided as one GEMM per output phase, MAX_PHASES of them a dispatch.
     const tiled = dispatchesOf(g.stats.byKernel, before, 'conv.tiled.plain.');
-    const expected = variant === 'shuffle' || p.k / p.group < 8 ? 0 : 1 + (p.sh === 1 && p.sw === 1 && p.c / p.group >= 8 ? 1 : 0);
-    expect(tiled).toBe(expected);
+    const strided = p.sh !== 1 || p.sw !== 1;
+    const wideIn = p.c / p.group >= 8;
+    expect(tiled).toBe(variant === 'shuffle' ? 0 : (p.k / p.group >= 8 ? 1 : 0) + (!strided && wideIn ? 1 : 0));
+    const phased = dispatchesOf(g.stats.byKernel, before, 'conv.tiled.grad.');
+    expect(phased).toBe(variant === 'tiled' && strided && wideIn ? Math.ceil(transposedPhases(p).length / MAX_PHASES) : 0);
+    expect(dispatchesOf(g.stats.byKernel, before, 'conv.backward.back_grad.')).toBe(strided && (variant === 'shuffle' || !wideIn) ? 1 : 0);
   });
 });
 
@@ -165,6 +184,95 @@ describe('conv, every tile of the tiled kernel', () => {
     const got = await g.read(out);
     [xG, wG, bG, out].forEach((v) => g.release(v));
     expect(diff(got, want).relL2).toBeLessThan(TOL);
+  });
+});
+
+describe('strided input gradient on the tiled kernel, every tile', () => {
+  const tiles: Tile[] = [];
+  for (const bk of [8, 16]) for (const [bm, bn] of [[32, 32], [64, 32], [32, 64]]) tiles.push({ bm, bn, bk });
+  const c: Case = { name: 'tile', x: [2, 19, 11, 9], k: 67, kernel: [3, 3], strides: [2, 3], pads: [1, 1, 1, 0] };
+  it.each(tiles.map((t) => [`${t.bm}×${t.bn}, K-slices of ${t.bk}`, t] as const))('%s', async (_n, t) => {
+    const { p, shape } = paramsOf(c);
+    const { w } = tensorsOf(c, 8);
+    const dy = randn(shape, rng(9));
+    const want = convInputGradCpu(p, dy, w);
+    const g = await gpu();
+    const [dyG, wG] = [dy, w].map((v) => g.upload(v.data, v.shape));
+    const out = g.alloc(c.x);
+    g.write(out, new Float32Array(numel(c.x)).fill(NaN));
+    tiledInputGrad(g, p, dyG, wG, out, t);
+    const got = await g.read(out);
+    [dyG, wG, out].forEach((v) => g.release(v));
+    expect(diff(got, want).relL2).toBeLessThan(TOL);
+  });
+});
+
+describe('AE end to end on a strided model, tiled kernels', () => {
+  // The walker reaches the phased GEMMs: two strided layers (one dilated) under the default
+  // layer, and the first convolution's zB rule; GPU = CPU (rel. L2 ≤ 1e-4, as the architecture
+  // tests compare whole explanations) on a shared forward pass.
+  it('GPU = CPU, and the strided transposed passes ran on the tiled kernel', async () => {
+    kernelChoiceOverride.force = 'tiled';
+    const b = new OnnxBuilder({ seed: 9 });
+    let x = b.input('input', [2, 3, 19, 17]);
+    x = b.relu(b.conv(x, 12, 3, { pad: 1 }));
+    x = b.relu(b.conv(x, 16, 3, { stride: 2, pad: 1 }));
+    x = b.relu(b.conv(x, 20, 3, { stride: 2, pad: 2, dilation: 2 }));
+    b.output(b.gemm(b.flatten(b.globalAvgPool(x)), 7));
+    const bytes = b.toBytes();
+    const gpuEx = await Explainer.create(bytes, { backend: 'webgpu' });
+    const cpuEx = await Explainer.create(bytes, { backend: 'cpu' });
+    const input = randn([2, 3, 19, 17], rng(21));
+    const g = gpuEx.session.gpu!;
+    const before = new Map(g.stats.byKernel);
+    const o = { method: 'ae' as const, target: { top: 2 } };
+    const forward = await gpuEx.forwardValues(input, o);
+    const got = await gpuEx.explain(input, o);
+    const want = await cpuEx.explain(input, { ...o, forward });
+    expect(want.heatmaps.data.some((v) => v !== 0) && got.heatmaps.data.every(Number.isFinite)).toBe(true);
+    expect(diff(got.heatmaps.data, want.heatmaps.data).relL2).toBeLessThanOrEqual(1e-4);
+    expect(dispatchesOf(g.stats.byKernel, before, 'conv.tiled.back_ae.')).toBeGreaterThanOrEqual(2);
+    expect(dispatchesOf(g.stats.byKernel, before, 'conv.tiled.fwd_zb.')).toBe(1);
+    expect(dispatchesOf(g.stats.byKernel, before, 'conv.backward.back_ae.')).toBe(0);
+    gpuEx.dispose();
+    cpuEx.dispose();
+  });
+});
+
+describe('transposed phases (transposed.ts)', () => {
+  // Brute force: every (input pixel, tap) pair whose output pixel exists, per axis, against what
+  // the phases enumerate (destination index, the tap recovered from the flipped-kernel index, the
+  // source index): each pair exactly once, and every destination index in exactly one phase.
+  it('enumerate every (input, tap, output) triple exactly once, on 600 random axes', () => {
+    const r = rng(5);
+    const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+    for (let trial = 0; trial < 600; trial++) {
+      const s = int(1, 5), d = int(1, 4), k = int(1, 7), pad = int(0, 4), size = int(1, 20);
+      const out = Math.floor((size + pad + int(0, 3) - d * (k - 1) - 1) / s) + 1;
+      if (out < 1) continue;
+      const want: string[] = [];
+      for (let i = 0; i < size; i++) for (let t = 0; t < k; t++) {
+        const o = (i + pad - t * d) / s;
+        if (Number.isInteger(o) && o >= 0 && o < out) want.push(`${i},${t},${o}`);
+      }
+      const got: string[] = [];
+      const covered = new Array(size).fill(0);
+      const p = { n: 1, c: 1, h: size, w: 1, k: 1, oh: out, ow: 1, kh: k, kw: 1, sh: s, sw: 1, dh: d, dw: 1, padT: pad, padL: 0, padB: 0, padR: 0, group: 1, hasBias: false, is1d: false };
+      for (const { y } of transposedPhases(p)) {
+        for (let j = 0; j < y.count; j++) {
+          const i = y.first + j * s;
+          covered[i]++;
+          for (let m = 0; m < y.taps; m++) {
+            // As the skeleton reads it: source j − pad + m·dil, flipped tap t0 + m·tstep.
+            const o = j - y.pad + m * y.dil;
+            const t = k - 1 - (y.t0 + m * y.tstep);
+            if (o >= 0 && o < out) got.push(`${i},${t},${o}`);
+          }
+        }
+      }
+      expect(covered.every((c) => c === 1)).toBe(true);
+      expect(got.sort()).toEqual(want.sort());
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The GPU-machine benchmark in one command (issue 9 item 7; bench/gpu.ts): conv kernels per shape for
-# both kernel variants (GFLOP/s, % of the fp32 peak), forward and AE throughput at batch 1, 16, 64
+# both kernel variants (GFLOP/s, % of the fp32 peak), the strided layers' input gradient and AE conv
+# rules per shape under both variants (bench/strided.ts), forward and AE throughput at batch 1, 16, 64
 # for VGG-16, ResNet-50 and three torchvision topologies with the host µs per dispatch, and
 # `aeq verify` on every fixture under both variants; markdown tables for bench/RESULTS.md in
 # $OUT/bench-gpu.md, in under 8 minutes (BUDGET seconds for the timed work, default 420).

@@ -311,9 +311,10 @@ alias Sig = f32;
         out[base + col] = (v - lh.x) * acc0[i][p] + (v - lh.y) * acc1[i][p];
 
 //#section back_grad
-// The gradient's input gradient for strided convolutions (input-grad.ts): acc0 = dX = convT(dY, W)
-// with the weights as they are; acc1 is unused. (Stride-1 input gradients are plain convolutions
-// of dY on the forward kernels.)
+// The gradient's input gradient for strided convolutions (input-grad.ts) on the shuffle variant,
+// and on the tiled one for fewer than 8 input channels a group: acc0 = dX = convT(dY, W) with the
+// weights as they are; acc1 is unused. (Stride-1 input gradients are plain convolutions of dY on
+// the forward kernels; the tiled variant runs strided ones per output phase, tiled.ts.)
 @group(0) @binding(2) var<storage, read> s: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 alias Sig = f32;

@@ -5,6 +5,8 @@ import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { geoPipe, pass } from './backward.js';
 import type { ConvParams } from './forward.js';
 import { convCpu, convLaunch, type Launch } from './kernels.js';
+import { tiledInputGrad, tiledTransposedServes } from './tiled.js';
+import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
 
 /** dX = ∂⟨conv(x, W), dY⟩/∂x, of exactly the input's shape (p describes the forward conv), into `out` (a new array when not given). */
 export function convInputGradCpu(p: ConvParams, dy: CpuTensor, w: CpuTensor, out?: Float32Array): Float32Array {
@@ -15,9 +17,11 @@ export function convInputGradCpu(p: ConvParams, dy: CpuTensor, w: CpuTensor, out
 export function convInputGradGpu(g: Gpu, p: ConvParams, dy: GpuTensor, w: GpuTensor, out: GpuTensor): void {
   const G = p.group;
   // Stride 1: a plain convolution of dY with the flipped, transposed kernel and the
-  // complementary padding, which reaches the fast 3×3 path. Otherwise a gather per input pixel:
-  // the transposed pass of the AE rules (backward.wgsl's gather skeleton) with plain weights.
+  // complementary padding, which reaches the fast 3×3 path. Otherwise, on hardware GPUs, one tiled
+  // GEMM per output phase (transposed.ts); on software adapters a gather per input pixel: the
+  // transposed pass of the AE rules (backward.wgsl's gather skeleton) with plain weights.
   if (p.sh !== 1 || p.sw !== 1) {
+    if (kernelVariant(g.adapterName) === 'tiled' && tiledTransposedServes(p)) return tiledInputGrad(g, p, dy, w, out);
     const b = pass(p, 'in');
     g.dispatch(geoPipe(g, 'back_grad', b.tc), b.u, [w.buffer, dy.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
     return;

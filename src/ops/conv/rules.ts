@@ -10,11 +10,13 @@
 //      them), with the sections S_c, S_a, S_b formed in its epilogue;
 //   3. one transposed pass (the gather skeleton): convT(S_c,|W|) and convT(x>0 ? S_a : S_b,|W|);
 //   (on hardware GPUs passes 2 and 3 are tiled GEMMs, tiled.ts: pass 2 for every geometry with
-//   8 or more output channels per group, pass 3 at stride 1 with 8 or more input channels; with
-//   T targets per input pass 2's GEMM runs once per input, its epilogue once per target)
+//   8 or more output channels per group, pass 3 for every geometry with 8 or more input channels
+//   per group, strided ones as one GEMM per output phase (transposed.ts); with T targets per
+//   input pass 2's GEMM runs once per input, its epilogue once per target)
 //   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
-// pass with the W⁺ and W⁻ accumulators.
+// pass with the W⁺ and W⁻ accumulators (both tiled GEMMs on hardware GPUs where the side they tile
+// has 8 or more channels per group, the two accumulators of each sharing the W tiles).
 import type { CpuTensor } from '../op.js';
 import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { convForwardCpu, type ConvParams } from './forward.js';
@@ -22,7 +24,7 @@ import { convInputGradCpu, convInputGradGpu } from './input-grad.js';
 import { cpuAttr, gpuAttr } from '../shared/attribution.js';
 import { perSample } from '../shared/signal.js';
 import { geoPipe, pass, SMALL, smallPipe } from './backward.js';
-import { tiledAeBackward, tiledAeBackwardServes, tiledAeForward, tiledAeForwardServes } from './tiled.js';
+import { tiledAeBackward, tiledAeForward, tiledAeForwardServes, tiledTransposedServes, tiledZbBackward, tiledZbForward } from './tiled.js';
 import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
 import { numel, type Shape } from '../../graph/tensor.js';
 import type { AeOptions, Rule, RuleCtx, RulePlan, RuleTable } from '../rule.js';
@@ -171,7 +173,7 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
   const bflags = flags | (o.shift ? F_KEEP_C : 0);
-  if (tiled && tiledAeBackwardServes(p)) tiledAeBackward(g, p, w, s, x, out, cterm, bflags);
+  if (tiled && tiledTransposedServes(p)) tiledAeBackward(g, p, w, s, x, out, cterm, bflags);
   else {
     const b = pass(p, 'in', bflags);
     g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
@@ -190,10 +192,17 @@ function zbGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   const bounds = g.alloc([n, 2], 'ae.conv.bounds');
   g.dispatch(smallPipe(g, 'minmax'), SMALL.pack({ total: n, per: numel(model.shape) / n }), [model.buffer, bounds.buffer], [n]);
   const s = g.alloc(r.shape, 'ae.conv.s');
-  const f = pass(p, 'out');
-  g.dispatch(geoPipe(g, 'fwd_zb', f.tc), f.u, [w.buffer, x.buffer, r.buffer, bounds.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
-  const b = pass(p, 'in');
-  g.dispatch(geoPipe(g, 'back_zb', b.tc), b.u, [w.buffer, s.buffer, x.buffer, bounds.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
+  const tiled = kernelVariant(g.adapterName) === 'tiled';
+  if (tiled && tiledAeForwardServes(p)) tiledZbForward(g, p, x, w, r, bounds, s);
+  else {
+    const f = pass(p, 'out');
+    g.dispatch(geoPipe(g, 'fwd_zb', f.tc), f.u, [w.buffer, x.buffer, r.buffer, bounds.buffer, s.buffer], Gpu.groups1d(f.threads, 64));
+  }
+  if (tiled && tiledTransposedServes(p)) tiledZbBackward(g, p, w, s, x, bounds, out);
+  else {
+    const b = pass(p, 'in');
+    g.dispatch(geoPipe(g, 'back_zb', b.tc), b.u, [w.buffer, s.buffer, x.buffer, bounds.buffer, out.buffer], Gpu.groups1d(b.threads, 64));
+  }
   g.release(s);
   g.release(bounds);
 }

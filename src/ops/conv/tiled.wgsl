@@ -2,8 +2,9 @@
 // W [groups·wk][wc][taps] repacked as the GEMM's left operand, [g][tap][ci (cin_p)][co (kout_p)],
 // zero past the group's channels: a K-tile row of one tap is then BM contiguous output channels,
 // loaded as vec4s with no bounds test (cin_p and kout_p are multiples of BK and BM). `flip`
-// reverses the taps and the strides swap the channel axes (the stride-1 input gradient); `absw`
-// takes |W| (the AE passes).
+// reverses the taps and the strides swap the channel axes (the transposed passes: every phase of
+// a strided one reads its taps from this one packing, transposed.ts); `absw` takes |W| (AE's
+// general rule).
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> wp: array<f32>;
 
@@ -34,9 +35,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // reduction runs over taps (outer) and BK-channel slices (inner), staged through workgroup
 // memory: the weights as vec4 rows, the source gathered one value per thread and row. A thread's
 // gathered pixel is fixed, so its batch index and window origin are computed once; the inner loops
-// add offsets only. The pass (plain, fwd_ae, back_ae) supplies its bindings and hooks:
+// add offsets only.
+//   Phases: a dispatch holds up to MAX_PHASES (tiled.ts) dense GEMMs (z = phase · groups · channel
+// tiles; x·y covers the largest phase's pixel tiles, the others' spare workgroups return at once:
+// phases differ by a row or column at most). The forward side has one. A strided transposed pass has sh·sw (transposed.ts): the destination
+// pixels of one phase (iy ≡ py − pad (mod sh), likewise x) form a sub-grid (first row r0, every
+// dst_rs-th row) reached by a subset of the taps, each of which reads the source at a fixed
+// offset: a stride-1 convolution over that subset, whose taps sit in the packed W at tap0 +
+// kh·tap_sy + kw·tap_sx. The phase's geometry comes from the table u.ph (2 vec4s a phase: oh, ow,
+// kh, kw | pad_t, pad_l, tap0, dst0 = r0·dst_w + c0), so no div or mod enters the inner loops.
+// The pass (plain, fwd_ae, fwd_zb; grad, back_ae, back_zb) supplies its bindings and hooks:
 //   <pass>.smem: its source tiles in workgroup memory, beside As (the weights);
-//   <pass>.acc: its accumulators (4 vec4 rows each: acc[i][j] is channel i, pixel j);
+//   <pass>.acc: its accumulators (4 vec4 rows each: acc[i][j] is channel i, pixel j), and what a
+//     thread reads once (sample `qn` of its gathered pixel);
 //   <pass>.stage: the source value `v` (gathered at `xo + ci·hw` when `ok`) into tile slot (e, c);
 //   <pass>.fma: one K step, `a` the 4 weights, `e` the tile row of the thread's 4 pixels;
 //   <pass>.store: destination element `idx` (sample `pn`) of channel `oc` from accumulator i, pixel j.
@@ -58,24 +69,31 @@ fn safe_div(a: f32, b: f32) -> f32 {
 
 @compute @workgroup_size(NT)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  // Pixel tiles fold over x and y (there may be more than 65535); z = group · channel tiles.
+  // Pixel tiles fold over x and y (there may be more than 65535); z = phase · group · channel tiles.
+  let gm = u.groups * u.nmt;
+  let ph = wid.z / gm;
+  let p0v = vec4u(u.ph[2u * ph]);
+  let p1v = u.ph[2u * ph + 1u];
+  let oh = p0v.x;
+  let ow = p0v.y;
+  let npix = u.n * oh * ow;
   let tile = wid.x + wid.y * nwg.x;
-  if (tile >= u.ntiles) { return; }
-  let g = wid.z / u.nmt;
+  if (tile * BN >= npix) { return; }
+  let g = (wid.z % gm) / u.nmt;
   let m0 = (wid.z % u.nmt) * BM;
   let p0 = tile * BN;
-  let plane = u.oh * u.ow;
+  let plane = oh * ow;
   let hw = u.h * u.w;
 
   // This thread's gathered pixel: column lp of the source tile, rows kr0 + j·(NT / BN).
   let lp = li % BN;
   let kr0 = li / BN;
   let q = p0 + lp;
-  let live = q < u.npix;
+  let live = q < npix;
   let qn = q / plane;
   let qr = q % plane;
-  let ih0 = i32((qr / u.ow) * u.sh) - u.pad_t;
-  let iw0 = i32((qr % u.ow) * u.sw) - u.pad_l;
+  let ih0 = i32((qr / ow) * u.sh) - p1v.x;
+  let iw0 = i32((qr % ow) * u.sw) - p1v.y;
   let xn = (qn * u.tgt * u.groups + g) * u.cin * hw;
 
   // This thread's outputs: channels m0 + ty·4 + i, pixels p0 + tx·4 + j.
@@ -83,16 +101,17 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let ty = li / BN4;
 {{ACC}}
 
-  let taps = u.kh * u.kw;
-  for (var kh = 0u; kh < u.kh; kh++) {
+  let nkh = p0v.z;
+  let nkw = p0v.w;
+  for (var kh = 0u; kh < nkh; kh++) {
     let ih = ih0 + i32(kh * u.dh);
     let rok = live && ih >= 0 && ih < i32(u.h);
-    for (var kw = 0u; kw < u.kw; kw++) {
+    for (var kw = 0u; kw < nkw; kw++) {
       let iw = iw0 + i32(kw * u.dw);
       let ok = rok && iw >= 0 && iw < i32(u.w);
       let xo = xn + u32(ih) * u.w + u32(iw);
       // vec4 row of (g, tap, ci = 0) at this workgroup's first channel.
-      var wo = ((g * taps + kh * u.kw + kw) * u.cin_p) * u.kout_p4 + m0 / 4u;
+      var wo = ((g * u.taps + u32(p1v.z) + kh * u.tap_sy + kw * u.tap_sx) * u.cin_p) * u.kout_p4 + m0 / 4u;
       for (var c0 = 0u; c0 < u.cin; c0 += BK) {
         for (var i = li; i < BK * BM4; i += NT) {
           As[i] = wp[wo + (i / BM4) * u.kout_p4 + i % BM4];
@@ -117,21 +136,24 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     }
   }
 
-  // Epilogue: the scatter of the 4 pixels back into N×channels×OH×OW, and the pass's store, once
-  // per copy t of the sample: with T targets per input (u.tgt) the source holds each sample T times
-  // (sample-major) and a target-independent GEMM (AE's Z, Za, Zb) runs on the first copy only.
+  // Epilogue: the scatter of the 4 pixels back into N×channels×(dst plane) — the phase's pixel
+  // (y, x) at row r0 + y·dst_rs, column c0 + x·dst_cs — and the pass's store, once per copy t of the
+  // sample: with T targets per input (u.tgt) the source holds each sample T times (sample-major)
+  // and a target-independent GEMM (AE's Z, Za, Zb) runs on the first copy only.
   let kt = u.groups * u.kout;
   for (var j = 0u; j < 4u; j++) {
     let p = p0 + tx * 4u + j;
-    if (p >= u.npix) { break; }
+    if (p >= npix) { break; }
+    let pr = p % plane;
+    let dpix = u32(p1v.w) + (pr / ow) * u.dst_rs * u.dst_w + (pr % ow) * u.dst_cs;
     for (var t = 0u; t < u.tgt; t++) {
       let pn = (p / plane) * u.tgt + t;
-      let yb = pn * kt * plane + p % plane;
+      let yb = pn * kt * u.dst_plane + dpix;
       for (var i = 0u; i < 4u; i++) {
         let co = m0 + ty * 4u + i;
         if (co < u.kout) {
           let oc = g * u.kout + co;
-          let idx = yb + oc * plane;
+          let idx = yb + oc * u.dst_plane;
 {{STORE}}
         }
       }
@@ -140,7 +162,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }
 
 //#section plain
-// The convolution itself (forward, or the stride-1 input gradient): D = conv(S, W) (+ bias).
+// The convolution itself: D = conv(S, W) (+ bias). Forward, or the input gradient: at stride 1 one
+// convolution of dY with the transposed, flipped W (kernels.ts), strided one per phase (the
+// `grad` pass, transposed.ts), without a bias.
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -226,8 +250,8 @@ var<workgroup> Bb: array<vec4f, BK * BN4>;
           0.0);
 
 //#section back_ae
-// AE's transposed pass at stride 1 (backward.wgsl's back_ae, same semantics), as a convolution of
-// the sections with the transposed, flipped |W|: c = convT(S_c), and convT(S_a), convT(S_b) as
+// AE's transposed pass (backward.wgsl's back_ae, same semantics), as convolutions (one per phase)
+// of the sections with the transposed, flipped |W|: c = convT(S_c), and convT(S_a), convT(S_b) as
 // three GEMMs sharing each weight tile (one vec4 load of S feeds all three); the epilogue picks
 // convT(S_a) where x > 0 and convT(S_b) elsewhere (a and b partition the input), and writes
 // x⁺·c + ab, or, when the shift follows, ab with C = x⁺·c kept apart.
@@ -276,3 +300,70 @@ var<workgroup> Bb: array<vec4f, BK * BN4>;
         } else {
           out[idx] = cv + sel;
         }
+
+//#section fwd_zb
+// zB forward (backward.wgsl's fwd_zb, same semantics, spec §2.6): Z = conv(x − L, W⁺) +
+// conv(x − Hi, W⁻), x − L and x − Hi zero on padded taps, as two GEMMs sharing each W tile (the
+// tile holds W; W⁺ and W⁻ are split in registers) and each gathered x. Every term is ≥ 0, as in
+// the direct kernel: no large cancelling sums. The epilogue writes S = safe_div(R, Z).
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(3) var<storage, read> r: array<f32>;
+@group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> s: array<f32>;
+//#section fwd_zb.smem
+var<workgroup> Bl: array<vec4f, BK * BN4>;
+var<workgroup> Bh: array<vec4f, BK * BN4>;
+//#section fwd_zb.acc
+  var z: array<vec4f, 4>;
+  // (L, Hi) of the gathered pixel's sample (clamped: a pixel past the end gathers nothing).
+  let lh = bounds[min(qn, arrayLength(&bounds) - 1u)];
+//#section fwd_zb.stage
+          var v = 0.0;
+          if (inside) { v = xs[xo + ci * hw]; }
+          Bl[e][c] = select(0.0, v - lh.x, inside);
+          Bh[e][c] = select(0.0, v - lh.y, inside);
+//#section fwd_zb.fma
+          let ap = max(a, vec4f(0.0));
+          let an = min(a, vec4f(0.0));
+          let bl = Bl[e];
+          let bh = Bh[e];
+          z[0] = fma(vec4f(ap.x), bl, fma(vec4f(an.x), bh, z[0]));
+          z[1] = fma(vec4f(ap.y), bl, fma(vec4f(an.y), bh, z[1]));
+          z[2] = fma(vec4f(ap.z), bl, fma(vec4f(an.z), bh, z[2]));
+          z[3] = fma(vec4f(ap.w), bl, fma(vec4f(an.w), bh, z[3]));
+//#section fwd_zb.store
+        s[idx] = safe_div(r[idx], z[i][j]);
+
+//#section back_zb
+// zB transposed pass (backward.wgsl's back_zb, same semantics), per phase: tp = convT(S, W⁺) and
+// tn = convT(S, W⁻) as two GEMMs sharing each W tile (split in registers) and each S tile;
+// R_in = (x − L)·tp + (x − Hi)·tn.
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> bounds: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+//#section back_zb.smem
+var<workgroup> Bs: array<vec4f, BK * BN4>;
+//#section back_zb.acc
+  var tp: array<vec4f, 4>;
+  var tn: array<vec4f, 4>;
+//#section back_zb.stage
+          var v = 0.0;
+          if (inside) { v = xs[xo + ci * hw]; }
+          Bs[e][c] = v;
+//#section back_zb.fma
+          let ap = max(a, vec4f(0.0));
+          let an = min(a, vec4f(0.0));
+          let b = Bs[e];
+          tp[0] = fma(vec4f(ap.x), b, tp[0]);
+          tp[1] = fma(vec4f(ap.y), b, tp[1]);
+          tp[2] = fma(vec4f(ap.z), b, tp[2]);
+          tp[3] = fma(vec4f(ap.w), b, tp[3]);
+          tn[0] = fma(vec4f(an.x), b, tn[0]);
+          tn[1] = fma(vec4f(an.y), b, tn[1]);
+          tn[2] = fma(vec4f(an.z), b, tn[2]);
+          tn[3] = fma(vec4f(an.w), b, tn[3]);
+//#section back_zb.store
+        let xv = x[idx];
+        let lh = bounds[pn];
+        out[idx] = (xv - lh.x) * tp[i][j] + (xv - lh.y) * tn[i][j];
