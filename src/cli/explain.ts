@@ -77,7 +77,7 @@ explains each input's prediction: heatmaps (and overlays, and with --save-npy ar
   --ratio R                    AE's degree of evidence, from 1 to 1000 (default 2)
   --layer NAME                 start from this 4-D tensor instead of the default layer (see aeq info;
                                ae and the CAM methods; fullgrad uses every conv/BN bias instead);
-                               eb, ceb: the layer mapped (default: the max-pool feeding the last conv block)
+                               eb, ceb: the layer mapped (default: the input of the last stage)
   --residual main|proportional how AE splits relevance at residual Adds (default main)
   --no-contrib, --no-shift, --no-activated, --no-inactivated
                                AE ablation switches (paper Table II)

@@ -66,7 +66,7 @@ export class Explainer {
     if (method === 'eb' || method === 'ceb') {
       const plan = this.planFor(shape);
       const chosen = layer ?? ebSaliencyLayer(plan);
-      if (!chosen) throw new OptionError(`no default layer for ${method} (the max-pool feeding the last convolution block, on VGG-style nets); give one with --layer`);
+      if (!chosen) throw new OptionError(`no default layer for ${method} (the input of the last stage: a max-pool at the last convolution's size, or a tensor every path crosses before the last downsampling); give one with --layer`);
       return this.layerFor(shape, chosen);
     }
     if (!isGradientMethod(method) && method !== 'lrp' && method !== 'fullgrad') return this.layerFor(shape, layer);
