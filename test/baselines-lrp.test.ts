@@ -1,7 +1,9 @@
 // LRP against Zennit 0.5.1 and excitation backprop against TorchRay v1.0.0 (arrays from
 // tools/make_lrp_refs.py / make_eb_refs.py on branch i11-refs, notes in
 // test/fixtures/baselines/REFERENCES.md): the VGG-style and ResNet-style baseline nets (BN folded),
-// 2 inputs × targets [1, 4], both backends. LRP: every composite, relative L2 ≤ 1e-3 at the input.
+// and the ResNet-style net with BN unfolded (resnet-bn: Zennit with its BN-merge canonizer, aeq with
+// src/graph/canonize.ts), 2 inputs × targets [1, 4], both backends. LRP: every composite, relative
+// L2 ≤ 1e-3 at the input.
 // EB and cEB: the maps at the layer (vgg: the default layers, resnet: TorchRay's layer1 / GAP
 // analogue given explicitly), Pearson ≥ 0.99 and relative L2 ≤ 1e-3.
 import { describe, it, expect } from 'vitest';
@@ -21,7 +23,7 @@ const x = npy('x.npy');
 const explainer = explainerCache();
 
 describe('LRP composites = Zennit 0.5.1', () => {
-  for (const model of ['vgg', 'resnet']) {
+  for (const model of ['vgg', 'resnet', 'resnet-bn']) {
     for (const backend of ['cpu', 'webgpu'] as const) {
       it.each(COMPOSITES)(`${model} · ${backend} · %s`, async (composite) => {
         const e = await explainer(model, backend);
@@ -30,6 +32,7 @@ describe('LRP composites = Zennit 0.5.1', () => {
         expect(r.targets).toEqual([TARGETS, TARGETS]);
         expect(r.attribution!.shape).toEqual(ref.shape);
         const d = diff(r.attribution!.data, ref.data);
+        if (process.env.AEQ_PRINT_REL_L2) process.stdout.write(`rel-l2 ${model} ${backend} ${composite} ${d.relL2}\n`);
         expect(d.relL2, `rel. L2 ${d.relL2}`).toBeLessThanOrEqual(TOL);
       });
     }
