@@ -90,7 +90,7 @@ export class Session {
   }
 
   /** The model with every mergeable BatchNormalization merged into its Conv or Gemm (src/graph/canonize.ts), made once. */
-  get merged(): Canonized {
+  get bnMerged(): Canonized {
     return (this.canonized ??= mergeBatchNorms(this.model));
   }
 
@@ -99,11 +99,11 @@ export class Session {
    * weights have names of their own, so both plans share this session's uploaded weights).
    */
   plan(shapes: Record<string, Shape>, variant: PlanVariant = {}): Plan {
-    const merge = !!variant.mergeBatchNorm && this.merged.merged.length > 0;
+    const merge = !!variant.mergeBatchNorm && this.bnMerged.merged.length > 0;
     const key = `${shapeKey(shapes)}${merge ? '|bn-merged' : ''}`;
     let p = this.plans.get(key);
     if (!p) {
-      p = planGraph(merge ? this.merged.model : this.model, shapes);
+      p = planGraph(merge ? this.bnMerged.model : this.model, shapes);
       this.plans.set(key, p);
     }
     return p;
