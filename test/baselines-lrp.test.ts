@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { ExplainOptions } from '../src/explain/explainer.js';
 import { COMPOSITES } from '../src/ops/shared/composites.js';
-import { DIR, TARGETS, npy, explainerCache } from './helpers/baselines.js';
+import { DIR, TARGETS, manifest, npy, explainerCache } from './helpers/baselines.js';
 import { pearson } from '../src/eval/metrics/sanity.js';
 import { diff } from './helpers/ops.js';
 
@@ -37,6 +37,20 @@ describe('LRP composites = Zennit 0.5.1', () => {
       });
     }
   }
+});
+
+describe('resnet-bn: the BN-merged graph LRP explains', () => {
+  it.each(['cpu', 'webgpu'] as const)('%s: its logits, and the unmerged graph\'s, equal the exporting torch module\'s (manifest.json resnet, relative 1e-5); no BN is left', async (backend) => {
+    const e = await explainer('resnet-bn', backend);
+    const want = Float32Array.from((manifest.models.resnet.logits as number[][]).flat());
+    expect(e.session.bnMerged.merged.length).toBe(6);
+    expect(e.session.bnMerged.kept).toEqual([]);
+    for (const variant of [{ mergeBatchNorm: true }, {}]) {
+      const got = (await e.session.run({ input: x }, { variant }))[e.session.outputNames[0]];
+      expect(diff(got.data, want).relL2, JSON.stringify(variant)).toBeLessThanOrEqual(1e-5);
+    }
+    expect(e.session.plan({ input: x.shape }, { mergeBatchNorm: true }).steps.some((s) => s.node.opType === 'BatchNormalization')).toBe(false);
+  });
 });
 
 describe('excitation backprop = TorchRay v1.0.0', () => {
