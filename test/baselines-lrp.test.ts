@@ -1,7 +1,9 @@
 // LRP against Zennit 0.5.1 and excitation backprop against TorchRay v1.0.0 (arrays from
 // tools/make_lrp_refs.py / make_eb_refs.py on branch i11-refs, notes in
 // test/fixtures/baselines/REFERENCES.md): the VGG-style and ResNet-style baseline nets (BN folded),
-// 2 inputs × targets [1, 4], both backends. LRP: every composite, relative L2 ≤ 1e-3 at the input.
+// and the ResNet-style net with BN unfolded (resnet-bn: Zennit with its BN-merge canonizer, aeq with
+// src/graph/canonize.ts), 2 inputs × targets [1, 4], both backends. LRP: every composite, relative
+// L2 ≤ 1e-3 at the input.
 // EB and cEB: the maps at the layer (vgg: the default layers, resnet: TorchRay's layer1 / GAP
 // analogue given explicitly), Pearson ≥ 0.99 and relative L2 ≤ 1e-3.
 import { describe, it, expect } from 'vitest';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { ExplainOptions } from '../src/explain/explainer.js';
 import { COMPOSITES } from '../src/ops/shared/composites.js';
-import { DIR, TARGETS, npy, explainerCache } from './helpers/baselines.js';
+import { DIR, TARGETS, manifest, npy, explainerCache } from './helpers/baselines.js';
 import { pearson } from '../src/eval/metrics/sanity.js';
 import { diff } from './helpers/ops.js';
 
@@ -21,7 +23,7 @@ const x = npy('x.npy');
 const explainer = explainerCache();
 
 describe('LRP composites = Zennit 0.5.1', () => {
-  for (const model of ['vgg', 'resnet']) {
+  for (const model of ['vgg', 'resnet', 'resnet-bn']) {
     for (const backend of ['cpu', 'webgpu'] as const) {
       it.each(COMPOSITES)(`${model} · ${backend} · %s`, async (composite) => {
         const e = await explainer(model, backend);
@@ -30,10 +32,25 @@ describe('LRP composites = Zennit 0.5.1', () => {
         expect(r.targets).toEqual([TARGETS, TARGETS]);
         expect(r.attribution!.shape).toEqual(ref.shape);
         const d = diff(r.attribution!.data, ref.data);
+        if (process.env.AEQ_PRINT_REL_L2) process.stdout.write(`rel-l2 ${model} ${backend} ${composite} ${d.relL2}\n`);
         expect(d.relL2, `rel. L2 ${d.relL2}`).toBeLessThanOrEqual(TOL);
       });
     }
   }
+});
+
+describe('resnet-bn: the BN-merged graph LRP explains', () => {
+  it.each(['cpu', 'webgpu'] as const)('%s: its logits, and the unmerged graph\'s, equal the exporting torch module\'s (manifest.json resnet, relative 1e-5); no BN is left', async (backend) => {
+    const e = await explainer('resnet-bn', backend);
+    const want = Float32Array.from((manifest.models.resnet.logits as number[][]).flat());
+    expect(e.session.bnMerged.merged.length).toBe(6);
+    expect(e.session.bnMerged.kept).toEqual([]);
+    for (const variant of [{ mergeBatchNorm: true }, {}]) {
+      const got = (await e.session.run({ input: x }, { variant }))[e.session.outputNames[0]];
+      expect(diff(got.data, want).relL2, JSON.stringify(variant)).toBeLessThanOrEqual(1e-5);
+    }
+    expect(e.session.plan({ input: x.shape }, { mergeBatchNorm: true }).steps.some((s) => s.node.opType === 'BatchNormalization')).toBe(false);
+  });
 });
 
 describe('excitation backprop = TorchRay v1.0.0', () => {

@@ -18,6 +18,8 @@ const refs = JSON.parse(readFileSync(join(DIR, 'references.json'), 'utf8'));
 const base = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8'));
 const ROWS = base.shape[0] * base.targets.length;
 const MODELS = ['vgg', 'resnet'];
+/** LRP also has the resnet with BatchNormalization unfolded (Zennit with its BN-merge canonizer). */
+const LRP_MODELS = [...MODELS, 'resnet-bn'];
 
 /** Every { file, shape } entry under a library's models (and weights/scores/terms files). */
 function files(lib: string): { model: string; file: string; shape?: number[] }[] {
@@ -31,7 +33,7 @@ function files(lib: string): { model: string; file: string; shape?: number[] }[]
     if (typeof o.terms === 'string') out.push({ model, file: o.terms, shape: o.terms_shape as number[] | undefined });
     for (const w of Object.values(o)) walk(model, w);
   };
-  for (const m of MODELS) walk(m, refs[lib].models[m]);
+  for (const m of lib === 'lrp' ? LRP_MODELS : MODELS) walk(m, refs[lib].models[m]);
   return out;
 }
 
@@ -60,7 +62,8 @@ describe('reference arrays of the LRP, CAM and EB methods', () => {
   }
 
   it('lrp: the recorded input sums are the arrays\' row sums; every Conv/Gemm node of the graph has its sums', () => {
-    for (const model of MODELS) {
+    expect(Object.keys(refs.lrp.models)).toEqual(LRP_MODELS);
+    for (const model of LRP_MODELS) {
       const m = loadModel(join(DIR, `${model}.onnx`));
       const nodes = m.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').map((n) => n.name);
       for (const [name, c] of Object.entries<any>(refs.lrp.models[model].composites)) {

@@ -48,6 +48,10 @@ describe('aeq demo', () => {
     expect(new Set(ds.images.flatMap((r) => r.labels)).size).toBe(ds.classes.length);
   });
 
+  it('shows the methods issue 11 asks for: AE r1 and r2, Grad-CAM, LRP epsilon-plus-flat (BN merged on aeq-resnet), IG', () => {
+    expect(DEMO_METHODS.map((m) => m.key)).toEqual(['ae-r1', 'ae-r2', 'gradcam', 'lrp-epsilon-plus-flat', 'ig-s16']);
+  });
+
   it('explains every sample with every bundled model and links every file from index.html', async () => {
     const gpu = await getGpu().then(() => true, () => false);
     const out = join(dir, 'out');
@@ -70,6 +74,7 @@ describe('aeq demo', () => {
     expect(written.length).toBe(r.models.length * ds.images.length * (1 + 2 * DEMO_METHODS.length));
     for (const f of written) expect(links.has(f), `${f} not linked from index.html`).toBe(true);
     expect(html).toContain(r.device);
+    for (const x of DEMO_METHODS) expect(html, x.title).toContain(x.title);
 
     for (const m of r.models) {
       const classes = bundledModels().get(m.name)!.classes;

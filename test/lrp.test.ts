@@ -1,7 +1,9 @@
 // LRP composites and excitation backprop on small built models, both backends: every conv and
 // dense rule against an independent reference (the layer written out as a dense matrix, the rule's
 // formula from baselines.md evaluated in float64), relevance conservation per layer on a net with
-// every kind of step the rules cover (zero biases), the refusals, the options and the CLI.
+// every kind of step the rules cover (zero biases), the BatchNormalization merge before LRP (Zennit's
+// MergeBatchNorm canonizer: logits kept, conservation on the merged net, the unmergeable refused),
+// the refusals, the options and the CLI.
 import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +14,8 @@ import type { CpuTensor } from '../src/ops/op.js';
 import { COMPOSITES, type Composite } from '../src/ops/shared/composites.js';
 import { methodTag } from '../src/cli/output.js';
 import { parseMethod } from '../src/eval/methods.js';
+import { mergeBatchNorms } from '../src/graph/canonize.js';
+import { parseModel } from '../src/io/onnx.js';
 import { diff, rng } from './helpers/ops.js';
 import { aeqInProcess } from './helpers/cli.js';
 
@@ -247,14 +251,23 @@ describe('excitation backprop: contrastive pass', () => {
  * border, so AlphaBeta is checked on the same net with LeakyRelu (signed inputs everywhere), and
  * every kernel has 27 taps or more.
  */
-function residualNet(act: 'Relu' | 'LeakyRelu' = 'Relu'): { bytes: Uint8Array; cuts: string[]; pool: string } {
+function residualNet(act: 'Relu' | 'LeakyRelu' = 'Relu', bn = false): { bytes: Uint8Array; cuts: string[]; pool: string } {
   const b = new OnnxBuilder({ seed: 5, opset: 13 });
   const relu = (t: string) => b.node(act, [t], act === 'LeakyRelu' ? { alpha: 0.1 } : {}, [b.shape(t)])[0];
+  // bn: each conv followed by a BatchNormalization with zero mean and shift (a per-channel scale), so
+  // that the merged convs stay without bias and the merged net conserves.
+  const conv = (t: string, out: number) => {
+    const y = b.conv(t, out, 3, { pad: 1, bias: false });
+    if (!bn) return y;
+    const name = `${y}.bn`, zeros = new Float32Array(out);
+    const scale = b.randomInit(`${name}.scale`, [out], 0.3, 1), v = b.randomInit(`${name}.var`, [out], 0.2, 1);
+    return b.node('BatchNormalization', [y, scale, b.initializer(`${name}.b`, [out], zeros), b.initializer(`${name}.mean`, [out], zeros), v], { epsilon: 1e-5 }, [b.shape(y)], name)[0];
+  };
   const x0 = b.input('x', [2, 3, 10, 10]);
-  const a = relu(b.conv(x0, 4, 3, { pad: 1, bias: false }));
-  const sum = b.add(relu(b.conv(a, 4, 3, { pad: 1, bias: false })), a);
+  const a = relu(conv(x0, 4));
+  const sum = b.add(relu(conv(a, 4)), a);
   const pool = b.maxPool(sum, 2);
-  const cat = b.concat([relu(b.conv(pool, 6, 3, { pad: 1, bias: false })), pool]);
+  const cat = b.concat([relu(conv(pool, 6)), pool]);
   const avg = b.avgPool(cat, 2);
   const flat = b.flatten(b.globalAvgPool(avg));
   const y = b.node('Gemm', [flat, b.randomInit('fc.weight', [5, 10], 0.5)], { transB: 1 }, [[2, 5]])[0];
@@ -263,7 +276,7 @@ function residualNet(act: 'Relu' | 'LeakyRelu' = 'Relu'): { bytes: Uint8Array; c
 }
 
 describe('conservation: Σ R per sample is 1 (the one-hot seed) at every cut of a net without biases', () => {
-  const net = residualNet(), leaky = residualNet('LeakyRelu');
+  const net = residualNet(), leaky = residualNet('LeakyRelu'), netBn = residualNet('Relu', true);
   const sums = (t: CpuTensor) => {
     const per = t.data.length / t.shape[0];
     return Array.from({ length: t.shape[0] }, (_, n) => t.data.subarray(n * per, (n + 1) * per).reduce((s, v) => s + v, 0));
@@ -271,6 +284,7 @@ describe('conservation: Σ R per sample is 1 (the one-hot seed) at every cut of 
   const cases: [string, ExplainOptions, typeof net, string[]][] = [
     ...COMPOSITES.filter((c) => c !== 'epsilon-alpha2-beta1').map((c): [string, ExplainOptions, typeof net, string[]] => [c, { method: 'lrp', composite: c }, net, net.cuts]),
     ...COMPOSITES.map((c): [string, ExplainOptions, typeof net, string[]] => [`${c}, LeakyRelu`, { method: 'lrp', composite: c }, leaky, leaky.cuts]),
+    ...COMPOSITES.filter((c) => c !== 'epsilon-alpha2-beta1').map((c): [string, ExplainOptions, typeof net, string[]] => [`${c}, BN merged`, { method: 'lrp', composite: c }, netBn, netBn.cuts]),
     ['eb', { method: 'eb' }, net, net.cuts.slice(net.cuts.indexOf(net.pool))],
   ];
   for (const backend of BACKENDS) {
@@ -291,6 +305,83 @@ describe('conservation: Σ R per sample is 1 (the one-hot seed) at every cut of 
 
 const x10: CpuTensor = { shape: [2, 3, 10, 10], data: values(600, 1) };
 
+// ---------------------------------------------------------------- BatchNormalization merged before LRP
+
+describe('BatchNormalization merged into the layer before it for LRP (Zennit\'s MergeBatchNorm canonizer)', () => {
+  /** Conv (bias) → BN → Relu → Conv (no bias) → BN → Relu, + the first Relu → GAP → Flatten → Gemm (transB 0, α, β) → BN → Gemm (transB 1) → BN. */
+  function bnNet(): Uint8Array {
+    const b = new OnnxBuilder({ seed: 9, opset: 13 });
+    const a = b.relu(b.bn(b.conv(b.input('x', [2, 3, 7, 6]), 4, 3, { pad: 1 }), { name: 'bn1' }));
+    const sum = b.add(b.relu(b.bn(b.conv(a, 4, 3, { pad: 1, bias: false }), { name: 'bn2' })), a);
+    const flat = b.flatten(b.globalAvgPool(sum));
+    const g1 = b.node('Gemm', [flat, b.randomInit('g1.w', [4, 5], 0.5), b.randomInit('g1.c', [1, 5], 0.1)], { alpha: 0.5, beta: 2, transB: 0 }, [[2, 5]], 'g1')[0];
+    b.output(b.bn(b.gemm(b.relu(b.bn(g1, { name: 'bn3' })), 3, { name: 'g2' }), { name: 'bn4' }));
+    return b.toBytes();
+  }
+  const bytes = bnNet();
+
+  it('every BN after a Conv or Gemm is merged; the merged graph\'s logits equal the original\'s (relative 1e-5), on both backends', async () => {
+    const { model, merged, kept } = mergeBatchNorms(parseModel(bytes, 'bn-net', null));
+    expect(merged).toEqual([{ bn: 'bn1', into: 'conv1' }, { bn: 'bn2', into: 'conv2' }, { bn: 'bn3', into: 'g1' }, { bn: 'bn4', into: 'g2' }].map((m) => expect.objectContaining({ bn: m.bn })));
+    expect(kept).toEqual([]);
+    expect(model.graph.nodes.some((n) => n.opType === 'BatchNormalization')).toBe(false);
+    for (const backend of BACKENDS) {
+      const e = await explainer(bytes, backend);
+      const plain = (await e.session.run({ x }))[e.session.outputNames[0]];
+      const mergedOut = (await e.session.run({ x }, { variant: { mergeBatchNorm: true } }))[e.session.outputNames[0]];
+      expect(e.session.plan({ x: x.shape }, { mergeBatchNorm: true }).steps.some((s) => s.node.opType === 'BatchNormalization')).toBe(false);
+      expect(e.session.plan({ x: x.shape }).steps.filter((s) => s.node.opType === 'BatchNormalization').length).toBe(4);
+      expect(diff(mergedOut.data, plain.data).relL2, backend).toBeLessThanOrEqual(1e-5);
+      // LRP explains it; the other methods keep the unmerged graph (their BN rules), bit for bit.
+      const before = await e.explain(x, { method: 'gradient', target: [1] });
+      const r = await e.explain(x, { method: 'lrp', composite: 'epsilon-plus', target: [0, 2] });
+      expect(r.attribution!.data.some((v) => v !== 0)).toBe(true);
+      expect(r.logits.data.length).toBe(6);
+      expect(diff(r.logits.data, plain.data).relL2).toBeLessThanOrEqual(1e-5);
+      expect(Array.from((await e.explain(x, { method: 'gradient', target: [1] })).attribution!.data)).toEqual(Array.from(before.attribution!.data));
+    }
+  });
+
+  it('the merge itself: W\' = W·γ/√(σ²+ε) per output channel, b\' = (b − μ)·γ/√(σ²+ε) + β', () => {
+    const m = parseModel(bytes, 'bn-net', null);
+    const g = m.graph;
+    const conv = g.nodes.find((n) => n.opType === 'Conv')!;
+    const bn = g.nodes.find((n) => n.name === 'bn1')!;
+    const [w, bias, gamma, beta, mean, v] = [conv.inputs[1], conv.inputs[2], ...bn.inputs.slice(1, 5)].map((t) => g.initializers.get(t)!.data);
+    const out = mergeBatchNorms(m).model.graph;
+    const c2 = out.nodes.find((n) => n.name === conv.name)!;
+    expect(c2.outputs).toEqual(bn.outputs);
+    const [w2, b2] = [c2.inputs[1], c2.inputs[2]].map((t) => out.initializers.get(t)!.data);
+    const per = w.length / 4;
+    for (let c = 0; c < 4; c++) {
+      const s = gamma[c] / Math.sqrt(v[c] + Math.fround(1e-5));
+      expect(b2[c]).toBe(Math.fround((bias[c] - mean[c]) * s + beta[c]));
+      for (let i = c * per; i < (c + 1) * per; i++) expect(w2[i]).toBe(Math.fround(w[i] * s));
+    }
+    // the replaced weights and the BN parameters are gone; the graph input and outputs are the same
+    expect(out.initializers.has(conv.inputs[1])).toBe(false);
+    expect(out.initializers.has(bn.inputs[1])).toBe(false);
+    expect(out.outputs).toEqual(g.outputs);
+  });
+
+  it('a BN that cannot be merged is refused by name, saying why (input not from a Conv or Gemm; the Conv output read elsewhere)', async () => {
+    const afterRelu = new OnnxBuilder({ seed: 3, opset: 13 });
+    afterRelu.output(afterRelu.gemm(afterRelu.flatten(afterRelu.bn(afterRelu.relu(afterRelu.conv(afterRelu.input('x', [2, 3, 7, 6]), 4, 3, { pad: 1 })), { name: 'late-bn' })), 5));
+    const shared = new OnnxBuilder({ seed: 4, opset: 13 });
+    const y = shared.conv(shared.input('x', [2, 3, 7, 6]), 4, 3, { pad: 1, name: 'c0' });
+    shared.output(shared.gemm(shared.flatten(shared.add(shared.bn(y, { name: 'shared-bn' }), y)), 5));
+    for (const backend of BACKENDS) {
+      const a = await explainer(afterRelu.toBytes(), backend);
+      await expect(a.explain(x, { method: 'lrp' })).rejects.toThrow(/^BatchNormalization node 'late-bn': LRP cannot merge this BatchNormalization into the layer before it .*: its input '.*' comes from Relu node '.*', not from a Conv or Gemm/);
+      const s = await explainer(shared.toBytes(), backend);
+      await expect(s.explain(x, { method: 'lrp', composite: 'epsilon-plus-flat' })).rejects.toThrow(/^BatchNormalization node 'shared-bn': LRP cannot merge .*: the output '.*' of Conv node 'c0' is also read by Add node '.*', which must keep the unnormalised values/);
+      // the other methods run on both
+      expect((await s.explain(x, { method: 'gradient' })).attribution!.data.some((v) => v !== 0)).toBe(true);
+    }
+    expect(mergeBatchNorms(parseModel(shared.toBytes(), 's', null)).kept).toEqual([{ node: 'shared-bn', why: expect.stringMatching(/also read by Add node/) }]);
+  });
+});
+
 // ---------------------------------------------------------------- refusals and options
 
 describe('refusals and options', () => {
@@ -301,10 +392,10 @@ describe('refusals and options', () => {
     b.output(b.gemm(b.flatten(b.relu(y)), 5));
     return b.toBytes();
   };
-  it('LRP refuses an unfolded BatchNormalization and any op without an LRP rule, by name; EB passes BN on', async () => {
+  it('LRP merges a Conv → BatchNormalization pair and refuses any op without an LRP rule, by name; EB passes BN on', async () => {
     for (const backend of BACKENDS) {
       const bn = await explainer(withOp('BatchNormalization'), backend);
-      await expect(bn.explain(x, { method: 'lrp' })).rejects.toThrow(/BatchNormalization node '.*': LRP needs BatchNormalization merged into the preceding convolution/);
+      expect((await bn.explain(x, { method: 'lrp' })).attribution!.data.some((v) => v !== 0)).toBe(true);
       const conv = bn.layerFor(x.shape).plan.steps.find((s) => s.node.opType === 'Conv')!.node.outputs[0];
       const r = await bn.explain(x, { method: 'eb', layer: conv });
       expect(r.layerMap!.data.some((v) => v !== 0)).toBe(true);

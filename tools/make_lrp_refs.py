@@ -30,6 +30,28 @@ The calls, one batch of N·T rows per composite and model:
                                                                        min / max of its input over C, H, W
   epsilon-alpha2-beta1  EpsilonAlpha2Beta1()
 
+The third model, resnet-bn (the resnet with BatchNormalization unfolded, test/fixtures/baselines/resnet-bn.onnx,
+written here by tools/refs_models.py `export_resnet_bn`), is explained with Zennit's BN-merge canonizer, the
+BatchNorm half of its ResNetCanonizer, passed to every composite:
+
+    EpsilonPlus(canonizers=[ExactMergeBatchNorm()])      (and so on for the four composites)
+
+ExactMergeBatchNorm is 0.5.1's SequentialMergeBatchNorm with the one fix Zennit made to it right after 0.5.1
+(commit c30e3cc, May 2023): the emptied BatchNorm's eps is set to 0, so that it is the identity (0.5.1 leaves
+eps, and its emptied BN computes y/√(1+ε); see the class).
+
+(ResNetCanonizer = SequentialMergeBatchNorm + the torchvision BasicBlock/Bottleneck canonizers, which swap
+the blocks' `out += identity` for a `Sum` module; the rebuilt module has its Sum modules already, and the
+script checks that ResNetCanonizer() gives the same arrays bit for bit.) Self-checks for resnet-bn: Zennit's
+output logits under the canonizer equal the module's within 1e-5; the arrays equal the folded resnet's
+(rel. L2 recorded, `rel_l2_vs_folded`); Zennit without a canonizer (its composites give BatchNorm the Pass
+rule) is recorded too (`rel_l2_without_canonizer`), to show that the canonizer matters.
+
+    cd tools && PYTHONPATH=/tmp/refsrc/zennit/src /usr/bin/python3 make_lrp_refs.py [model …]
+
+Without arguments every model is (re)computed; with names only those, the others' entries in
+references.json are kept.
+
 Writes <model>.lrp-<composite>.npy ((N·T)×3×32×32 float32) and, in references.json under "lrp", per
 model and composite the per-row relevance sums at the input of every Conv and Gemm node (keyed by ONNX
 node name; each the relevance that node's rule sends to its input, before forks are summed), captured
@@ -39,11 +61,16 @@ layer by layer in plain torch (tools/lrp_formulas.py, no Zennit) within rel. L2 
 zero_params=['bias'] conserves the output relevance (1.0) at every Conv/Gemm input and at the model
 input (|Σ − 1| ≤ 1e-3), which proves the bookkeeping.
 """
+import json
+import os
+import sys
+
 import numpy as np
 import torch
 
 import zennit
 from zennit.attribution import Gradient
+from zennit.canonizers import SequentialMergeBatchNorm
 from zennit.composites import EpsilonAlpha2Beta1, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
 
 import lrp_formulas
@@ -56,7 +83,9 @@ CLASSES = 6
 MORE_NODES = {
     'vgg': {},
     'resnet': {'/layer1/Add': ('layer1.add', 2), '/layer2/Add': ('layer2.add', 2), '/pool/GlobalAveragePool': ('pool', 1)},
+    'resnet-bn': {'/layer1/add/Add': ('layer1.add', 2), '/layer2/add/Add': ('layer2.add', 2), '/pool/GlobalAveragePool': ('pool', 1)},
 }
+MODELS = ['vgg', 'resnet', 'resnet-bn']
 
 
 def bounds(xr):
@@ -67,13 +96,39 @@ def bounds(xr):
 
 
 def composites(xr):
+    """Each composite's constructor; `canonizers` (a list, or None) goes to the composite."""
     low, high = bounds(xr)
     return {
-        'epsilon-plus': lambda: EpsilonPlus(),
-        'epsilon-plus-flat': lambda: EpsilonPlusFlat(),
-        'epsilon-gamma-box': lambda: EpsilonGammaBox(low=low, high=high, gamma=0.25),
-        'epsilon-alpha2-beta1': lambda: EpsilonAlpha2Beta1(),
+        'epsilon-plus': lambda c=None: EpsilonPlus(canonizers=c),
+        'epsilon-plus-flat': lambda c=None: EpsilonPlusFlat(canonizers=c),
+        'epsilon-gamma-box': lambda c=None: EpsilonGammaBox(low=low, high=high, gamma=0.25, canonizers=c),
+        'epsilon-alpha2-beta1': lambda c=None: EpsilonAlpha2Beta1(canonizers=c),
     }
+
+
+class ExactMergeBatchNorm(SequentialMergeBatchNorm):
+    """0.5.1's SequentialMergeBatchNorm with Zennit's own later fix (commit c30e3cc, May 2023, in every release
+    since): the emptied BatchNorm's eps is set to 0 too, so that it computes the identity. 0.5.1 leaves eps
+    (1e-5), so its emptied BN computes y/√(1+ε), a 5e-6 change of every activation behind a merged BN, which
+    the resnet's residual Adds whose two operands nearly cancel amplify to a few 1e-3 (recorded per composite,
+    `rel_l2_vs_zennit_051_merge`). eps is restored on remove, with the other parameters."""
+    def register(self, linears, batch_norm):
+        self.eps = batch_norm.eps
+        super().register(linears, batch_norm)
+        batch_norm.eps = 0.0
+
+    def remove(self):
+        super().remove()
+        self.batch_norm.eps = self.eps
+
+
+def canonizers(name):
+    """resnet-bn: Zennit's BN merge (ExactMergeBatchNorm); the folded models need none."""
+    return [ExactMergeBatchNorm()] if name == 'resnet-bn' else None
+
+
+def rel_l2(a, b):
+    return float((a - b).double().norm() / b.double().norm())
 
 
 def lrp(name, net, composite, xr, tr):
@@ -154,13 +209,40 @@ def conservation(name, net, xr, tr):
             f'± {1e-3 if name == "vgg" else 5e-2} per row')
 
 
+def resnet_bn_checks(net, comp, make, xr, tr, rel):
+    """resnet-bn: the folded resnet explained now (same weights bit for bit) gives the same array; 0.5.1's
+    unmodified SequentialMergeBatchNorm and ResNetCanonizer (= SequentialMergeBatchNorm here: the rebuilt module
+    has its Sum modules already) give the same array as each other; those, the committed folded array and
+    Zennit without a canonizer (its composites give BatchNorm the Pass rule) compared."""
+    from zennit.torchvision import ResNetCanonizer
+    _, as051, _ = lrp('resnet-bn', net, make([SequentialMergeBatchNorm()]), xr, tr)
+    _, same, _ = lrp('resnet-bn', net, make([ResNetCanonizer()]), xr, tr)
+    assert torch.equal(same, as051), comp
+    _, bare, _ = lrp('resnet-bn', net, make(None), xr, tr)
+    _, folded_now, _ = lrp('resnet', rm.build('resnet', mode='zennit'), make(None), xr, tr)
+    folded = torch.from_numpy(np.load(os.path.join(rm.OUT, f'resnet.lrp-{comp}.npy')))
+    return {'resnet_canonizer': 'ResNetCanonizer() gives what SequentialMergeBatchNorm() gives, bit for bit',
+            'rel_l2_vs_folded_now': rel_l2(rel, folded_now), 'rel_l2_vs_folded_committed': rel_l2(rel, folded),
+            'rel_l2_vs_zennit_051_merge': rel_l2(as051, rel), 'rel_l2_without_canonizer': rel_l2(bare, rel)}
+
+
 def main():
+    names = sys.argv[1:] or MODELS
+    assert all(n in MODELS for n in names), names
     x, targets, xr, tr = rm.inputs()
+    old = {}
+    if os.path.exists(rm.MANIFEST):
+        with open(rm.MANIFEST) as f:
+            old = json.load(f).get('lrp', {}).get('models', {})
     ref = {'reference': f'Zennit {zennit.__version__ if hasattr(zennit, "__version__") else "0.5.1"}, commit {ZENNIT_COMMIT}',
            'torch': torch.__version__, 'output_relevance': 'one-hot 1.0 at the target', 'gamma': 0.25,
            'epsilon': 1e-6, 'stabilizer': 1e-6,
-           'box': 'low/high = per input min/max over C,H,W', 'models': {}}
-    for name in ['vgg', 'resnet']:
+           'box': 'low/high = per input min/max over C,H,W',
+           'canonizers': {'resnet-bn': 'ExactMergeBatchNorm() (0.5.1 SequentialMergeBatchNorm, emptied BN eps = 0 as in Zennit c30e3cc) passed to every composite (canonizers=[…])'},
+           'models': {m: old[m] for m in MODELS if m in old and m not in names}}
+    for name in names:
+        if name == 'resnet-bn':
+            rm.export_resnet_bn()
         net = rm.build(name, mode='zennit')
         err = rm.check_logits(name, net)
         entry = {'logits_max_abs_err': err, 'onnx_check': rm.check_onnx(name, net), 'conv_inputs': {n: t for n, t, _ in rm.conv_nodes(name)}, 'composites': {}}
@@ -168,25 +250,34 @@ def main():
         entry['low'] = flat.min(1).values.tolist()
         entry['high'] = flat.max(1).values.tolist()
         for comp, make in composites(xr).items():
-            out, rel, sums = lrp(name, net, make(), xr, tr)
-            assert torch.allclose(out, net(xr).detach(), atol=1e-6)
+            out, rel, sums = lrp(name, net, make(canonizers(name)), xr, tr)
+            with torch.no_grad():
+                plain = net(xr)
+            # the canonized forward (merged convs; 0.5.1 leaves each BN's eps, so y/√(1+ε) behind it) vs the module's
+            assert torch.allclose(out, plain, atol=1e-6 if name != 'resnet-bn' else 1e-5), (name, comp, float((out - plain).abs().max()))
             shape = rm.save(f'{name}.lrp-{comp}.npy', rel.numpy())
             assert shape == [xr.shape[0], 3, 32, 32]
-            # Independent: baselines.md's formulas layer by layer (tools/lrp_formulas.py, no Zennit).
-            with torch.no_grad():
-                spec = lrp_formulas.spec_lrp(name, rm.build(name), comp, xr, tr, *bounds(xr))
-            spec_err = float((spec - rel).norm() / rel.norm())
-            assert spec_err <= 1e-5, (name, comp, spec_err)
-            entry['composites'][comp] = {
-                'file': f'{name}.lrp-{comp}.npy', 'rel_l2_vs_baselines_md_formulas': spec_err,
+            entry['composites'][comp] = {'file': f'{name}.lrp-{comp}.npy'}
+            if name == 'resnet-bn':
+                entry['composites'][comp].update(resnet_bn_checks(net, comp, make, xr, tr, rel))
+                entry['composites'][comp]['logits_max_abs_err_canonized'] = float((out - plain).abs().max())
+            else:
+                # Independent: baselines.md's formulas layer by layer (tools/lrp_formulas.py, no Zennit).
+                with torch.no_grad():
+                    spec = lrp_formulas.spec_lrp(name, rm.build(name), comp, xr, tr, *bounds(xr))
+                spec_err = float((spec - rel).norm() / rel.norm())
+                assert spec_err <= 1e-5, (name, comp, spec_err)
+                entry['composites'][comp]['rel_l2_vs_baselines_md_formulas'] = spec_err
+            entry['composites'][comp].update({
                 'input_sum': rel.reshape(rel.shape[0], -1).double().sum(1).tolist(),
                 'layer_input_sums': sums,
-            }
-            print(name, comp, 'input sums', entry['composites'][comp]['input_sum'])
-            for node, s in sums.items():
-                print('   ', node, np.round(np.array(s), 4).tolist())
-        entry['conservation_check'] = conservation(name, net, xr, tr)
+            })
+            print(name, comp, {k: v for k, v in entry['composites'][comp].items() if k.startswith('rel_l2') or k.startswith('logits')})
+            print('   input sums', entry['composites'][comp]['input_sum'])
+        if name != 'resnet-bn':
+            entry['conservation_check'] = conservation(name, net, xr, tr)
         ref['models'][name] = entry
+    ref['models'] = {m: ref['models'][m] for m in MODELS if m in ref['models']}
     rm.update_manifest('lrp', ref)
 
 

@@ -11,6 +11,15 @@ additions are a module of their own (`Add`) so that each reference library can h
 applies), TorchRay's `EltwiseSum` (`mode='torchray'`), or a plain `a + b`. The summands keep the ONNX
 Add's operand order (the conv branch first, the skip second).
 
+The third model, `resnet-bn` (test/fixtures/baselines/resnet-bn.onnx, written by `export_resnet_bn`), is the
+resnet with BatchNormalization **unfolded**: the very torch module that tools/make_baseline_refs.py built and
+exported folded (its seeded construction replayed here: torch.manual_seed(SEED), the two draws of x and the
+baseline, the vgg, then the resnet and its randomised BN statistics; the replay is checked against
+manifest.json's logits), exported in eval mode without the exporter's Conv+BN fusion (convs without bias,
+each followed by a BatchNormalization node with one output). `build('resnet-bn')` rebuilds it from that file
+with BatchNorm2d modules (`ResNet(bn=True)`), registered right after their convs so that Zennit's
+SequentialMergeBatchNorm finds every (conv, BN) pair.
+
 The batch explained is x repeated per target, sample-major: row n·T + j is input n with target j.
 Developer-only: Debian's python3-torch and python3-onnx.
 """
@@ -68,27 +77,38 @@ class Vgg(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cin, cout, stride, mode):
+    """A basic block; bn=True: convs without bias, each followed by its BatchNorm2d (make_baseline_refs.py's
+    block: the parameters are created in the same order, so a seeded construction draws the same weights)."""
+    def __init__(self, cin, cout, stride, mode, bn=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=not bn)
+        self.bn1 = nn.BatchNorm2d(cout) if bn else None
         self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
-        self.down = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else None
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=not bn)
+        self.bn2 = nn.BatchNorm2d(cout) if bn else None
+        self.down = None
+        if stride != 1 or cin != cout:
+            conv = nn.Conv2d(cin, cout, 1, stride, bias=not bn)
+            self.down = nn.Sequential(conv, nn.BatchNorm2d(cout)) if bn else conv
         self.add = Add(mode)
         self.relu2 = nn.ReLU()
 
     def forward(self, x):
-        y = self.conv2(self.relu1(self.conv1(x)))
+        y = self.conv1(x)
+        y = self.relu1(y if self.bn1 is None else self.bn1(y))
+        y = self.conv2(y)
+        y = y if self.bn2 is None else self.bn2(y)
         return self.relu2(self.add(y, x if self.down is None else self.down(x)))
 
 
 class ResNet(nn.Module):
-    """The folded resnet: stem conv (+bias) → ReLU → two basic blocks → GAP → Flatten → fc."""
-    def __init__(self, mode='plain', classes=6):
+    """The folded resnet: stem conv (+bias) → ReLU → two basic blocks → GAP → Flatten → fc; bn=True: the
+    unfolded one (every conv without bias and followed by a BatchNorm2d)."""
+    def __init__(self, mode='plain', classes=6, bn=False):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU())
-        self.layer1 = Block(8, 8, 1, mode)
-        self.layer2 = Block(8, 16, 2, mode)
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=not bn), *([nn.BatchNorm2d(8)] if bn else []), nn.ReLU())
+        self.layer1 = Block(8, 8, 1, mode, bn)
+        self.layer2 = Block(8, 16, 2, mode, bn)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(16, classes)
@@ -109,28 +129,96 @@ NODE_MODULES = {
         '/layer2/conv1/Conv': 'layer2.conv1', '/layer2/conv2/Conv': 'layer2.conv2',
         '/layer2/down/down.0/Conv': 'layer2.down', '/fc/Gemm': 'fc',
     },
+    'resnet-bn': {
+        '/stem/stem.0/Conv': 'stem.0', '/layer1/conv1/Conv': 'layer1.conv1', '/layer1/conv2/Conv': 'layer1.conv2',
+        '/layer2/conv1/Conv': 'layer2.conv1', '/layer2/conv2/Conv': 'layer2.conv2',
+        '/layer2/down/down.0/Conv': 'layer2.down.0', '/fc/Gemm': 'fc',
+    },
 }
+# ONNX BatchNormalization node name → torch module path (resnet-bn only).
+BN_MODULES = {
+    'resnet-bn': {
+        '/stem/stem.1/BatchNormalization': 'stem.1', '/layer1/bn1/BatchNormalization': 'layer1.bn1',
+        '/layer1/bn2/BatchNormalization': 'layer1.bn2', '/layer2/bn1/BatchNormalization': 'layer2.bn1',
+        '/layer2/bn2/BatchNormalization': 'layer2.bn2', '/layer2/down/down.1/BatchNormalization': 'layer2.down.1',
+    },
+}
+# The seed of tools/make_baseline_refs.py, whose construction export_resnet_bn replays.
+SEED = 20261111
+
+
+def base_of(name):
+    """The model of manifest.json whose logits a model has: resnet-bn is the resnet, BN unfolded."""
+    return 'resnet' if name == 'resnet-bn' else name
+
+
+def randomise_bn(model):
+    """make_baseline_refs.py's non-trivial BN statistics and affine parameters (the same draws, in order)."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.7, 1.3)
+            m.bias.data.uniform_(-0.1, 0.1)
+
+
+def export_resnet_bn():
+    """Write test/fixtures/baselines/resnet-bn.onnx: make_baseline_refs.py's resnet before folding. Its seeded
+    construction is replayed (x, the baseline, the vgg, then the resnet and its BN statistics, drawn in the
+    same order), checked against manifest.json's resnet logits (≤ 1e-6), and exported in eval mode with
+    TrainingMode.PRESERVE, which skips the exporter's Conv+BN fusion: BatchNormalization nodes with one output."""
+    torch.manual_seed(SEED)
+    x = torch.randn(2, 3, 32, 32)
+    torch.randn(1, 3, 32, 32)
+    Vgg()
+    net = ResNet(bn=True)
+    randomise_bn(net)
+    net.eval()
+    assert torch.equal(x, torch.from_numpy(np.load(os.path.join(OUT, 'x.npy'))))
+    with torch.no_grad():
+        err = float((net(x) - torch.tensor(base_manifest()['models']['resnet']['logits'])).abs().max())
+    assert err <= 1e-6, err
+    path = os.path.join(OUT, 'resnet-bn.onnx')
+    torch.onnx.export(net, x, path, opset_version=13, input_names=['input'], output_names=['logits'],
+                      dynamic_axes={'input': {0: 'n'}, 'logits': {0: 'n'}}, training=torch.onnx.TrainingMode.PRESERVE,
+                      do_constant_folding=False)
+    model = onnx.load(path)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count('BatchNormalization') == 6 and ops.count('Conv') == 6, ops
+    assert all(len(n.output) == 1 for n in model.graph.node if n.op_type == 'BatchNormalization')
+    return err
 
 
 def build(name, mode='plain'):
     """The torch module of test/fixtures/baselines/<name>.onnx, eval mode, weights from the ONNX file."""
     model, inits = load_onnx(name)
-    net = Vgg() if name == 'vgg' else ResNet(mode)
+    net = Vgg() if name == 'vgg' else ResNet(mode, bn=name == 'resnet-bn')
     modules = dict(net.named_modules())
     nodes = {n.name: n for n in model.graph.node}
     for node_name, path in NODE_MODULES[name].items():
         node = nodes[node_name]
         m = modules[path]
-        w, b = inits[node.input[1]], inits[node.input[2]]
-        assert m.weight.shape == w.shape and m.bias.shape == b.shape, (node_name, m.weight.shape, w.shape)
+        w = inits[node.input[1]]
+        b = inits[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+        assert m.weight.shape == w.shape and (b is None) == (m.bias is None), (node_name, m.weight.shape, w.shape)
+        assert b is None or m.bias.shape == b.shape, node_name
         if node.op_type == 'Gemm':
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             assert attrs.get('transB') == 1 and attrs.get('alpha', 1.0) == 1.0 and attrs.get('beta', 1.0) == 1.0
         with torch.no_grad():
             m.weight.copy_(w)
-            m.bias.copy_(b)
-    assert sum(len(v) for v in NODE_MODULES.values()) and len(NODE_MODULES[name]) == sum(
-        1 for n in model.graph.node if n.op_type in ('Conv', 'Gemm')), name
+            if b is not None:
+                m.bias.copy_(b)
+    for node_name, path in BN_MODULES.get(name, {}).items():
+        node = nodes[node_name]
+        m = modules[path]
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert len(node.output) == 1 and abs(attrs.get('epsilon', 1e-5) - m.eps) < 1e-12, node_name
+        with torch.no_grad():
+            for key, i in [('weight', 1), ('bias', 2), ('running_mean', 3), ('running_var', 4)]:
+                getattr(m, key).copy_(inits[node.input[i]])
+    assert len(NODE_MODULES[name]) == sum(1 for n in model.graph.node if n.op_type in ('Conv', 'Gemm')), name
+    assert len(BN_MODULES.get(name, {})) == sum(1 for n in model.graph.node if n.op_type == 'BatchNormalization'), name
     net.eval()
     return net
 
@@ -161,7 +249,7 @@ def check_logits(name, net):
     """The rebuilt module against the ONNX model's logits recorded in manifest.json (computed by the
     exporting torch module, which the ONNX file was checked against at export). Returns the max abs error."""
     x, _, _, _ = inputs()
-    ref = torch.tensor(base_manifest()['models'][name]['logits'])
+    ref = torch.tensor(base_manifest()['models'][base_of(name)]['logits'])
     with torch.no_grad():
         err = float((net(x) - ref).abs().max())
     assert err <= 1e-5, (name, err)

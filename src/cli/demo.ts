@@ -1,6 +1,6 @@
 // `aeq demo` (`npm start`): the bundled models explain the bundled sample images with AE at two
-// ratios and with Grad-CAM; out/index.html shows the overlays side by side, out/results.json holds
-// the same numbers for scripts (and the test).
+// ratios, Grad-CAM, LRP epsilon-plus-flat and Integrated Gradients; out/index.html shows the
+// overlays side by side, out/results.json holds the same numbers for scripts (and the test).
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { Explainer, type ExplainOptions } from '../explain/explainer.js';
@@ -19,6 +19,7 @@ export const DEMO_METHODS = [
   { key: 'ae-r1', title: 'AE ratio 1', opts: { method: 'ae', ratio: 1 } },
   { key: 'ae-r2', title: 'AE ratio 2', opts: { method: 'ae', ratio: 2 } },
   { key: 'gradcam', title: 'Grad-CAM', opts: { method: 'gradcam' } },
+  { key: 'lrp-epsilon-plus-flat', title: 'LRP ε+♭ (Zennit EpsilonPlusFlat)', opts: { method: 'lrp', composite: 'epsilon-plus-flat' } },
   { key: 'ig-s16', title: 'Integrated Gradients (16 steps)', opts: { method: 'ig', steps: 16 } },
 ] as const satisfies readonly { key: string; title: string; opts: ExplainOptions }[];
 

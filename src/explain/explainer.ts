@@ -53,12 +53,16 @@ export class Explainer {
     return (inp.shape ?? []).map((d, i) => (typeof d === 'number' ? (i === 0 ? n : d) : i === 0 ? n : NaN));
   }
 
-  /** The plan for N×C×H×W inputs of this shape (one image input). */
-  private planFor(shape: number[]): Plan {
+  /**
+   * The plan for N×C×H×W inputs of this shape (one image input). LRP explains the graph with its
+   * BatchNormalizations merged into the layers before them (Zennit's MergeBatchNorm canonizer,
+   * src/graph/canonize.ts): its forward pass is the merged one, on both backends.
+   */
+  private planFor(shape: number[], method?: Method): Plan {
     const names = this.session.inputNames;
     if (names.length !== 1) throw new InputError(`explaining models with ${names.length} inputs is not supported (one image input expected)`);
     if (shape.length !== 4) throw new InputError(`expected an N×C×H×W input, got shape [${shape.join('×')}]`);
-    return this.session.plan({ [names[0]]: shape });
+    return this.session.plan({ [names[0]]: shape }, { mergeBatchNorm: method === 'lrp' });
   }
 
   /** The layer a method starts from: the default or given layer; the model input for the gradient family. */
@@ -70,7 +74,7 @@ export class Explainer {
       return this.layerFor(shape, chosen);
     }
     if (!isGradientMethod(method) && method !== 'lrp' && method !== 'fullgrad') return this.layerFor(shape, layer);
-    const plan = this.planFor(shape);
+    const plan = this.planFor(shape, method);
     return { plan, layer: plan.inputs[0].name };
   }
 
@@ -129,7 +133,7 @@ export class Explainer {
     const fit = samplesPerPass(plan, this.bindingBudget ?? g.limits.maxStorageBufferBindingSize);
     return explainInPasses(input, o.target ?? 'top', fit, {
       pass: (x, target) => this.explainBatch(x, { ...o, target }),
-      logits: (x) => this.forwardLogits(x),
+      logits: (x) => this.forwardLogits(x, method),
     });
   }
 
@@ -138,10 +142,10 @@ export class Explainer {
     return this.forwardLogits(input);
   }
 
-  private async forwardLogits(input: CpuTensor): Promise<CpuTensor> {
-    const plan = this.planFor(input.shape);
+  private async forwardLogits(input: CpuTensor, method?: Method): Promise<CpuTensor> {
+    const plan = this.planFor(input.shape, method);
     const logit = logitTensor(plan);
-    return (await this.session.run({ [this.session.inputNames[0]]: input }, { keep: new Set([logit]) }))[logit];
+    return (await this.session.run({ [this.session.inputNames[0]]: input }, { keep: new Set([logit]), variant: { mergeBatchNorm: method === 'lrp' } }))[logit];
   }
 
   private async explainBatch(input: CpuTensor, o: ExplainOptions, combine?: Combine): Promise<Explanation> {

@@ -2,6 +2,7 @@
 // Constant inputs are bound when the session is made, so a cached plan never outlives their values.
 import { loadModel, parseModel } from '../io/onnx.js';
 import type { Model } from '../graph/ir.js';
+import { mergeBatchNorms, type Canonized } from '../graph/canonize.js';
 import { planGraph, unsupportedOps, type Plan } from '../planner/plan.js';
 import { bindConstants, type ConstantValue } from '../planner/constants.js';
 import type { Shape } from '../graph/tensor.js';
@@ -48,9 +49,15 @@ export async function resolveBackend(want: BackendName | 'auto' = 'auto'): Promi
   }
 }
 
+/** Plan variants: `mergeBatchNorm` plans the graph with its BatchNormalizations merged into the layers before them (LRP). */
+export interface PlanVariant {
+  mergeBatchNorm?: boolean;
+}
+
 export class Session {
   private plans = new Map<string, Plan>();
   private weights = new Map<string, GpuTensor>();
+  private canonized?: Canonized;
 
   /** Memory budget in bytes (undefined: half the host's available memory when checked). */
   maxMemory?: number;
@@ -82,20 +89,30 @@ export class Session {
     return this.model.graph.outputs.map((o) => o.name);
   }
 
-  plan(shapes: Record<string, Shape>): Plan {
-    const key = shapeKey(shapes);
+  /** The model with every mergeable BatchNormalization merged into its Conv or Gemm (src/graph/canonize.ts), made once. */
+  get bnMerged(): Canonized {
+    return (this.canonized ??= mergeBatchNorms(this.model));
+  }
+
+  /**
+   * The plan for these input shapes, cached; `mergeBatchNorm` plans the merged model (its new
+   * weights have names of their own, so both plans share this session's uploaded weights).
+   */
+  plan(shapes: Record<string, Shape>, variant: PlanVariant = {}): Plan {
+    const merge = !!variant.mergeBatchNorm && this.bnMerged.merged.length > 0;
+    const key = `${shapeKey(shapes)}${merge ? '|bn-merged' : ''}`;
     let p = this.plans.get(key);
     if (!p) {
-      p = planGraph(this.model, shapes);
+      p = planGraph(merge ? this.bnMerged.model : this.model, shapes);
       this.plans.set(key, p);
     }
     return p;
   }
 
   /** Run forward; returns graph outputs (and kept tensors) on the host. */
-  async run(feeds: Record<string, CpuTensor>, opts: RunOptions = {}): Promise<Record<string, CpuTensor>> {
+  async run(feeds: Record<string, CpuTensor>, opts: RunOptions & { variant?: PlanVariant } = {}): Promise<Record<string, CpuTensor>> {
     const shapes = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.shape]));
-    const plan = this.plan(shapes);
+    const plan = this.plan(shapes, opts.variant);
     checkFinite(plan, feeds);
     this.checkMemory(estimateForward(plan, opts), 'the forward pass');
     if (this.backend === 'cpu') return Object.fromEntries(runCpu(plan, feeds, opts));
