@@ -26,8 +26,9 @@ describe('combinedLayout', () => {
     expect(combinedLayout(32, 16, 2, Infinity, all, 8, false)).toEqual({ kk: 8, size: 8, tg: 2, fixed: true });
     expect(combinedLayout(32, 16, 2, Infinity, all, 6, false)).toEqual({ kk: 2, size: 6, tg: 2, fixed: true });
   });
-  it('the diagnostics (forward values, trace) run in one call', () => {
+  it('the diagnostics (forward values, trace) run in one call, unless the batch is fixed', () => {
     expect(combinedLayout(32, 16, 2, 3, () => 1, undefined, true)).toEqual({ kk: 16, size: 32, tg: 2, fixed: false });
+    expect(combinedLayout(2, 2, 1, Infinity, all, 1, true)).toEqual({ kk: 1, size: 1, tg: 1, fixed: true });
   });
 });
 

@@ -27,14 +27,15 @@ function divisorUpTo(k: number, cap: number, also?: number): number {
  * The layout for m = N·K samples × t targets: `fit` backward samples (input × target) per pass
  * (Infinity on the CPU), `memory(tg)` samples per call that the memory budget allows with tg
  * targets, `fixedBatch` the model's batch if fixed, `whole` for the diagnostics (forward values
- * given, trace), which run in one call.
+ * given, trace), which run in one call unless the batch is fixed.
  */
 export function combinedLayout(
   m: number, k: number, t: number, fit: number, memory: (tg: number) => number, fixedBatch: number | undefined, whole: boolean,
 ): CombinedLayout {
+  // A fixed batch binds even the diagnostics (their trace is then the first call's).
+  if (fixedBatch !== undefined) return { kk: divisorUpTo(k, fixedBatch, fixedBatch), size: fixedBatch, tg: whole ? t : Math.min(t, Math.max(1, fit)), fixed: true };
   if (whole) return { kk: k, size: m, tg: t, fixed: false };
   const tg = t <= fit ? t : Math.max(1, fit);
-  if (fixedBatch !== undefined) return { kk: divisorUpTo(k, fixedBatch, fixedBatch), size: fixedBatch, tg, fixed: true };
   const cap = Math.max(1, Math.min(tg < t ? 1 : Math.floor(fit / t), memory(tg), m));
   const kk = divisorUpTo(k, cap);
   return { kk, size: Math.floor(cap / kk) * kk, tg, fixed: false };
