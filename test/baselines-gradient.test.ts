@@ -174,6 +174,22 @@ describe('Integrated Gradients', () => {
     expect(read).toBeLessThan(4 * n * m * t * c * h * w / 4);
   });
 
+  it("webgpu: input × gradient is the gradient's one pass plus its product and channel sum (no forward of its own)", async () => {
+    const e = await explainer('resnet', 'webgpu');
+    const g = e.session.gpu!;
+    const count = async (o: ExplainOptions) => {
+      await e.explain(x, o);
+      const d0 = g.stats.dispatches;
+      const r = await e.explain(x, o);
+      return { d: g.stats.dispatches - d0, r };
+    };
+    const grad = await count({ method: 'gradient', target: TARGETS });
+    const ixg = await count({ method: 'input-x-gradient', target: TARGETS });
+    expect(ixg.d).toBeLessThanOrEqual(grad.d + 2);
+    expect(ixg.r.targets).toEqual(grad.r.targets);
+    expect(Array.from(ixg.r.logits.data)).toEqual(Array.from(grad.r.logits.data));
+  });
+
   it('webgpu: the M path points of a batch too large for one pass are split into passes, same result', async () => {
     const e = await explainer('resnet', 'webgpu');
     const o: ExplainOptions = { method: 'ig', steps: 5, target: TARGETS };

@@ -11,7 +11,7 @@ import { attributionPlan, gradientPlan } from '../planner/backward.js';
 import { isGradientMethod, logitTensor, type GradientMethod, type Method } from './pipeline.js';
 import { gradientSettings, lrpSettings, resolveOptions, type ExplainOptions } from './options.js';
 import { ebContrastLayer, ebSaliencyLayer } from '../planner/excitation.js';
-import { resolveTargets, targetsPerInput } from './targets.js';
+import { resolveTargets, sliceTarget, targetsPerInput } from './targets.js';
 import { toExplanation, type Explanation } from './explanation.js';
 import { baselineFor, noisyCopies, pathPoints } from './gradients.js';
 import { combinedLayout, mergeRows } from './combined.js';
@@ -213,9 +213,8 @@ export class Explainer {
     const st = gradientSettings(o);
     if (o.forward && method !== 'input-x-gradient') throw new OptionError(`the forward option is not supported with ${method} (its inputs are path points or noisy copies)`);
     const n = input.shape[0];
-    const logits = await this.forwardLogits(input);
-    const targets = resolveTargets(o.target ?? 'top', logits);
-    const t = targets[0].length;
+    const target = o.target ?? 'top';
+    const t = targetsPerInput(target);
     const per = input.data.length / n;
     let k = 1, batch = input, square = false, factor: Float32Array | undefined;
     if (method === 'input-x-gradient') factor = input.data;
@@ -235,6 +234,12 @@ export class Explainer {
       ? samplesPerPass(this.planFor(input.shape), this.bindingBudget ?? g.limits.maxStorageBufferBindingSize) : Infinity;
     const lay = combinedLayout(m, k, t, fit, (tg) => this.gradientGroup(batch.shape, tg), this.fixedBatch, !!(o.forward || o.trace));
     const rows = k / lay.kk;
+    // Input × gradient's one sample per input is the input itself: each pass resolves its inputs'
+    // targets on its own forward. The path points and noisy copies need the inputs' logits first.
+    const own = k === 1 && lay.tg === t && !lay.fixed;
+    const pre = own ? undefined : await this.forwardLogits(input);
+    const targets = pre && resolveTargets(target, pre);
+    const logitParts: CpuTensor[] = [], targetParts: number[][] = [];
     const partial = new Float32Array(n * rows * t * per), heat = new Float32Array(n * rows * t * hw);
     let first: Explanation | undefined;
     for (let j0 = 0; j0 < t; j0 += lay.tg) {
@@ -247,7 +252,7 @@ export class Explainer {
         const lists: number[][] = [];
         for (let q = 0; q < size; q++) {
           xs.set(batch.data.subarray(src(q) * per, (src(q) + 1) * per), q * per);
-          lists.push(targets[Math.floor(src(q) / k)].slice(j0, j0 + tg));
+          if (targets) lists.push(targets[Math.floor(src(q) / k)].slice(j0, j0 + tg));
         }
         const r = size / lay.kk;
         let f: CpuTensor | undefined;
@@ -260,8 +265,12 @@ export class Explainer {
           f = { shape: [r, ...input.shape.slice(1)], data: fd };
         }
         const e = await this.explainBatch({ shape: [size, ...input.shape.slice(1)], data: xs },
-          { ...o, method: 'gradient', target: { perInput: lists } }, { k: lay.kk, square, factor: f });
+          { ...o, method: 'gradient', target: targets ? { perInput: lists } : sliceTarget(target, a, size) }, { k: lay.kk, square, factor: f });
         first ??= e;
+        if (own) {
+          logitParts.push(e.logits);
+          targetParts.push(...e.targets);
+        }
         for (let i = 0; i < real / lay.kk; i++) {
           for (let j = 0; j < tg; j++) {
             const row = (a / lay.kk + i) * t + j0 + j, from = i * tg + j;
@@ -273,7 +282,8 @@ export class Explainer {
     }
     const attribution = { shape: [n * t, ...input.shape.slice(1)], data: mergeRows(partial, n, rows, t, per) };
     const map = rows === 1 ? { shape: [n * t, 1, ...input.shape.slice(2)], data: heat } : cpuAttr.channelSum(attribution);
-    return { ...toExplanation(method, logits, targets, first!.layer, map, attribution), trace: first!.trace };
+    const logits = pre ?? { shape: [n, first!.logits.shape[1]], data: Float32Array.from(logitParts.flatMap((l) => Array.from(l.data))) };
+    return { ...toExplanation(method, logits, targets ?? targetParts, first!.layer, map, attribution), trace: first!.trace };
   }
 
   /**
