@@ -53,6 +53,7 @@ for name in ['matplotlib', 'matplotlib.pyplot', 'matplotlib.colors', 'matplotlib
 
 import captum  # noqa: E402
 from captum.attr import GuidedBackprop, InputXGradient, IntegratedGradients, NoiseTunnel, Saliency  # noqa: E402
+from refs_models import randomise_bn  # noqa: E402  (shared with the LRP/CAM/EB reference scripts)
 
 CAPTUM_COMMIT = 'b398d52e20291dc940f60240a1ded549b32c9807'
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'baselines')
@@ -107,16 +108,6 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.flatten(self.pool(self.layer2(self.layer1(self.stem(x)))), 1))
-
-
-def randomise_bn(model):
-    """Non-trivial running statistics and affine parameters, so that folding BN matters."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.7, 1.3)
-            m.bias.data.uniform_(-0.1, 0.1)
 
 
 # ------------------------------------------------------------------ aeq's noise generator, bit for bit

@@ -153,7 +153,8 @@ def base_of(name):
 
 
 def randomise_bn(model):
-    """make_baseline_refs.py's non-trivial BN statistics and affine parameters (the same draws, in order)."""
+    """Non-trivial running statistics and affine parameters, so that folding BN matters (make_baseline_refs.py
+    draws them with this function too, so the replayed construction makes the same draws in order)."""
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
