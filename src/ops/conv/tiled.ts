@@ -9,6 +9,7 @@ import type { Gpu, GpuTensor } from '../../kernels/gpu/runtime.js';
 import type { ConvParams } from './params.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import src from './tiled.wgsl';
+import { epiBinding, epiBuffers, epiKey, epiStore, type Epilogue } from './epilogue.js';
 
 const sections = parseSections(src);
 
@@ -83,7 +84,7 @@ function packWeights(g: Gpu, w: GpuTensor, L: TiledLaunch, r: TiledRead, t: Tile
 
 /** Record one pass of the skeleton: binding 1 the source, 2 the packed W, 3.. `rest`. */
 function record(g: Gpu, name: PassName, L: TiledLaunch, src: GpuTensor, w: GpuTensor, r: TiledRead, rest: (GPUBuffer | GPUBufferBinding)[],
-  extra: { hasBias?: boolean; flags?: number; ratio?: number; tgt?: number }, tile?: Tile): void {
+  extra: { hasBias?: boolean; flags?: number; ratio?: number; tgt?: number }, tile?: Tile, epi?: Epilogue): void {
   const t = tile ?? chooseTile(L);
   const nt = (t.bm / 4) * (t.bn / 4);
   const npix = L.n * L.oh * L.ow;
@@ -92,11 +93,15 @@ function record(g: Gpu, name: PassName, L: TiledLaunch, src: GpuTensor, w: GpuTe
   const gz = L.groups * nmt;
   if (gz > 65535 || ntiles > MAX_X * MAX_X) throw new Error(`convolution too large for one dispatch (${ntiles} pixel tiles, ${gz} channel tiles)`);
   const wp = packWeights(g, w, L, r, t, name !== 'plain');
-  const key = `conv.tiled.${name}.m${t.bm}n${t.bn}k${t.bk}`;
+  const key = `conv.tiled.${name}.m${t.bm}n${t.bn}k${t.bk}${epiKey(epi)}`;
   const pipe = g.kernel(key, () => {
     const hook = (h: string) => sections.get(`${name}.${h}`)!;
-    return assemble(sections, [name, 'conv'], {
-      BM: t.bm, BN: t.bn, BK: t.bk, NT: nt, SMEM: hook('smem'), ACC: hook('acc'), STAGE: hook('stage'), FMA: hook('fma'), STORE: hook('store'),
+    // A fused ReLU (epilogue.ts) rewrites the plain pass's store.
+    const plainStore = 'y[idx] = acc[i][j] + bv;';
+    if (epi && (name !== 'plain' || !hook('store').includes(plainStore))) throw new Error(`internal: no fused epilogue for the tiled ${name} pass`);
+    const store = epi ? hook('store').replace(plainStore, epiStore('idx', 'acc[i][j] + bv', epi)) : hook('store');
+    return epiBinding(epi) + assemble(sections, [name, 'conv'], {
+      BM: t.bm, BN: t.bn, BK: t.bk, NT: nt, SMEM: hook('smem'), ACC: hook('acc'), STAGE: hook('stage'), FMA: hook('fma'), STORE: store,
     }, CONV);
   });
   const un = CONV.pack({
@@ -107,15 +112,15 @@ function record(g: Gpu, name: PassName, L: TiledLaunch, src: GpuTensor, w: GpuTe
     tgt: extra.tgt ?? 1,
   });
   const gx = Math.min(ntiles, MAX_X), gy = Math.ceil(ntiles / MAX_X);
-  g.dispatch(pipe, un, [src.buffer, wp.buffer, ...rest], [gx, gy, gz]);
+  g.dispatch(pipe, un, [src.buffer, wp.buffer, ...rest, ...epiBuffers(epi)], [gx, gy, gz]);
   g.release(wp);
 }
 
 /** Record the launch `L` on the tiled kernel; `bias` (per destination channel) only forward. */
-export function tiledConv(g: Gpu, L: TiledLaunch, x: GpuTensor, w: GpuTensor, out: GpuTensor, r: TiledRead, bias?: GpuTensor, tile?: Tile): void {
+export function tiledConv(g: Gpu, L: TiledLaunch, x: GpuTensor, w: GpuTensor, out: GpuTensor, r: TiledRead, bias?: GpuTensor, tile?: Tile, epi?: Epilogue): void {
   // Without a bias a dummy is bound that the shader never reads.
   const dummy = bias ? undefined : g.alloc([4], 'conv.nobias');
-  record(g, 'plain', L, x, w, r, [(bias ?? dummy!).buffer, out.buffer], { hasBias: !!bias }, tile);
+  record(g, 'plain', L, x, w, r, [(bias ?? dummy!).buffer, out.buffer], { hasBias: !!bias }, tile, epi);
   if (dummy) g.release(dummy);
 }
 
