@@ -1,9 +1,15 @@
 // The GPU runtime's dispatch path: bindings derived from WGSL declarations (explicit layouts with a
-// dynamic uniform offset), and bind groups cached across runs of the same plan.
-import { describe, it, expect } from 'vitest';
+// dynamic uniform offset), bind groups cached across runs of the same plan, the executor's
+// Conv → Relu fusion, and the dispatches per explanation (issue 9's budget).
+import { afterEach, describe, it, expect } from 'vitest';
 import { declaredBindings, getGpu } from '../src/kernels/gpu/runtime.js';
+import { kernelChoiceOverride } from '../src/kernels/gpu/kernel-choice.js';
 import { Session } from '../src/runtime/session.js';
+import { Explainer } from '../src/explain/explainer.js';
+import { parseMethod } from '../src/eval/methods.js';
 import { resolveModelPath } from '../src/models.js';
+import { OnnxBuilder } from '../tools/onnx-builder.js';
+import { shared } from './helpers/shared.js';
 
 describe('declaredBindings', () => {
   it('reads group-0 bindings, their access modes, either attribute order, and skips comments', () => {
@@ -37,5 +43,83 @@ describe.skipIf(!gpu)('bind-group cache', () => {
     expect(g.stats.bindGroupsMade).toBe(made);
     for (const k of Object.keys(first)) expect(second[k].data).toEqual(first[k].data);
     s.dispose();
+  });
+});
+
+/** Conv → Relu on each kernel family: pixels (7×7 s2), lanes 3×3, lanes 1×1 (even and odd planes). */
+function convReluModel(readZ: boolean): Uint8Array {
+  const b = new OnnxBuilder({ seed: 7 });
+  const x = b.input('input', [2, 3, 23, 22]);
+  let t = b.relu(b.conv(x, 16, 7, { stride: 2, pad: 3 })); // 12×11
+  t = b.relu(b.conv(t, 24, 3, { pad: 1 }));
+  const z = b.conv(t, 20, 1); // 12×11 = 132 pixels, a multiple of 4
+  t = b.relu(z);
+  const z2 = b.conv(b.maxPool(t, 2, { stride: 2 }), 12, 1); // 30 pixels
+  const y = b.relu(z2);
+  // With readZ, a pre-activation is also read by another node: the fused kernel writes both.
+  b.output(readZ ? b.add(z2, y) : y);
+  return b.toBytes();
+}
+
+describe.skipIf(!gpu).each(['shuffle', 'tiled'] as const)('Conv → Relu fused into one dispatch (%s kernels)', (variant) => {
+  afterEach(() => {
+    kernelChoiceOverride.force = null;
+  });
+  it.each([false, true])('pre-activation read elsewhere: %s; every tensor as the CPU computes it, the ReLU the max(z, 0) of the kept z bit for bit', async (readZ) => {
+    kernelChoiceOverride.force = variant;
+    const bytes = convReluModel(readZ);
+    const s = await Session.create(bytes, { backend: 'webgpu' });
+    const cpu = await Session.create(bytes, { backend: 'cpu' });
+    const g = s.gpu!;
+    const data = new Float32Array(2 * 3 * 23 * 22).map((_, i) => Math.sin(i * 0.37));
+    const feeds = { input: { shape: [2, 3, 23, 22], data } };
+    const before = new Map(g.stats.byKernel);
+    const out = await s.run(feeds);
+    let relus = 0;
+    for (const [k, v] of g.stats.byKernel) if (k.startsWith('activation.forward.relu')) relus += v - (before.get(k) ?? 0);
+    expect(relus).toBe(0);
+    const all = await s.run(feeds, { keep: 'all' });
+    const ref = await cpu.run(feeds, { keep: 'all' });
+    for (const [k, v] of Object.entries(out)) expect(v.data).toEqual(all[k].data);
+    const plan = s.plan({ input: [2, 3, 23, 22] });
+    for (const st of plan.steps.filter((q) => q.node.opType === 'Relu')) {
+      const z = all[st.inputs[0]!].data, y = all[st.node.outputs[0]].data;
+      expect(y).toEqual(z.map((v) => Math.max(v, 0)));
+    }
+    for (const k of plan.steps.flatMap((q) => q.node.outputs)) {
+      const d = all[k].data, v = ref[k];
+      let err = 0, norm = 0;
+      for (let i = 0; i < d.length; i++) { err += (d[i] - v.data[i]) ** 2; norm += v.data[i] ** 2; }
+      expect(Math.sqrt(err / Math.max(norm, 1e-30))).toBeLessThan(1e-5);
+    }
+    s.dispose();
+    cpu.dispose();
+  });
+});
+
+// Issue 9: SqueezeNet 1.0's AE explanation at batch 1 on the shuffle kernels (lavapipe's default),
+// 229 dispatches before the fusions: unfused ReLUs, padded copies, one copy and one mask per Concat
+// part, the count of the shift, fork sums.
+describe.skipIf(!gpu)('dispatches per explanation', () => {
+  afterEach(() => {
+    kernelChoiceOverride.force = null;
+  });
+  it('SqueezeNet 1.0 AE at batch 1 (shuffle kernels), as aeq bench counts them: at most 145 (forward 39)', async () => {
+    kernelChoiceOverride.force = 'shuffle';
+    const ex = await Explainer.create(shared('models/squeezenet1_0_deepcompression.onnx'), { backend: 'webgpu' });
+    const g = ex.session.gpu!;
+    const shape = ex.inputShape(1);
+    const x = { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 12.9898) * 0.5) };
+    const name = ex.session.inputNames[0];
+    await ex.session.run({ [name]: x });
+    let d0 = g.stats.dispatches;
+    await ex.session.run({ [name]: x });
+    expect(g.stats.dispatches - d0).toBeLessThanOrEqual(39);
+    const options = parseMethod('ae').options;
+    await ex.explain(x, options);
+    d0 = g.stats.dispatches;
+    await ex.explain(x, options);
+    expect(g.stats.dispatches - d0).toBeLessThanOrEqual(145);
+    ex.dispose();
   });
 });

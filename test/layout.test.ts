@@ -150,6 +150,13 @@ describe('Concat', () => {
       expect(Array.from(y2.data)).toEqual(Array.from(y.data));
     }
   });
+  it('seven inputs (two dispatches of up to 4 parts), axes 1 and 3', async () => {
+    for (const axis of [1, 3]) {
+      const ins = [1, 3, 2, 1, 4, 2, 1].map((len) => t(randn([2, 3, 4, 5].map((d, i) => (i === axis ? len : d)), r)));
+      const y = await same('Concat', ins, { axis });
+      expect(y.shape[axis]).toBe(14);
+    }
+  });
   it('runtime and constant inputs mixed, an empty input, hand-computed', async () => {
     const a = { shape: [2, 1], data: Float32Array.from([1, 2]) };
     const y = await same('Concat', [t(a), k(constOf('float32', [2, 2], [3, 4, 5, 6])), t({ shape: [2, 0], data: new Float32Array(0) })], { axis: 1 });

@@ -547,3 +547,30 @@ describe.each(['shuffle', 'tiled'] as const)('Conv AE on wide layers, %s kernels
     expect(count('conv.backward.back_zb.')).toBe(tiled ? 0 : zbRuns.length);
   });
 });
+
+describe.each(['shuffle', 'tiled'] as const)('Conv AE added into a fork\'s pending signal (Rule.accumulates), %s kernels', (variant) => {
+  afterEach(() => {
+    kernelChoiceOverride.force = null;
+  });
+  const cases: [string, Geo, ApplyOptions][] = [
+    ['3×3 pad 1 with the shift', { x: [2, 12, 11, 13], k: 16, kernel: [3, 3], pads: [1, 1, 1, 1] }, {}],
+    ['3×3 pad 1 without the shift', { x: [2, 12, 11, 13], k: 16, kernel: [3, 3], pads: [1, 1, 1, 1] }, { opts: { shift: false } }],
+    ['1×1', { x: [2, 12, 11, 13], k: 16, kernel: [1, 1] }, {}],
+    ['3×3 s2 with the shift', ODD['3×3 s2 pad 1, 13×17, batch 3'], {}],
+    ['zB (first convolution)', ODD['7×7 s2 pad 3 (stem shape)'], { firstConv: true }],
+  ];
+  it.each(cases)('%s: acc + result, the same bits as the walker\'s separate sum', async (_name, geo, o) => {
+    kernelChoiceOverride.force = variant;
+    const c = convCase(geo, rand(geo.x, 51, { zeros: 0.2 }));
+    const step = stepOf(c.plan, 'Conv');
+    const r = rand(step.outShapes[0], 52, { zeros: 0.1 });
+    const acc = rand(geo.x, 53);
+    const sum = (a: CpuTensor, b: CpuTensor) => Float32Array.from(a.data, (v, i) => v + b.data[i]);
+    const [gpu] = await applyGpu(conv.ae.Conv, c, step, r, o);
+    const [gpuAcc] = await applyGpu(conv.ae.Conv, c, step, r, { ...o, acc });
+    expect(gpuAcc!.data).toEqual(sum(acc, gpu!));
+    const [cpu] = applyCpu(conv.ae.Conv, c, step, r, o);
+    const [cpuAcc] = applyCpu(conv.ae.Conv, c, step, r, { ...o, acc });
+    expect(cpuAcc!.data).toEqual(sum(acc, cpu!));
+  });
+});

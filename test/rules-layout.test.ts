@@ -205,6 +205,21 @@ describe('Concat', () => {
     // relu(x) has zeros: the mask drops relevance there.
     expect(res[0]!.data.filter((v) => v === 0).length).toBeGreaterThan(10);
   });
+  it('six runtime parts (two dispatches of up to 4 parts, concat.ts): forward, gradient and AE exact on the GPU', async () => {
+    const c = model([2, 3, 5, 4], (b, x) => {
+      const parts = [b.relu(x), x, b.conv(x, 2, 1), b.relu(b.conv(x, 4, 3, { pad: 1 })), b.conv(x, 1, 1), b.relu(x)];
+      return b.node('Concat', parts, { axis: 1 }, [[2, 3 + 3 + 2 + 4 + 1 + 3, 5, 4]])[0];
+    })();
+    const step = stepOf(c.plan, 'Concat');
+    await checkGradient(c, step, 'exact');
+    const r = randn(outShape(c, step), R);
+    const res = await gpuMatches(ae.Concat, c, step, r, 'exact');
+    const grads = applyCpu(gradient.Concat, c, step, r);
+    for (let k = 0; k < 6; k++) {
+      const x = c.values.get(step.inputs[k]!)!.data;
+      expect(Array.from(res[k]!.data)).toEqual(Array.from(grads[k]!.data.map((v, j) => (x[j] !== 0 ? v : 0))));
+    }
+  });
   it('T = 2 targets per sample: each copy of a sample gets its own part; axis 0 is refused', async () => {
     const c = concatModel(1)();
     const step = stepOf(c.plan, 'Concat');

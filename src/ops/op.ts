@@ -40,6 +40,12 @@ export interface OpSpec<P = any> {
   cpu(p: P, inputs: (CpuTensor | undefined)[], outShapes: Shape[]): Float32Array[];
   /** Record the GPU kernel(s). Output tensors are allocated by the executor with the prepared shapes. */
   gpu(g: Gpu, p: P, inputs: (GpuTensor | undefined)[], outputs: GpuTensor[]): void;
+  /**
+   * Optional: the GPU kernel(s) with a following Relu fused into the store, one dispatch for both
+   * (the executor's fusion, src/runtime/executor.ts): `relu` receives max(output 0, 0), and `z`,
+   * when given, output 0 itself (its other readers need it). Bit-identical to `gpu` then Relu.
+   */
+  gpuRelu?(g: Gpu, p: P, inputs: (GpuTensor | undefined)[], relu: GpuTensor, z?: GpuTensor): void;
   /** Declared once here; see `Traits`. */
   traits?: Traits;
 }

@@ -54,6 +54,12 @@ export interface RuleCtx<T> {
   lrp?: LrpOptions;
   /** Contrastive EB's first pass: this step is the classifier, run with its weights negated. */
   negated?: boolean;
+  /**
+   * For a rule that `accumulates`: the signal already arrived at input 0 from another consumer (a
+   * fork), set by the walker. applyRule hands it to the twins as out[0], and they add their result
+   * into it (out[0] = acc + result, the walker's sum) instead of writing a new signal.
+   */
+  acc?: T;
 }
 
 /** What one node input receives from a rule. */
@@ -81,6 +87,8 @@ export interface RulePlan<P> {
 export interface Rule<P = any> {
   /** Set by rules of multi-output ops (Split): they handle `ctx.signalOf` > 0. */
   perOutput?: boolean;
+  /** The twins add into `ctx.acc` when it is given (see RuleCtx.acc): a fork's sum fused into the rule's last kernel. */
+  accumulates?: boolean;
   plan(ctx: RuleCtx<unknown>, r: Shape): RulePlan<P>;
   cpu(p: P, ctx: RuleCtx<CpuTensor>, r: CpuTensor, out: (CpuTensor | undefined)[]): void;
   gpu(p: P, g: Gpu, ctx: RuleCtx<GpuTensor>, r: GpuTensor, out: (GpuTensor | undefined)[]): void;
@@ -101,7 +109,8 @@ export interface RuleBackend<T> {
 export function applyRule<T>(rule: Rule, ctx: RuleCtx<T>, r: T, be: RuleBackend<T>): (T | undefined)[] {
   const p = rule.plan(ctx, be.shape(r));
   const label = `${ctx.step.node.opType}.signal`;
-  const out = p.signals.map((s) => (!s ? undefined : s.alias ? be.view(r, s.shape) : be.alloc(s.shape, !!s.zero, label)));
+  const into = rule.accumulates ? ctx.acc : undefined;
+  const out = p.signals.map((s, i) => (!s ? undefined : s.alias ? be.view(r, s.shape) : i === 0 && into !== undefined ? into : be.alloc(s.shape, !!s.zero, label)));
   be.twin(rule, p.params, ctx, r, out);
   return out;
 }

@@ -91,6 +91,33 @@ export function runCpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOp
   return res;
 }
 
+/**
+ * Conv → Relu pairs the GPU runs as one dispatch (the producer's `gpuRelu`: the ReLU in its
+ * store): producer step index → the index of a Relu step reading its output 0. The pre-activation
+ * is still written when anything else reads it (another step, a view of it, or the caller).
+ */
+export function reluFusions(plan: Plan): Map<number, { relu: number; shared: boolean }> {
+  const { root } = lifetimes(plan);
+  // Readers of each storage root (a view's readers read its source).
+  const readers = new Map<string, number[]>();
+  plan.steps.forEach((s, j) => new Set(s.inputs).forEach((t) => {
+    if (!t) return;
+    const r = root.get(t) ?? t;
+    readers.set(r, [...(readers.get(r) ?? []), j]);
+  }));
+  const out = new Map<number, { relu: number; shared: boolean }>();
+  plan.steps.forEach((s, i) => {
+    if (!s.spec.gpuRelu || s.alias !== undefined || s.node.outputs.length !== 1) return;
+    const z = s.node.outputs[0];
+    const j = (readers.get(z) ?? []).find((k) => {
+      const r = plan.steps[k];
+      return r.node.opType === 'Relu' && (r.node.domain ?? '') in { '': 1, 'ai.onnx': 1 } && r.inputs[0] === z && r.alias === undefined;
+    });
+    if (j !== undefined) out.set(i, { relu: j, shared: readers.get(z)!.some((k) => k !== j) });
+  });
+  return out;
+}
+
 export class GpuExecutor {
   constructor(private g: Gpu, private plan: Plan, private weights: Map<string, GpuTensor>) {}
 
@@ -120,9 +147,30 @@ export class GpuExecutor {
     else if (keep) for (const k of keep) pinned.add(root.get(k) ?? k);
     for (const inp of plan.inputs) pinned.add(inp.name); // owned by the caller
     const get = (t: string): GpuTensor => env.get(t) ?? (plan.consts.has(t) ? this.weight(t) : (() => { throw new Error(`internal: tensor '${t}' unavailable`); })());
+    const fused = reluFusions(plan);
+    const done = new Set<number>(); // Relu steps already run by their producer
+    const never = new Set<string>(); // pre-activations nobody reads: never allocated
     plan.steps.forEach((s, i) => {
-      const ins = s.inputs.map((t) => (t ? get(t) : undefined));
-      if (s.alias !== undefined) {
+      const ins = done.has(i) ? [] : s.inputs.map((t) => (t ? get(t) : undefined));
+      const f = fused.get(i);
+      if (done.has(i)) {
+        // Recorded with its producer; only the lifetimes below remain.
+      } else if (f !== undefined) {
+        const j = f.relu;
+        const z = s.node.outputs[0], y = plan.steps[j].node.outputs[0];
+        const keepZ = f.shared || pinned.has(z);
+        const relu = g.alloc(plan.steps[j].outShapes[0], y);
+        if (keepZ) {
+          const zt = g.alloc(s.outShapes[0], z);
+          s.spec.gpuRelu!(g, s.params, ins, relu, zt);
+          env.set(z, zt);
+        } else {
+          s.spec.gpuRelu!(g, s.params, ins, relu);
+          never.add(z);
+        }
+        env.set(y, relu);
+        done.add(j);
+      } else if (s.alias !== undefined) {
         env.set(s.node.outputs[0], { shape: s.outShapes[0], buffer: ins[s.alias]!.buffer });
       } else {
         const outs = s.outShapes.map((sh, k) => g.alloc(sh, s.node.outputs[k] || `${s.node.name}:${k}`));
@@ -133,13 +181,13 @@ export class GpuExecutor {
         });
       }
       for (const t of new Set(s.inputs)) {
-        if (!t || plan.consts.has(t)) continue;
+        if (!t || plan.consts.has(t) || never.has(t)) continue;
         const r = root.get(t) ?? t;
         if (lastUse.get(r) === i && !pinned.has(r)) g.release(env.get(r)!);
       }
       // Outputs nobody reads (e.g. an unused second output) are released at once.
       for (const o of s.node.outputs) {
-        if (o && !lastUse.has(o) && !pinned.has(o) && s.alias === undefined) g.release(env.get(o)!);
+        if (o && !lastUse.has(o) && !pinned.has(o) && s.alias === undefined && !never.has(o)) g.release(env.get(o)!);
       }
     });
     const res = new Map<string, GpuTensor>();

@@ -62,6 +62,10 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
       const rule = s.table[step.node.opType];
       if (!rule) throw new AeqError(`no ${s.method ?? 'backward'} rule for ${step.node.opType} (node '${step.node.name}')`);
       if (k > 0 && !rule.perOutput) throw new AeqError(`no backward rule for output ${k} ('${out}') of ${step.node.opType} node '${step.node.name}'`);
+      // A rule that accumulates adds its result at input 0 into what a fork's other consumer left there.
+      const in0 = step.inputs[0];
+      const pend = rule.accumulates && onWalk(in0) && !step.inputs.slice(1).includes(in0) ? pending.get(in0) : undefined;
+      const acc = pend !== undefined && be.storage(pend) !== be.storage(r) ? pend : undefined;
       const ctx: RuleCtx<T> = {
         plan: s.plan,
         step,
@@ -75,6 +79,7 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
         signalOf: k,
         lrp: s.lrp,
         negated: s.negated === step,
+        acc,
       };
       const res = be.apply(rule, ctx, r);
       const rStore = be.storage(r);
@@ -83,6 +88,12 @@ export function walk<T>(s: WalkSetup, be: WalkBackend<T>, seedName: string, seed
       res.forEach((v, i) => {
         if (v === undefined) return;
         const name = step.inputs[i];
+        if (i === 0 && acc !== undefined && be.storage(v) === be.storage(acc)) {
+          // The rule added into the pending sum: it stays pending, now complete with this consumer's part.
+          seen.add(be.storage(v));
+          pending.set(name!, v);
+          return;
+        }
         const mine = be.storage(v) === rStore;
         if (!onWalk(name)) {
           if (!mine && !seen.has(be.storage(v))) be.release(v);

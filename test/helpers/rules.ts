@@ -37,9 +37,11 @@ export interface ApplyOptions {
   batch?: number;
   /** Which output the signal is at (multi-output ops). */
   signalOf?: number;
+  /** A fork's pending signal at input 0, for rules that accumulate (RuleCtx.acc; copied, not consumed). */
+  acc?: CpuTensor;
 }
 
-function ctxFor<T>(c: RuleCase, step: Step, get: (name: string) => T, o: ApplyOptions): RuleCtx<T> {
+function ctxFor<T>(c: RuleCase, step: Step, get: (name: string) => T, o: ApplyOptions, acc?: T): RuleCtx<T> {
   const modelInput = c.plan.inputs[0].name;
   return {
     plan: c.plan, step,
@@ -51,11 +53,13 @@ function ctxFor<T>(c: RuleCase, step: Step, get: (name: string) => T, o: ApplyOp
     opts: { ...DEFAULT_AE, ...o.opts },
     batch: o.batch ?? c.plan.inputs[0].shape[0],
     signalOf: o.signalOf,
+    acc,
   };
 }
 
 export function applyCpu(rule: Rule, c: RuleCase, step: Step, r: CpuTensor, o: ApplyOptions = {}): (CpuTensor | undefined)[] {
-  return applyRule(rule, ctxFor(c, step, (n) => c.values.get(n)!, o), { shape: r.shape, data: r.data.slice() }, cpuRuleBackend());
+  const acc = o.acc && { shape: o.acc.shape, data: o.acc.data.slice() };
+  return applyRule(rule, ctxFor(c, step, (n) => c.values.get(n)!, o, acc), { shape: r.shape, data: r.data.slice() }, cpuRuleBackend());
 }
 
 export async function applyGpu(rule: Rule, c: RuleCase, step: Step, r: CpuTensor, o: ApplyOptions = {}): Promise<(CpuTensor | undefined)[]> {
@@ -70,10 +74,11 @@ export async function applyGpu(rule: Rule, c: RuleCase, step: Step, r: CpuTensor
     return t;
   };
   const rd = g.upload(r.data, r.shape, 'relevance');
-  const outs = applyRule(rule, ctxFor(c, step, get, o), rd, gpuRuleBackend(g));
+  const acc = o.acc && g.upload(o.acc.data, o.acc.shape, 'acc');
+  const outs = applyRule(rule, ctxFor(c, step, get, o, acc), rd, gpuRuleBackend(g));
   const res: (CpuTensor | undefined)[] = [];
   for (const t of outs) res.push(t ? { shape: t.shape, data: await g.read(t) } : undefined);
   const seen = new Set<GPUBuffer>();
-  for (const t of [...outs, rd, ...dev.values()]) if (t && !seen.has(t.buffer)) { seen.add(t.buffer); g.release(t); }
+  for (const t of [...outs, rd, ...dev.values(), acc]) if (t && !seen.has(t.buffer)) { seen.add(t.buffer); g.release(t); }
   return res;
 }

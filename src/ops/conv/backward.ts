@@ -22,20 +22,21 @@ export type GeoPass = 'fwd_ae' | 'fwd_zb' | 'back_ae' | 'back_zb' | 'back_grad';
 /** The skeletons of backward.wgsl and their hooks, which each variant supplies as `<variant>.<hook>` sections. */
 const SKELETONS = {
   window: ['pre', 'load', 'weight', 'combine', 'store'],
-  gather: ['pre', 'weight', 'combine', 'store'],
+  gather: ['pre', 'weight', 'combine', 'store', 'post'],
 } as const;
 
 /** A pass over the geometry: a forward pass is the window skeleton, a transposed one the gather skeleton. */
 export function geoPipe(g: Gpu, name: GeoPass, tc: number): GPUComputePipeline {
   return g.kernel(`conv.backward.${name}.tc${tc}`, () => {
     const skeleton = name.startsWith('back_') ? 'gather' : 'window';
-    const hooks = Object.fromEntries(SKELETONS[skeleton].map((h) => [h.toUpperCase(), sections.get(`${name}.${h}`)!]));
+    const hooks = Object.fromEntries(SKELETONS[skeleton].map((h) => [h.toUpperCase(), sections.get(`${name}.${h}`) ?? (h === 'post' ? '' : undefined)]));
     return assemble(sections, ['geo', name, skeleton], { ...hooks, TC: tc }, GEO);
   });
 }
 
-export const smallPipe = (g: Gpu, name: 'minmax' | 'shift'): GPUComputePipeline =>
-  g.kernel(`conv.backward.${name}`, () => assemble(sections, ['small', name], {}, SMALL));
+/** A per-sample helper; the shift reads its count as u32 (`countU32`: counted by back_ae) or f32. */
+export const smallPipe = (g: Gpu, name: 'minmax' | 'shift' | 'shift_acc', countU32 = false): GPUComputePipeline =>
+  g.kernel(`conv.backward.${name}${countU32 ? '.u32' : ''}`, () => assemble(sections, ['small', name], { CT: countU32 ? 'u32' : 'f32' }, SMALL));
 
 const TP = 4;
 

@@ -16,6 +16,7 @@ const F_CONTRIB = 1u;
 const F_ACTIVATED = 2u;
 const F_INACTIVATED = 4u;
 const F_KEEP_C = 8u;
+const F_ACC = 16u;
 
 fn safe_div(a: f32, b: f32) -> f32 {
   return select(a / b, 0.0, b == 0.0);
@@ -194,7 +195,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // supplies the binding `s` at 2 (with `alias Sig`, the signal's element type), its other bindings,
 // and four hooks (sections <variant>.pre, .weight, .combine, .store): what the thread
 // reads first, the tap's weight `wv` of input channel i as the variant uses it, how the gathered
-// values `sv[p]` enter acc0[i][p] and acc1[i][p], and the input pixel `base + col` from them.
+// values `sv[p]` enter acc0[i][p] and acc1[i][p], and the input pixel `base + col` from them; an
+// optional fifth (.post) runs once after the stores.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear_id(gid, nwg, 64u);
@@ -254,20 +256,24 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       }
     }
   }
+{{POST}}
 }
 
 //#section back_ae
 // The AE transposed pass: acc0 = c = convT(S_c, |W|) and acc1 = ab = the masked redistribution
 // convT(x>0 ? S_a : S_b, |W|), which is A + B at once (a and b partition the input). Output:
-// x⁺·c + ab, or, when the shift follows, ab with C = x⁺·c kept apart for the per-sample count of
-// its non-zero entries.
+// x⁺·c + ab, or, when the shift follows, ab with C = x⁺·c kept apart, and the per-sample count
+// of its non-zero entries added to nz[n] (one atomic add per thread; an integer count is the same
+// in any order, and the same value as a float sum of ones below 2²⁴).
 @group(0) @binding(2) var<storage, read> s: array<vec4f>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> cterm: array<f32>;
+@group(0) @binding(6) var<storage, read_write> nz: array<atomic<u32>>;
 alias Sig = vec4f;
 
 //#section back_ae.pre
+  var count = 0u;
   var act: array<array<bool, TP>, TC>;
   for (var i = 0u; i < TC; i++) {
     let ci = min(q.kb * TC + i, u.cin - 1u);
@@ -284,10 +290,19 @@ alias Sig = vec4f;
         let cv = max(x[base + col], 0.0) * acc0[i][p];
         if (on(F_KEEP_C)) {
           cterm[base + col] = cv;
+          count += select(0u, 1u, cv != 0.0);
           out[base + col] = acc1[i][p];
+        } else if (on(F_ACC)) {
+          // Added into the fork's pending sum (rules.ts): acc + result, the walker's sum.
+          out[base + col] = out[base + col] + (cv + acc1[i][p]);
         } else {
           out[base + col] = cv + acc1[i][p];
         }
+
+//#section back_ae.post
+  if (on(F_KEEP_C) && count != 0u) {
+    atomicAdd(&nz[q.n], count);
+  }
 
 //#section back_zb
 // zB transposed pass: acc0 = tp = convT(S, W⁺), acc1 = tn = convT(S, W⁻) (convT(S, W) = tp + tn by
@@ -363,9 +378,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 
 //#section shift
 // Spec §2.4 step 3 and the sum: out = A + B (already there) + (C ≠ 0 ? C − 1/k : 0), k = the
-// per-sample count of non-zero C.
+// per-sample count of non-zero C (CT: u32 counted by back_ae, or f32 summed by sample_sum).
 @group(0) @binding(1) var<storage, read> cterm: array<f32>;
-@group(0) @binding(2) var<storage, read> count: array<f32>;
+@group(0) @binding(2) var<storage, read> count: array<{{CT}}>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)
@@ -376,6 +391,28 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   let cv = cterm[i];
   if (cv != 0.0) {
-    out[i] += cv - 1.0 / count[i / u.per];
+    out[i] += cv - 1.0 / f32(count[i / u.per]);
   }
+}
+
+//#section shift_acc
+// The shift with the result added into a fork's pending sum (rules.ts): out = out + (ab + C'),
+// the same bits as the shift in place on ab followed by the walker's sum.
+@group(0) @binding(1) var<storage, read> cterm: array<f32>;
+@group(0) @binding(2) var<storage, read> count: array<{{CT}}>;
+@group(0) @binding(3) var<storage, read> ab: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, 256u);
+  if (i >= u.total) {
+    return;
+  }
+  let cv = cterm[i];
+  var v = ab[i];
+  if (cv != 0.0) {
+    v += cv - 1.0 / f32(count[i / u.per]);
+  }
+  out[i] = out[i] + v;
 }

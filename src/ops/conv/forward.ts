@@ -7,7 +7,7 @@ import { fmtShape, type Const, type Shape } from '../../graph/tensor.js';
 import { nodeError } from '../../errors.js';
 import type { CpuTensor, OpSpec, OpTable, PrepareCtx } from '../op.js';
 import type { Gpu, GpuTensor } from '../../kernels/gpu/runtime.js';
-import { convCpu, convLaunch, type Launch } from './kernels.js';
+import { convCpu, convLaunch, type Epilogue, type Launch } from './kernels.js';
 
 export type { ConvParams } from './params.js';
 import type { ConvParams } from './params.js';
@@ -95,7 +95,8 @@ export function convForwardCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, bias?:
 // ---------------------------------------------------------------------------------------------
 // GPU
 
-export function convForwardGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, out: GpuTensor, bias?: GpuTensor): void {
+/** Y = conv(x, W) (+ bias) into `out`; with `epi` a ReLU fused into the store (epilogue.ts). */
+export function convForwardGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, out: GpuTensor, bias?: GpuTensor, epi?: Epilogue): void {
   const G = p.group;
   const L: Launch = {
     n: p.n, groups: G, cin: p.c / G, kout: p.k / G, h: p.h, w: p.w, oh: p.oh, ow: p.ow,
@@ -105,7 +106,7 @@ export function convForwardGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor
   // Strided 1×1 layers stay on the pixel-lane kernel: gathering their inputs first measured slower.
   const pointwise = p.kh === 1 && p.kw === 1 && p.sh === 1 && p.sw === 1 && p.padT + p.padL + p.padB + p.padR === 0;
   const mode = k3s1 ? 'k3s1' : p.kh === 1 && p.kw === 1 ? 'k1' : 'gen';
-  convLaunch(g, L, x, w, out, { transposed: false, wk: p.k / G, wc: p.c / G, k3s1, pointwise, mode }, bias);
+  convLaunch(g, L, x, w, out, { transposed: false, wk: p.k / G, wc: p.c / G, k3s1, pointwise, mode }, bias, epi);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +122,11 @@ const conv: OpSpec<ConvParams> = {
   },
   gpu(g, p, inputs, outputs) {
     convForwardGpu(g, p, inputs[0]!, inputs[1]!, outputs[0], p.hasBias ? inputs[2] : undefined);
+  },
+  gpuRelu(g, p, inputs, relu, z) {
+    const bias = p.hasBias ? inputs[2] : undefined;
+    if (z) convForwardGpu(g, p, inputs[0]!, inputs[1]!, z, bias, { keepZ: true, yr: relu });
+    else convForwardGpu(g, p, inputs[0]!, inputs[1]!, relu, bias, { keepZ: false });
   },
 };
 

@@ -46,19 +46,20 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
 // Measured on lavapipe (software Vulkan): every storage-buffer load costs as much as tens of
 // FMAs, whether its address is uniform or not, while subgroup shuffles are nearly free. So a
 // workgroup of 64 lanes computes 64 output channels (one per lane) of an R×CC pixel tile, and
-// per input channel each lane issues only NLD vec4 loads of x plus the nine loads of its own
-// weights: the NLD·8 loaded vec4s of an 8-lane group cover the (R+2)×(CC+2) input window,
-// and each value reaches the lanes that need it through subgroupShuffle. Every value then feeds
-// up to nine FMAs per lane. x is a zero-padded copy (section 'pad') with vec4-aligned rows, so
-// the loop has no bounds tests. Weights are read straight from W, whose nine taps per (output,
-// input) channel pair are contiguous: repacking them costs a pass that small planes never repay.
-// The accumulators, loop body and stores are generated in kernels.ts.
+// per input channel each lane loads NLD vec4s of the window (each as 4 values of a window row,
+// zero where the row or column lies outside the source: the padding is a bounds test on
+// offsets computed once, no padded copy), plus the nine loads of its own weights: the NLD·8
+// vec4s of an 8-lane group cover the (R+2)×(CC+2) input window, and each value reaches the
+// lanes that need it through subgroupShuffle. Every value then feeds up to nine FMAs per lane.
+// Weights are read straight from W, whose nine taps per (output, input) channel pair are
+// contiguous: repacking them costs a pass that small planes never repay.
+// The prelude (window offsets), accumulators, loop body and stores are generated in kernels.ts.
 // The window loads only need groups of 8 consecutive subgroup lanes: any subgroup size ≥ 8 works.
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
+{{EXTRA}}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(subgroup_invocation_id) sl: u32) {
@@ -70,14 +71,17 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let co = kb * 64u + li;
   let lane = sl & 7u;
   let sb = sl - lane;
-  let plane4 = u.hp * u.wp4;
-  // This lane's vec4 of the window: row lane / VPR of each load, column lane % VPR.
-  var xoff = (n * u.groups + g) * u.cin * plane4 + (r0 + lane / {{VPR}}u) * u.wp4 + c0 / 4u + lane % {{VPR}}u;
+  let plane = u.h * u.w;
+  // This lane's vec4 of the window: row lane / VPR of each load, columns 4·(lane % VPR) + 0..3.
+  let wr = i32(r0 + lane / {{VPR}}u) - u.pad_t;
+  let wc = i32(c0 + (lane % {{VPR}}u) * 4u) - u.pad_l;
+{{PRELUDE}}
+  var xoff = (n * u.groups + g) * u.cin * plane;
   var woff = g * u.wgroup + min(co, u.kout - 1u) * u.wsco;
 {{ACC}}
   for (var ci = 0u; ci < u.cin; ci++) {
 {{BODY}}
-    xoff += plane4;
+    xoff += plane;
     woff += u.wsci;
   }
   if (co < u.kout) {
@@ -93,12 +97,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 // per input channel a lane issues one vec4 load of its 4 consecutive pixels and TC/8 scalar loads of
 // weights: the 8 lanes of a group load the weights of TC output channels between them and pass
 // them round with subgroupShuffle. Each lane then does TC vec4 FMAs (TC channels × 4 pixels).
-// Planes are read as vec4s, so their length is a multiple of 4 (kernels.ts pads them otherwise).
+// Planes whose length is a multiple of 4 are read as vec4s; others as 4 values, zero past the
+// plane's end (variant `.odd`: no padded copy of the input).
 // The accumulators, loop body and stores are generated in kernels.ts.
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<{{XT}}>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+{{EXTRA}}
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u,
@@ -112,14 +118,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   let n = wid.z;
   let lane = sl & 7u;
   let sb = sl - lane;
-  var xoff = (n * u.groups + g) * u.cin * u.plane4 + q;
+{{XOFF}}
   // This lane loads the weights of channels kb·TC + lane + 8j.
   var woff = g * u.wgroup;
 {{WOFFS}}
 {{ACC}}
   for (var ci = 0u; ci < u.cin; ci++) {
 {{BODY}}
-    xoff += u.plane4;
+    xoff += {{XSTEP}};
     woff += u.wsci;
   }
   let p0 = q * 4u;
@@ -158,30 +164,4 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   packed[i] = v;
-}
-
-//#section pad
-// Zero-padded, shifted copy of a convolution input: dst[nc][r][c] = src[nc][r - pad_t][c - pad_l]
-// (0 outside the source) for r < hp, c < wp, in destination planes of `dplane` ≥ hp·wp values
-// (the tail zero-filled). The conv3x3 kernel uses it for planes whose rows are whole vec4s and
-// need no bounds tests, the conv1x1 kernel for planes of a multiple of 4 values.
-// The pads may be negative (input-gradient launches).
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear_id(gid, nwg, 256u);
-  if (i >= u.total) { return; }
-  let k = i % u.dplane;
-  let nc = i / u.dplane;
-  let r = k / u.wp;
-  let c = k % u.wp;
-  let sr = i32(r) - u.pad_t;
-  let sc = i32(c) - u.pad_l;
-  var v = 0.0;
-  if (r < u.hp && sr >= 0 && sr < i32(u.h) && sc >= 0 && sc < i32(u.w)) {
-    v = src[(nc * u.h + u32(sr)) * u.w + u32(sc)];
-  }
-  dst[i] = v;
 }

@@ -5,10 +5,13 @@
 import type { CpuTensor } from '../op.js';
 import type { ConvParams } from './params.js';
 import { Gpu, type GpuTensor, type Uniforms } from '../../kernels/gpu/runtime.js';
-import { assemble, parseSections, uniforms, type UniformValues } from '../../kernels/gpu/wgsl.js';
+import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import src from './forward.wgsl';
 import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
 import { tiledConv, tiledServes } from './tiled.js';
+import { epiBinding, epiBuffers, epiKey, epiStore, type Epilogue } from './epilogue.js';
+
+export type { Epilogue } from './epilogue.js';
 
 // ---------------------------------------------------------------------------------------------
 // CPU reference (float64 accumulation per destination plane)
@@ -87,8 +90,8 @@ const PIXELS = uniforms({
   tiles_w: 'u32', ntiles: 'u32', nkb: 'u32', has_bias: 'u32',
 });
 const LANES3 = uniforms({
-  n: 'u32', cin: 'u32', kout: 'u32', groups: 'u32', oh: 'u32', ow: 'u32', hp: 'u32', wp4: 'u32',
-  tiles_w: 'u32', nkb: 'u32', has_bias: 'u32', wsco: 'u32', wsci: 'u32', wgroup: 'u32',
+  n: 'u32', cin: 'u32', kout: 'u32', groups: 'u32', oh: 'u32', ow: 'u32', h: 'u32', w: 'u32',
+  tiles_w: 'u32', nkb: 'u32', has_bias: 'u32', wsco: 'u32', wsci: 'u32', wgroup: 'u32', pad_t: 'i32', pad_l: 'i32',
 });
 const LANES1 = uniforms({
   n: 'u32', cin: 'u32', kout: 'u32', groups: 'u32', plane: 'u32', plane4: 'u32', nkb: 'u32', has_bias: 'u32',
@@ -97,7 +100,6 @@ const LANES1 = uniforms({
 const PACK = uniforms({
   total: 'u32', groups: 'u32', kout: 'u32', cin: 'u32', taps: 'u32', nkb: 'u32', tc: 'u32', mode: 'u32', wk: 'u32', wc: 'u32',
 });
-const PAD = uniforms({ total: 'u32', h: 'u32', w: 'u32', hp: 'u32', wp: 'u32', dplane: 'u32', pad_t: 'i32', pad_l: 'i32' });
 
 /** Directives must precede every declaration, WGSL_COMMON's included. */
 const enable = (sg: boolean) => (sg ? 'enable subgroups;\n' : '');
@@ -106,10 +108,10 @@ function fits(gx: number, gy: number, n: number, what: string): void {
   if (gx > 65535 || gy > 65535 || n > 65535) throw new Error(`convolution too large for one dispatch (${what}, batch ${n})`);
 }
 
-/** A conv kernel's dispatch (bindings x, w, bias, y); without a bias a dummy is bound that the shader never reads. */
-function dispatch(g: Gpu, pipe: GPUComputePipeline, un: Uniforms, [x, w, bias, y]: [GpuTensor, GpuTensor, GpuTensor | undefined, GpuTensor], groups: [number, number, number]): void {
+/** A conv kernel's dispatch (bindings x, w, bias, y, and yr with a kept pre-activation); without a bias a dummy is bound that the shader never reads. */
+function dispatch(g: Gpu, pipe: GPUComputePipeline, un: Uniforms, [x, w, bias, y]: [GpuTensor, GpuTensor, GpuTensor | undefined, GpuTensor], groups: [number, number, number], epi?: Epilogue): void {
   const dummy = bias ? undefined : g.alloc([4], 'conv.nobias');
-  g.dispatch(pipe, un, [x.buffer, w.buffer, (bias ?? dummy!).buffer, y.buffer], groups);
+  g.dispatch(pipe, un, [x.buffer, w.buffer, (bias ?? dummy!).buffer, y.buffer, ...epiBuffers(epi)], groups);
   if (dummy) g.release(dummy);
 }
 
@@ -131,7 +133,7 @@ function useSubgroups(g: Gpu): boolean {
 }
 
 /** WGSL for one variant: TC output channels per invocation, subgroup weight sharing or not. */
-function convWgsl(mode: Mode, tc: number, sg: boolean, wg: number): string {
+function convWgsl(mode: Mode, tc: number, sg: boolean, wg: number, epi?: Epilogue): string {
   const nc = tc / 4;
   const L: string[] = [];
   // Weight j of the TC block starting at `q`: shared via subgroupBroadcast, or read directly.
@@ -201,9 +203,9 @@ function convWgsl(mode: Mode, tc: number, sg: boolean, wg: number): string {
     store.push(`  { let co = kb * ${tc}u + ${c * 4 + j}u; let col = ocol0 + ${p}u;` +
       ` if (live && col < u.ow && co < u.kout) {` +
       ` let b = select(0.0, bias[min(g * u.kout + co, arrayLength(&bias) - 1u)], u.has_bias != 0u);` +
-      ` y[ybase + co * u.oh * u.ow + col] = a${p}_${c}[${j}] + b; } }`);
+      ` ${epiStore('ybase + co * u.oh * u.ow + col', `a${p}_${c}[${j}] + b`, epi)} } }`);
   }
-  return enable(sg) + assemble(sections, ['pixels'], {
+  return enable(sg) + epiBinding(epi) + assemble(sections, ['pixels'], {
     LANE_ARG: sg ? ', @builtin(subgroup_invocation_id) sl: u32' : '',
     LANE_OFF: sg ? ' + (sl & 7u)' : '',
     TP, TC: tc, WG: wg,
@@ -224,14 +226,14 @@ function packWeights(g: Gpu, w: GpuTensor, L: Launch, tc: number, transposed: bo
   return packed;
 }
 
-function launch(g: Gpu, mode: Mode, L: Launch, x: GpuTensor, packed: GpuTensor, tc: number, out: GpuTensor, bias?: GpuTensor): void {
+function launch(g: Gpu, mode: Mode, L: Launch, x: GpuTensor, packed: GpuTensor, tc: number, out: GpuTensor, bias?: GpuTensor, epi?: Epilogue): void {
   const sg = useSubgroups(g);
   const nkb = Math.ceil(L.kout / tc);
   const tilesW = Math.ceil(L.ow / TP);
   const ntiles = tilesW * L.oh;
   // Small planes (late layers) get small workgroups so that few lanes idle past the last tile.
   const wg = ntiles >= 48 ? 64 : 16;
-  const pipe = g.kernel(`conv.pixels.${mode}.tp${TP}tc${tc}.wg${wg}${sg ? '.sg' : ''}`, () => convWgsl(mode, tc, sg, wg));
+  const pipe = g.kernel(`conv.pixels.${mode}.tp${TP}tc${tc}.wg${wg}${sg ? '.sg' : ''}${epiKey(epi)}`, () => convWgsl(mode, tc, sg, wg, epi));
   const gx = Math.ceil(ntiles / wg), gy = L.groups * nkb;
   fits(gx, gy, L.n, `${ntiles} tiles, ${gy} channel blocks`);
   const un = PIXELS.pack({
@@ -239,7 +241,7 @@ function launch(g: Gpu, mode: Mode, L: Launch, x: GpuTensor, packed: GpuTensor, 
     kh: L.kh, kw: L.kw, sh: L.sh, sw: L.sw, dh: L.dh, dw: L.dw, pad_t: L.padT, pad_l: L.padL,
     tiles_w: tilesW, ntiles, nkb, has_bias: bias ? 1 : 0,
   });
-  dispatch(g, pipe, un, [x, packed, bias, out], [gx, gy, L.n]);
+  dispatch(g, pipe, un, [x, packed, bias, out], [gx, gy, L.n], epi);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,15 +257,26 @@ const NLD3 = (R3 + 2) / RPL3;
 /**
  * WGSL for the lane 3×3 kernel, one input channel per loop step; `flip` reverses the taps (input
  * gradient). Unrolling 4 input channels per step with the weights as 9 vec4 loads measured 1.8×
- * slower on every VGG layer, so the loop body stays one channel long.
+ * slower on every VGG layer, so the loop body stays one channel long. The window is read from x
+ * itself: each lane's NLD·4 offsets and their bounds tests are loop-invariant (the prelude), so
+ * padding costs a select per value instead of a padded copy of x (one dispatch and a pass over x).
  */
-function conv3x3Wgsl(flip: boolean): string {
+function conv3x3Wgsl(flip: boolean, epi?: Epilogue): string {
   const comp = 'xyzw';
   const acc: string[] = [];
+  const prelude: string[] = [];
   const body: string[] = [];
   const store: string[] = [];
   for (let r = 0; r < R3; r++) for (let q = 0; q < CC3; q++) acc.push(`  var a${r}_${q} = 0.0;`);
-  for (let k = 0; k < NLD3; k++) body.push(`    let l${k} = x[xoff + ${k * RPL3}u * u.wp4];`);
+  for (let e = 0; e < 4; e++) prelude.push(`  let cc${e} = wc + ${e}; let cok${e} = cc${e} >= 0 && cc${e} < i32(u.w);`);
+  for (let k = 0; k < NLD3; k++) {
+    prelude.push(`  let rr${k} = wr + ${k * RPL3}; let rok${k} = rr${k} >= 0 && rr${k} < i32(u.h);`);
+    for (let e = 0; e < 4; e++) {
+      prelude.push(`  let ok${k}_${e} = rok${k} && cok${e}; let o${k}_${e} = u32(select(0, rr${k} * i32(u.w) + cc${e}, ok${k}_${e}));`);
+    }
+    const vals = [0, 1, 2, 3].map((e) => `select(0.0, x[xoff + o${k}_${e}], ok${k}_${e})`);
+    body.push(`    let l${k} = vec4f(${vals.join(', ')});`);
+  }
   // Straight from W (no repacking pass): the nine taps of this lane's channel pair are contiguous.
   for (let t = 0; t < 9; t++) body.push(`    let w${t} = w[woff + ${flip ? 8 - t : t}u];`);
   // Window value (i, v) sits in component v % 4 of the vec4 loaded by lane (i % RPL)·VPR + v / 4 of load i / RPL.
@@ -276,33 +289,26 @@ function conv3x3Wgsl(flip: boolean): string {
     let e = `a${r}_${q}`;
     for (let t = 0; t < 9; t++) e = `fma(w${t}, b${r + Math.floor(t / 3)}_${q + (t % 3)}, ${e})`;
     body.push(`    a${r}_${q} = ${e};`);
-    store.push(`    if (r0 + ${r}u < u.oh && c0 + ${q}u < u.ow) { y[yb + (r0 + ${r}u) * u.ow + c0 + ${q}u] = a${r}_${q} + b; }`);
+    store.push(`    if (r0 + ${r}u < u.oh && c0 + ${q}u < u.ow) { ${epiStore(`yb + (r0 + ${r}u) * u.ow + c0 + ${q}u`, `a${r}_${q} + b`, epi)} }`);
   }
   return enable(true) + assemble(sections, ['lanes3x3'], {
-    R: R3, CC: CC3, VPR: VPR3, ACC: acc.join('\n'), BODY: body.join('\n'), STORE: store.join('\n'),
+    R: R3, CC: CC3, VPR: VPR3, EXTRA: epiBinding(epi), PRELUDE: prelude.join('\n'), ACC: acc.join('\n'), BODY: body.join('\n'), STORE: store.join('\n'),
   }, LANES3);
 }
 
-/** The 3×3 stride-1 launch `L` (padT/padL as a forward conv of the source) on lanes. */
-function launch3x3(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor, transposed: boolean, wk: number, wc: number, bias?: GpuTensor): void {
+/** The 3×3 stride-1 launch `L` (padT/padL as a forward conv of the source, may be negative) on lanes. */
+function launch3x3(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor, transposed: boolean, wk: number, wc: number, bias?: GpuTensor, epi?: Epilogue): void {
   const tilesW = Math.ceil(L.ow / CC3), tilesH = Math.ceil(L.oh / R3);
   const nkb = Math.ceil(L.kout / 64);
   const gx = tilesW * tilesH, gy = L.groups * nkb;
   fits(gx, gy, L.n, `${gx} tiles, ${gy} channel blocks`);
-  // Padded planes hold every window row and vec4 any tile loads, zeros outside the source.
-  const hp = tilesH * R3 + NLD3 * RPL3 - R3;
-  const wp4 = (tilesW - 1) * (CC3 / 4) + VPR3;
-  const planes = L.n * L.groups * L.cin;
-  const xp = g.alloc([planes * hp * wp4 * 4], 'conv.padded');
-  padCopy(g, x, xp, { total: planes * hp * wp4 * 4, h: L.h, w: L.w, hp, wp: wp4 * 4, dplane: hp * wp4 * 4, pad_t: L.padT, pad_l: L.padL });
-  const pipe = g.kernel(`conv.lanes3x3.r${R3}c${CC3}${transposed ? '.flip' : ''}`, () => conv3x3Wgsl(transposed));
+  const pipe = g.kernel(`conv.lanes3x3.r${R3}c${CC3}${transposed ? '.flip' : ''}${epiKey(epi)}`, () => conv3x3Wgsl(transposed, epi));
   // W is [groups·wk][wc][9]; the lane's channel indexes wk (forward) or wc (input gradient).
   const uni = LANES3.pack({
-    n: L.n, cin: L.cin, kout: L.kout, groups: L.groups, oh: L.oh, ow: L.ow, hp, wp4, tiles_w: tilesW, nkb,
-    has_bias: bias ? 1 : 0, wsco: transposed ? 9 : wc * 9, wsci: transposed ? wc * 9 : 9, wgroup: wk * wc * 9,
+    n: L.n, cin: L.cin, kout: L.kout, groups: L.groups, oh: L.oh, ow: L.ow, h: L.h, w: L.w, tiles_w: tilesW, nkb,
+    has_bias: bias ? 1 : 0, wsco: transposed ? 9 : wc * 9, wsci: transposed ? wc * 9 : 9, wgroup: wk * wc * 9, pad_t: L.padT, pad_l: L.padL,
   });
-  dispatch(g, pipe, uni, [xp, w, bias, out], [gx, gy, L.n]);
-  g.release(xp);
+  dispatch(g, pipe, uni, [x, w, bias, out], [gx, gy, L.n], epi);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,13 +316,11 @@ function launch3x3(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor
 
 const TC1 = 16; // output channels per lane
 
-/** The zero-padded, shifted copy of `x` into `xp` (section 'pad'). */
-function padCopy(g: Gpu, x: GpuTensor, xp: GpuTensor, v: UniformValues<typeof PAD.fields>): void {
-  const pipe = g.kernel('conv.pad', () => assemble(sections, ['pad'], {}, PAD));
-  g.dispatch(pipe, PAD.pack(v), [x.buffer, xp.buffer], Gpu.groups1d(v.total));
-}
-
-function conv1x1Wgsl(wg: number): string {
+/**
+ * WGSL for the lane 1×1 kernel. `odd`: the plane's length is not a multiple of 4, so x is read as
+ * 4 values per lane (zero past the plane's end) instead of one vec4; no padded copy of x.
+ */
+function conv1x1Wgsl(wg: number, odd: boolean, epi?: Epilogue): string {
   const offs: string[] = [];
   const acc: string[] = [];
   const body: string[] = [];
@@ -325,21 +329,27 @@ function conv1x1Wgsl(wg: number): string {
     offs.push(`  let wo${j} = min(kb * ${TC1}u + lane + ${8 * j}u, u.kout - 1u) * u.wsco;`);
     body.push(`    let wl${j} = w[woff + wo${j}];`);
   }
-  body.push('    let xv = x[xoff];');
+  if (odd) {
+    for (let e = 0; e < 4; e++) offs.push(`  let ok${e} = q * 4u + ${e}u < u.plane; let o${e} = select(0u, ${e}u, ok${e});`);
+    body.push(`    let xv = vec4f(${[0, 1, 2, 3].map((e) => `select(0.0, x[xoff + o${e}], ok${e})`).join(', ')});`);
+  } else body.push('    let xv = x[xoff];');
   for (let c = 0; c < TC1; c++) {
     acc.push(`  var a${c} = vec4f(0.0);`);
     body.push(`    a${c} = fma(vec4f(subgroupShuffle(wl${c >> 3}, sb + ${c & 7}u)), xv, a${c});`);
     store.push(`  { let co = kb * ${TC1}u + ${c}u; if (live && co < u.kout) {` +
       ` let b = select(0.0, bias[min(g * u.kout + co, arrayLength(&bias) - 1u)], u.has_bias != 0u);` +
-      ` for (var e = 0u; e < 4u; e++) { if (p0 + e < u.plane) { y[yb + co * u.plane + p0 + e] = a${c}[e] + b; } } } }`);
+      ` for (var e = 0u; e < 4u; e++) { if (p0 + e < u.plane) { ${epiStore(`yb + co * u.plane + p0 + e`, `a${c}[e] + b`, epi)} } } } }`);
   }
   return enable(true) + assemble(sections, ['lanes1x1'], {
-    WG: wg, WOFFS: offs.join('\n'), ACC: acc.join('\n'), BODY: body.join('\n'), STORE: store.join('\n'),
+    WG: wg, XT: odd ? 'f32' : 'vec4f', EXTRA: epiBinding(epi),
+    XOFF: `  var xoff = (n * u.groups + g) * u.cin * ${odd ? 'u.plane + q * 4u' : 'u.plane4 + q'};`,
+    XSTEP: odd ? 'u.plane' : 'u.plane4',
+    WOFFS: offs.join('\n'), ACC: acc.join('\n'), BODY: body.join('\n'), STORE: store.join('\n'),
   }, LANES1);
 }
 
 /** A 1×1 stride-1 unpadded launch `L` with pixels on lanes. */
-function launch1x1(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor, transposed: boolean, wk: number, wc: number, bias?: GpuTensor): void {
+function launch1x1(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor, transposed: boolean, wk: number, wc: number, bias?: GpuTensor, epi?: Epilogue): void {
   const plane = L.oh * L.ow;
   const plane4 = Math.ceil(plane / 4);
   // Small planes get small workgroups so that few lanes idle past the end.
@@ -347,21 +357,13 @@ function launch1x1(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor
   const nkb = Math.ceil(L.kout / TC1);
   const gx = Math.ceil(plane4 / wg), gy = L.groups * nkb;
   fits(gx, gy, L.n, `${gx} pixel blocks, ${gy} channel blocks`);
-  let xp = x;
-  if (plane % 4 !== 0) {
-    // Copy into planes of a multiple of 4 values (zero-filled) so that they are rows of vec4s.
-    const planes = L.n * L.groups * L.cin;
-    const total = planes * plane4 * 4;
-    xp = g.alloc([total], 'conv.gathered');
-    padCopy(g, x, xp, { total, h: 1, w: plane, hp: 1, wp: plane, dplane: plane4 * 4, pad_t: 0, pad_l: 0 });
-  }
-  const pipe = g.kernel(`conv.lanes1x1.tc${TC1}.wg${wg}`, () => conv1x1Wgsl(wg));
+  const odd = plane % 4 !== 0;
+  const pipe = g.kernel(`conv.lanes1x1.tc${TC1}.wg${wg}${odd ? '.odd' : ''}${epiKey(epi)}`, () => conv1x1Wgsl(wg, odd, epi));
   const un = LANES1.pack({
     n: L.n, cin: L.cin, kout: L.kout, groups: L.groups, plane, plane4, nkb, has_bias: bias ? 1 : 0,
     wsco: transposed ? 1 : wc, wsci: transposed ? wc : 1, wgroup: wk * wc,
   });
-  dispatch(g, pipe, un, [xp, w, bias, out], [gx, gy, L.n]);
-  if (xp !== x) g.release(xp);
+  dispatch(g, pipe, un, [x, w, bias, out], [gx, gy, L.n], epi);
 }
 
 // The lane kernels compute 64 (3×3) or 16 (1×1) output channels per workgroup or lane: narrower
@@ -381,12 +383,12 @@ export interface ConvRead {
 }
 
 /** Run the launch `L` on the fastest kernel that serves it on this adapter (kernel-choice.ts). */
-export function convLaunch(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor, r: ConvRead, bias?: GpuTensor): void {
-  if (kernelVariant(g.adapterName) === 'tiled' && tiledServes(L)) return tiledConv(g, L, x, w, out, r, bias);
-  if (r.k3s1 && lanes3x3(g, L)) return launch3x3(g, L, x, w, out, r.transposed, r.wk, r.wc, bias);
-  if (r.pointwise && lanes1x1(g, L)) return launch1x1(g, L, x, w, out, r.transposed, r.wk, r.wc, bias);
+export function convLaunch(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: GpuTensor, r: ConvRead, bias?: GpuTensor, epi?: Epilogue): void {
+  if (kernelVariant(g.adapterName) === 'tiled' && tiledServes(L)) return tiledConv(g, L, x, w, out, r, bias, undefined, epi);
+  if (r.k3s1 && lanes3x3(g, L)) return launch3x3(g, L, x, w, out, r.transposed, r.wk, r.wc, bias, epi);
+  if (r.pointwise && lanes1x1(g, L)) return launch1x1(g, L, x, w, out, r.transposed, r.wk, r.wc, bias, epi);
   const tc = tcFor(L.kout);
   const packed = packWeights(g, w, L, tc, r.transposed, r.wk, r.wc);
-  launch(g, r.mode, L, x, packed, tc, out, bias);
+  launch(g, r.mode, L, x, packed, tc, out, bias, epi);
   g.release(packed);
 }

@@ -13,7 +13,8 @@
 //   8 or more output channels per group, pass 3 for every geometry with 8 or more input channels
 //   per group, strided ones as one GEMM per output phase (transposed.ts); with T targets per
 //   input pass 2's GEMM runs once per input, its epilogue once per target)
-//   4. with the shift: k = non-zero count of C per sample (sampleSum 'nonzero') and the combine.
+//   4. with the shift: k = non-zero count of C per sample (counted by the gather pass 3 with u32
+//      atomics; after the tiled pass 3 by sampleSum 'nonzero') and the combine.
 // zB: per-sample (min, max) of the model input, one forward pass (Z, then S = R/Z), one transposed
 // pass with the W⁺ and W⁻ accumulators (both tiled GEMMs on hardware GPUs where the side they tile
 // has 8 or more channels per group, the two accumulators of each sharing the W tiles).
@@ -155,9 +156,14 @@ function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: C
 
 // ---------------------------------------------------------------- GPU
 
-const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8;
+const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8, F_ACC = 16;
 
-function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor, targets: number): void {
+/**
+ * `acc`: `out` holds a fork's pending sum and receives out + result (Rule.accumulates): fused into
+ * the gather pass's store without the shift, into the shift otherwise; after a tiled gather pass
+ * without the shift, one accumulate of the result (as the walker's sum would be).
+ */
+function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, o: Switches, out: GpuTensor, targets: number, acc: boolean): void {
   const nOut = numel(r.shape), nIn = numel(x.shape);
   const flags = (o.contrib ? F_CONTRIB : 0) | (o.activated ? F_ACTIVATED : 0) | (o.inactivated ? F_INACTIVATED : 0);
   // Hardware GPUs run both passes as tiled GEMMs (tiled.ts) where those serve the geometry.
@@ -172,18 +178,33 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   g.release(sums.sums);
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
-  const bflags = flags | (o.shift ? F_KEEP_C : 0);
-  if (tiled && tiledTransposedServes(p)) tiledAeBackward(g, p, w, s, x, out, cterm, bflags);
-  else {
+  const tiledBack = tiled && tiledTransposedServes(p);
+  const fuseAcc = acc && !o.shift && !tiledBack;
+  const bflags = flags | (o.shift ? F_KEEP_C : 0) | (fuseAcc ? F_ACC : 0);
+  // Where the gather pass cannot add into `out` itself, it writes a temporary.
+  const dst = acc && !fuseAcc ? g.alloc(x.shape, 'ae.conv.part') : out;
+  // With the shift, the gather pass also counts C's non-zero entries per sample (u32 atomics).
+  let k: GpuTensor | undefined;
+  if (tiledBack) {
+    tiledAeBackward(g, p, w, s, x, dst, cterm, bflags);
+    if (o.shift) k = gpuAttr.sampleSum(g, cterm, 'nonzero');
+  } else {
     const b = pass(p, 'in', bflags);
-    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, out.buffer, cterm.buffer], Gpu.groups1d(b.threads, 64));
+    const nz = g.alloc([Math.max(x.shape[0], 4)], 'ae.conv.nonzero');
+    if (o.shift) g.zero(nz);
+    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, dst.buffer, cterm.buffer, nz.buffer], Gpu.groups1d(b.threads, 64));
+    if (o.shift) k = nz;
+    else g.release(nz);
   }
   g.release(s);
-  if (o.shift) {
-    const k = gpuAttr.sampleSum(g, cterm, 'nonzero');
-    g.dispatch(smallPipe(g, 'shift'), SMALL.pack({ total: nIn, per: nIn / x.shape[0] }), [cterm.buffer, k.buffer, out.buffer], Gpu.groups1d(nIn));
-    g.release(k);
-  }
+  const small = SMALL.pack({ total: nIn, per: nIn / x.shape[0] });
+  if (o.shift && acc) {
+    g.dispatch(smallPipe(g, 'shift_acc', !tiledBack), small, [cterm.buffer, k!.buffer, dst.buffer, out.buffer], Gpu.groups1d(nIn));
+  } else if (o.shift) {
+    g.dispatch(smallPipe(g, 'shift', !tiledBack), small, [cterm.buffer, k!.buffer, out.buffer], Gpu.groups1d(nIn));
+  } else if (acc && !fuseAcc) gpuAttr.accumulate(g, out, dst);
+  if (k) g.release(k);
+  if (dst !== out) g.release(dst);
   g.release(cterm);
 }
 
@@ -210,20 +231,31 @@ function zbGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
 /** The AE rule's plan: the geometry, the variant (zB, or the general / 1×1 rule with its switches). */
 interface AePlan { p: ConvParams; zb: boolean; o: Switches }
 
+/** The AE rule accumulates (Rule.accumulates): given `ctx.acc`, res is it and receives res + result. */
 const convAe: Rule<AePlan> = {
+  accumulates: true,
   plan: (ctx, r) => planConv(ctx, r, (p) => {
     const v = variantOf(p, ctx.firstConv);
     return { p, zb: v === 'zb', o: effective(ctx.opts, v) };
   }),
   cpu({ p, zb, o }, ctx, r, [res]) {
     const x = ctx.input(0)!, w = ctx.input(1)!;
-    if (zb) zbCpu(p, x, w, r, ctx.modelInput(), res!.data);
-    else aeCpu(p, x, w, r, o, res!.data);
+    const dst = ctx.acc ? new Float32Array(res!.data.length) : res!.data;
+    if (zb) zbCpu(p, x, w, r, ctx.modelInput(), dst);
+    else aeCpu(p, x, w, r, o, dst);
+    if (ctx.acc) for (let i = 0; i < dst.length; i++) res!.data[i] += dst[i];
   },
   gpu({ p, zb, o }, g, ctx, r, [res]) {
     const x = ctx.input(0)!, w = ctx.input(1)!;
-    if (zb) zbGpu(g, p, x, w, r, ctx.modelInput(), res!);
-    else aeGpu(g, p, x, w, r, o, res!, perSample(ctx, r));
+    if (zb) {
+      // The first convolution: its input forks rarely; then the result is added by one accumulate.
+      const dst = ctx.acc ? g.alloc(res!.shape, 'ae.conv.part') : res!;
+      zbGpu(g, p, x, w, r, ctx.modelInput(), dst);
+      if (ctx.acc) {
+        gpuAttr.accumulate(g, res!, dst);
+        g.release(dst);
+      }
+    } else aeGpu(g, p, x, w, r, o, res!, perSample(ctx, r), !!ctx.acc);
   },
 };
 

@@ -13,6 +13,7 @@ import type { ConvParams } from './params.js';
 import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import { transposedPhases } from './transposed.js';
 import src from './tiled.wgsl';
+import { epiBinding, epiBuffers, epiKey, epiStore, type Epilogue } from './epilogue.js';
 
 const sections = parseSections(src);
 
@@ -121,10 +122,11 @@ const single = (L: TiledLaunch): [GemmPhase[], Spread] =>
 
 /**
  * Record one pass of the skeleton over `phases` (at most MAX_PHASES a dispatch): binding 1 the
- * source, 2 the W packed once for all of them (|W| for AE's general passes, W itself else), 3.. `rest`.
+ * source, 2 the W packed once for all of them (|W| for AE's general passes, W itself else), 3.. `rest`;
+ * `epi` fuses a ReLU into the forward pass's store (epilogue.ts).
  */
 function record(g: Gpu, name: PassName, phases: GemmPhase[], spread: Spread, src: GpuTensor, w: GpuTensor, r: TiledRead,
-  rest: (GPUBuffer | GPUBufferBinding)[], extra: { hasBias?: boolean; flags?: number; ratio?: number; tgt?: number }, tile?: Tile): void {
+  rest: (GPUBuffer | GPUBufferBinding)[], extra: { hasBias?: boolean; flags?: number; ratio?: number; tgt?: number }, tile?: Tile, epi?: Epilogue): void {
   const phased = PHASED[name];
   const block = phased ? CONVP : CONV1;
   const per = phased ? MAX_PHASES : 1;
@@ -135,11 +137,15 @@ function record(g: Gpu, name: PassName, phases: GemmPhase[], spread: Spread, src
   const nt = (t.bm / 4) * (t.bn / 4);
   const nmt = Math.ceil(big.kout / t.bm);
   const wp = packWeights(g, w, big, spread.taps, r, t, name === 'fwd_ae' || name === 'back_ae');
-  const key = `conv.tiled.${name}.m${t.bm}n${t.bn}k${t.bk}`;
+  const key = `conv.tiled.${name}.m${t.bm}n${t.bn}k${t.bk}${epiKey(epi)}`;
   const pipe = g.kernel(key, () => {
     const hook = (h: string) => sections.get(`${HOOKS[name]}.${h}`)!;
-    return assemble(sections, [HOOKS[name], 'conv'], {
-      BM: t.bm, BN: t.bn, BK: t.bk, NT: nt, SMEM: hook('smem'), ACC: hook('acc'), STAGE: hook('stage'), FMA: hook('fma'), STORE: hook('store'),
+    // A fused ReLU (epilogue.ts) rewrites the plain pass's store.
+    const plainStore = 'y[idx] = acc[i][j] + bv;';
+    if (epi && (name !== 'plain' || !hook('store').includes(plainStore))) throw new Error(`internal: no fused epilogue for the tiled ${name} pass`);
+    const store = epi ? hook('store').replace(plainStore, epiStore('idx', 'acc[i][j] + bv', epi)) : hook('store');
+    return epiBinding(epi) + assemble(sections, [HOOKS[name], 'conv'], {
+      BM: t.bm, BN: t.bn, BK: t.bk, NT: nt, SMEM: hook('smem'), ACC: hook('acc'), STAGE: hook('stage'), FMA: hook('fma'), STORE: store,
     }, block);
   });
   for (let i = 0; i < phases.length; i += per) {
@@ -159,17 +165,17 @@ function record(g: Gpu, name: PassName, phases: GemmPhase[], spread: Spread, src
       has_bias: extra.hasBias ? 1 : 0, flags: extra.flags ?? 0, ratio: extra.ratio ?? 1, tgt: extra.tgt ?? 1, ph: table,
     });
     const gx = Math.min(ntiles, MAX_X), gy = Math.ceil(ntiles / MAX_X);
-    g.dispatch(pipe, un, [src.buffer, wp.buffer, ...rest], [gx, gy, gz]);
+    g.dispatch(pipe, un, [src.buffer, wp.buffer, ...rest, ...epiBuffers(epi)], [gx, gy, gz]);
   }
   g.release(wp);
 }
 
 /** Record the launch `L` on the tiled kernel; `bias` (per destination channel) only forward. */
-export function tiledConv(g: Gpu, L: TiledLaunch, x: GpuTensor, w: GpuTensor, out: GpuTensor, r: TiledRead, bias?: GpuTensor, tile?: Tile): void {
+export function tiledConv(g: Gpu, L: TiledLaunch, x: GpuTensor, w: GpuTensor, out: GpuTensor, r: TiledRead, bias?: GpuTensor, tile?: Tile, epi?: Epilogue): void {
   // Without a bias a dummy is bound that the shader never reads.
   const dummy = bias ? undefined : g.alloc([4], 'conv.nobias');
   const [phases, spread] = single(L);
-  record(g, 'plain', phases, spread, x, w, r, [(bias ?? dummy!).buffer, out.buffer], { hasBias: !!bias }, tile);
+  record(g, 'plain', phases, spread, x, w, r, [(bias ?? dummy!).buffer, out.buffer], { hasBias: !!bias }, tile, epi);
   if (dummy) g.release(dummy);
 }
 

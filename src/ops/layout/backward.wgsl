@@ -2,22 +2,6 @@
 // movement reuses the forward copy and pad kernels (forward.wgsl); what they cannot express lives
 // here. Uniform blocks are declared in TypeScript.
 
-//#section concat_mask
-// AE at a Concat (spec §2.8): input i's part of R, masked by [x_i ≠ 0]. R is [outer, total] and
-// input i occupies columns [offset, offset + block) of each row.
-@group(0) @binding(1) var<storage, read> r: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = linear_id(gid, nwg, 256u);
-  if (j >= u.n) { return; }
-  let row = j / u.block;
-  let v = r[row * u.total + u.offset + (j - row * u.block)];
-  out[j] = select(0.0, v, x[j] != 0.0);
-}
-
 //#section pad_fold
 // Assembled after forward.wgsl's pad_index (map_index of the mode).
 // Gradient of a reflect/edge/wrap Pad along one axis: out[o, k, i] = Σ over padded positions c

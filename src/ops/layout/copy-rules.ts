@@ -1,20 +1,17 @@
 // Backward rules of the copy ops: data movement runs backwards on the forward strided-copy kernel
 // with derived copies. Transpose by the inverse permutation, Slice by the reversed copies into
-// zeros, Concat by one copy per part (AE masks each part by [x_i ≠ 0], spec §2.8), Split as
+// zeros, Concat by one dispatch splitting R into its parts (concat.ts; AE masks each part by
+// [x_i ≠ 0], spec §2.8), Split as
 // Concat's inverse (each output's part copied into zeros, no mask, spec §2.11), Gather by
 // scatter-adding runs of distinct indices. An op that moves data across the batch axis is refused
 // with several targets per sample (shared/signal.ts).
-import src from './backward.wgsl';
 import type { Rule, SignalSpec } from '../rule.js';
 import { attrInt, attrInts } from '../../graph/ir.js';
 import { fmtShape, numel, stridesOf, type Shape } from '../../graph/tensor.js';
-import { Gpu } from '../../kernels/gpu/runtime.js';
-import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import { type AnyCtx, backShape, fail, isRuntime, keepsSamples, perSample, sameShape } from '../shared/signal.js';
+import { recordConcat } from './concat.js';
 import { type Copy, gatherCopies, makeCopy, recordCopies, reverseCopy, runCopies } from './copies.js';
 import type { SplitParams } from './forward.js';
-
-const sections = parseSections(src);
 
 interface CopyBack { copies: Copy[] }
 
@@ -124,11 +121,12 @@ export const concatGrad: Rule<ConcatBack> = {
     for (const q of p.parts) runCopies([q.copy], [r.data], out[q.index]!.data);
   },
   gpu(p, g, _ctx, r, out) {
-    for (const q of p.parts) recordCopies(g, [q.copy], [r], out[q.index]!);
+    recordConcat(g, 'split', outerOf(p, r), p.total, r, p.parts, p.parts.map((q) => [out[q.index]!]));
   },
 };
 
-const CONCAT_MASK = uniforms({ n: 'u32', block: 'u32', total: 'u32', offset: 'u32' });
+/** R's rows of `total` values. */
+const outerOf = (p: ConcatBack, r: { shape: Shape }) => (p.total ? numel(r.shape) / p.total : 0);
 
 /** AE (spec §2.8): split R back, each part masked by [x_i ≠ 0]. */
 export const concatAe: Rule<ConcatBack> = {
@@ -144,13 +142,7 @@ export const concatAe: Rule<ConcatBack> = {
     }
   },
   gpu(p, g, ctx, r, out) {
-    const pipeline = g.kernel('layout.concat_mask', () => assemble(sections, ['concat_mask'], {}, CONCAT_MASK));
-    for (const q of p.parts) {
-      const n = numel(q.shape);
-      if (!n) continue;
-      g.dispatch(pipeline, CONCAT_MASK.pack({ n, block: q.block, total: p.total, offset: q.offset }),
-        [r.buffer, ctx.input(q.index)!.buffer, out[q.index]!.buffer], Gpu.groups1d(n));
-    }
+    recordConcat(g, 'mask', outerOf(p, r), p.total, r, p.parts, p.parts.map((q) => [ctx.input(q.index)!, out[q.index]!]));
   },
 };
 

@@ -13,11 +13,19 @@ import {
 import { type Copy, denseCopy, gatherCopies, makeCopy, recordCopies, runCopies } from './copies.js';
 import { PAD_MAP, recordPad, runPad, type PadMode, type PadParams } from './pad.js';
 import { viewOps } from './views.js';
+import { recordConcat, type ConcatSlot } from './concat.js';
 
 const MAX_PAD_RANK = 8;
 
 interface CopyParams {
   copies: Copy[];
+}
+
+/** Concat: its copies, and the parts as one dispatch sees them (concat.ts): `outer` rows of `total` values. */
+interface ConcatParams extends CopyParams {
+  outer: number;
+  total: number;
+  slots: (ConcatSlot & { input: number })[];
 }
 
 /** Result of a copy-based op: folded when every input is constant, else the copies. */
@@ -143,7 +151,7 @@ function prepareTile(ctx: PrepareCtx): Prepared<CopyParams> {
 
 // ---------------------------------------------------------------- Concat
 
-function prepareConcat(ctx: PrepareCtx): Prepared<CopyParams> {
+function prepareConcat(ctx: PrepareCtx): Prepared<ConcatParams> {
   const { node } = ctx;
   const fail = failer(node);
   const ins = node.inputs.map((_, i) => i).filter((i) => hasInput(ctx, i));
@@ -168,19 +176,30 @@ function prepareConcat(ctx: PrepareCtx): Prepared<CopyParams> {
   const outer = numel(out.slice(0, axis));
   const inner = numel(out.slice(axis + 1));
   let offset = 0;
+  const slots: ConcatParams['slots'] = [];
   const copies = ins.map((i, j) => {
     const block = shapes[j][axis] * inner;
     const c = makeCopy(i, [outer, block], [block, 1], [out[axis] * inner, 1], 0, offset);
+    slots.push({ input: i, block, offset });
     offset += block;
     return c;
   });
+  const params: ConcatParams = { copies, outer, total: out[axis] * inner, slots };
   if (canFold(ctx, out)) {
     const first = ctx.consts[ins[0]]!;
     const data = runCopies(copies, ctx.consts.map((c) => c?.data), arrayLike(first.data, numel(out)));
-    return { shapes: [out], dtypes: [first.dtype], params: { copies }, folded: [{ dtype: first.dtype, dims: out, data }] };
+    return { shapes: [out], dtypes: [first.dtype], params, folded: [{ dtype: first.dtype, dims: out, data }] };
   }
-  return { shapes: [out], params: { copies } };
+  return { shapes: [out], params };
 }
+
+/** Concat: every part in one dispatch (up to 4 parts each, concat.ts). */
+const concatSpec: OpSpec<ConcatParams> = {
+  ...(copySpec(prepareConcat) as unknown as OpSpec<ConcatParams>),
+  gpu(g, p, inputs, outputs) {
+    recordConcat(g, 'copy', p.outer, p.total, outputs[0], p.slots, p.slots.map((q) => [inputs[q.input]!]));
+  },
+};
 
 // ---------------------------------------------------------------- Split
 
@@ -360,7 +379,7 @@ export const ops: OpTable = {
   Slice: copySpec(prepareSlice),
   Expand: copySpec(prepareExpand),
   Tile: copySpec(prepareTile),
-  Concat: { ...copySpec(prepareConcat), traits: { blockOutput: true } },
+  Concat: { ...concatSpec, traits: { blockOutput: true } },
   Split: splitSpec,
   Gather: copySpec(prepareGather),
   Pad: { ...padSpec, traits: { layout: true } },

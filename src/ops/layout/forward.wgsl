@@ -84,3 +84,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   y[i] = x[u32(io)];
 }
+
+//#section concat
+// Concat and its backward rules in one dispatch for up to 4 parts: a thread per element i of the
+// output (forward) or of R (backward), seen as [outer, total] rows in which part j occupies
+// columns [off_j, off_j + blk_j); element (row, col) is element row·blk_j + col − off_j of part j.
+// BINDINGS and PARTS are generated per mode in concat.ts: the forward copy (y = part values), AE's
+// masked split (part j gets R where x_j ≠ 0, spec §2.8) and the gradient's split.
+{{BINDINGS}}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_id(gid, nwg, 256u);
+  if (i >= u.n) { return; }
+  let row = i / u.total;
+  let col = i % u.total;
+{{PARTS}}
+}
