@@ -76,7 +76,8 @@ export function convCpu(p: ConvParams, src: CpuTensor, w: CpuTensor, transposed:
 // load each input value once per 8-lane group and share it by subgroupShuffle (sections
 // lanes3x3, lanes1x1). Everything else (strides, dilations, other kernel sizes, narrow or depthwise
 // groups, devices without subgroups) uses the pixel-lane kernels below. (Strided input gradients
-// are no convolutions of dY: they gather per input pixel, see input-grad.ts.) These are the
+// are no single convolution of dY: the shuffle variant gathers per input pixel, the tiled one
+// runs one GEMM per output phase, see input-grad.ts and transposed.ts.) These are the
 // 'shuffle' variant, the default on software adapters; hardware GPUs get the tiled implicit GEMM
 // of tiled.ts for every launch of 8 or more output channels per group (kernel-choice.ts).
 
