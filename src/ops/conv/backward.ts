@@ -36,7 +36,16 @@ export function geoPipe(g: Gpu, name: GeoPass, tc: number): GPUComputePipeline {
 
 /** A per-sample helper; the shift reads its count as u32 (`countU32`: counted by back_ae) or f32. */
 export const smallPipe = (g: Gpu, name: 'minmax' | 'shift' | 'shift_acc', countU32 = false): GPUComputePipeline =>
-  g.kernel(`conv.backward.${name}${countU32 ? '.u32' : ''}`, () => assemble(sections, ['small', name], { CT: countU32 ? 'u32' : 'f32' }, SMALL));
+  g.kernel(`conv.backward.${name}${countU32 ? '.u32' : ''}`, () => assemble(sections, ['small', name === 'minmax' ? name : 'shift'], { CT: countU32 ? 'u32' : 'f32', ...SHIFT[name === 'shift_acc' ? 'acc' : 'inPlace'] }, SMALL));
+
+/** The shift's two forms (backward.wgsl, section shift): over A + B in place, or added into a fork's sum. */
+const SHIFT = {
+  inPlace: { AB_BINDING: '@group(0) @binding(3) var<storage, read_write> out: array<f32>;', AB: 'out', RESULT: 'v' },
+  acc: {
+    AB_BINDING: '@group(0) @binding(3) var<storage, read> ab: array<f32>;\n@group(0) @binding(4) var<storage, read_write> out: array<f32>;',
+    AB: 'ab', RESULT: 'out[i] + v',
+  },
+};
 
 const TP = 4;
 

@@ -377,11 +377,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 }
 
 //#section shift
-// Spec §2.4 step 3 and the sum: out = A + B (already there) + (C ≠ 0 ? C − 1/k : 0), k = the
-// per-sample count of non-zero C (CT: u32 counted by back_ae, or f32 summed by sample_sum).
+// Spec §2.4 step 3 and the sum: A + B (in AB) + (C ≠ 0 ? C − 1/k : 0), k = the per-sample count of
+// non-zero C (CT: u32 counted by back_ae, or f32 summed by sample_sum), written over AB in place
+// ('shift', AB = out) or added into a fork's pending sum ('shift_acc', AB a binding of its own:
+// the same bits as the shift in place followed by the walker's sum).
 @group(0) @binding(1) var<storage, read> cterm: array<f32>;
 @group(0) @binding(2) var<storage, read> count: array<{{CT}}>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+{{AB_BINDING}}
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -390,29 +392,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     return;
   }
   let cv = cterm[i];
-  if (cv != 0.0) {
-    out[i] += cv - 1.0 / f32(count[i / u.per]);
-  }
-}
-
-//#section shift_acc
-// The shift with the result added into a fork's pending sum (rules.ts): out = out + (ab + C'),
-// the same bits as the shift in place on ab followed by the walker's sum.
-@group(0) @binding(1) var<storage, read> cterm: array<f32>;
-@group(0) @binding(2) var<storage, read> count: array<{{CT}}>;
-@group(0) @binding(3) var<storage, read> ab: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear_id(gid, nwg, 256u);
-  if (i >= u.total) {
-    return;
-  }
-  let cv = cterm[i];
-  var v = ab[i];
+  var v = {{AB}}[i];
   if (cv != 0.0) {
     v += cv - 1.0 / f32(count[i / u.per]);
   }
-  out[i] = out[i] + v;
+  out[i] = {{RESULT}};
 }
