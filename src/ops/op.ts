@@ -4,6 +4,12 @@ import type { Model, Node } from '../graph/ir.js';
 import type { Const, DType, Shape } from '../graph/tensor.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 
+/**
+ * An activation a producer can apply in its store (OpSpec.gpuRelu): Relu, or Clip's [lo, hi]
+ * (constant bounds, as f32 values: what the Clip kernel reads from its uniforms).
+ */
+export type Activation = { op: 'relu' } | { op: 'clip'; lo: number; hi: number };
+
 export interface CpuTensor {
   shape: Shape;
   data: Float32Array;
@@ -41,11 +47,12 @@ export interface OpSpec<P = any> {
   /** Record the GPU kernel(s). Output tensors are allocated by the executor with the prepared shapes. */
   gpu(g: Gpu, p: P, inputs: (GpuTensor | undefined)[], outputs: GpuTensor[]): void;
   /**
-   * Optional: the GPU kernel(s) with a following Relu fused into the store, one dispatch for both
-   * (the executor's fusion, src/runtime/executor.ts): `relu` receives max(output 0, 0), and `z`,
-   * when given, output 0 itself (its other readers need it). Bit-identical to `gpu` then Relu.
+   * Optional: the GPU kernel(s) with a following activation (Relu, or Clip with constant bounds)
+   * fused into the store, one dispatch for both (the executor's fusion, src/runtime/executor.ts):
+   * `relu` receives act(output 0), and `z`, when given, output 0 itself (its other readers need
+   * it). Bit-identical to `gpu` then the activation's kernel.
    */
-  gpuRelu?(g: Gpu, p: P, inputs: (GpuTensor | undefined)[], relu: GpuTensor, z?: GpuTensor): void;
+  gpuRelu?(g: Gpu, p: P, inputs: (GpuTensor | undefined)[], relu: GpuTensor, z?: GpuTensor, act?: Activation): void;
   /** Declared once here; see `Traits`. */
   traits?: Traits;
 }

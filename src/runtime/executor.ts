@@ -4,7 +4,7 @@
 import type { Plan } from '../planner/plan.js';
 import type { Shape } from '../graph/tensor.js';
 import { numel } from '../graph/tensor.js';
-import type { CpuTensor } from '../ops/op.js';
+import type { Activation, CpuTensor } from '../ops/op.js';
 import type { Gpu, GpuTensor } from '../kernels/gpu/runtime.js';
 import { InputError } from '../errors.js';
 
@@ -92,11 +92,12 @@ export function runCpu(plan: Plan, feeds: Record<string, CpuTensor>, opts: RunOp
 }
 
 /**
- * Conv → Relu pairs the GPU runs as one dispatch (the producer's `gpuRelu`: the ReLU in its
- * store): producer step index → the index of a Relu step reading its output 0. The pre-activation
- * is still written when anything else reads it (another step, a view of it, or the caller).
+ * Producer → activation pairs the GPU runs as one dispatch (the producer's `gpuRelu`: the
+ * activation in its store): producer step index → the index of the Relu, or Clip with constant
+ * bounds, reading its output 0, and that activation. The pre-activation is still written when
+ * anything else reads it (another step, a view of it, or the caller).
  */
-export function reluFusions(plan: Plan): Map<number, { relu: number; shared: boolean }> {
+export function reluFusions(plan: Plan): Map<number, { relu: number; shared: boolean; act: Activation }> {
   const { root } = lifetimes(plan);
   // Readers of each storage root (a view's readers read its source).
   const readers = new Map<string, number[]>();
@@ -105,17 +106,28 @@ export function reluFusions(plan: Plan): Map<number, { relu: number; shared: boo
     const r = root.get(t) ?? t;
     readers.set(r, [...(readers.get(r) ?? []), j]);
   }));
-  const out = new Map<number, { relu: number; shared: boolean }>();
+  const out = new Map<number, { relu: number; shared: boolean; act: Activation }>();
   plan.steps.forEach((s, i) => {
     if (!s.spec.gpuRelu || s.alias !== undefined || s.node.outputs.length !== 1) return;
     const z = s.node.outputs[0];
-    const j = (readers.get(z) ?? []).find((k) => {
+    for (const k of readers.get(z) ?? []) {
       const r = plan.steps[k];
-      return r.node.opType === 'Relu' && (r.node.domain ?? '') in { '': 1, 'ai.onnx': 1 } && r.inputs[0] === z && r.alias === undefined;
-    });
-    if (j !== undefined) out.set(i, { relu: j, shared: readers.get(z)!.some((k) => k !== j) });
+      const act = r.inputs[0] === z && r.alias === undefined && (r.node.domain ?? '') in { '': 1, 'ai.onnx': 1 } ? fusable(r) : undefined;
+      if (act) {
+        out.set(i, { relu: k, shared: readers.get(z)!.some((o) => o !== k), act });
+        return;
+      }
+    }
   });
   return out;
+}
+
+/** The activation a producer's store can apply for step `r`: Relu, or Clip whose bounds are constants. */
+function fusable(r: Plan['steps'][number]): Activation | undefined {
+  if (r.node.opType === 'Relu') return { op: 'relu' };
+  if (r.node.opType !== 'Clip') return undefined;
+  const p = r.params as { lo: number; hi: number; dynLo: boolean; dynHi: boolean };
+  return p.dynLo || p.dynHi ? undefined : { op: 'clip', lo: p.lo, hi: p.hi };
 }
 
 export class GpuExecutor {
@@ -128,6 +140,7 @@ export class GpuExecutor {
       const c = this.plan.consts.get(t)!;
       const data = c.data instanceof Float32Array ? c.data : Float32Array.from(c.data);
       w = this.g.upload(data, c.dims, `weight:${t}`);
+      w.constant = true;
       this.weights.set(t, w);
     }
     return w;
@@ -162,10 +175,10 @@ export class GpuExecutor {
         const relu = g.alloc(plan.steps[j].outShapes[0], y);
         if (keepZ) {
           const zt = g.alloc(s.outShapes[0], z);
-          s.spec.gpuRelu!(g, s.params, ins, relu, zt);
+          s.spec.gpuRelu!(g, s.params, ins, relu, zt, f.act);
           env.set(z, zt);
         } else {
-          s.spec.gpuRelu!(g, s.params, ins, relu);
+          s.spec.gpuRelu!(g, s.params, ins, relu, undefined, f.act);
           never.add(z);
         }
         env.set(y, relu);

@@ -15,6 +15,10 @@ export { declaredBindings } from './bindings.js';
 export interface GpuTensor {
   shape: number[];
   buffer: GPUBuffer;
+  /** Set on a model's weights: the contents never change while the tensor is held. */
+  constant?: boolean;
+  /** Tensors derived from a constant one (packed weight layouts), released with it. */
+  derived?: Map<string, GpuTensor>;
 }
 
 /** Words of a uniform struct. Floats are bit-cast so everything is written as u32. */
@@ -190,6 +194,10 @@ export class Gpu {
   }
 
   release(t: GpuTensor): void {
+    if (t.derived) {
+      for (const d of t.derived.values()) this.release(d);
+      t.derived = undefined;
+    }
     const bytes = t.buffer.size;
     this.live -= bytes;
     let list = this.free.get(bytes);

@@ -123,10 +123,10 @@ const conv: OpSpec<ConvParams> = {
   gpu(g, p, inputs, outputs) {
     convForwardGpu(g, p, inputs[0]!, inputs[1]!, outputs[0], p.hasBias ? inputs[2] : undefined);
   },
-  gpuRelu(g, p, inputs, relu, z) {
+  gpuRelu(g, p, inputs, relu, z, act) {
     const bias = p.hasBias ? inputs[2] : undefined;
-    if (z) convForwardGpu(g, p, inputs[0]!, inputs[1]!, z, bias, { keepZ: true, yr: relu });
-    else convForwardGpu(g, p, inputs[0]!, inputs[1]!, relu, bias, { keepZ: false });
+    if (z) convForwardGpu(g, p, inputs[0]!, inputs[1]!, z, bias, { keepZ: true, yr: relu, act });
+    else convForwardGpu(g, p, inputs[0]!, inputs[1]!, relu, bias, { keepZ: false, act });
   },
 };
 

@@ -10,6 +10,7 @@ import src from './forward.wgsl';
 import { kernelVariant } from '../../kernels/gpu/kernel-choice.js';
 import { tiledConv, tiledServes } from './tiled.js';
 import { epiBinding, epiBuffers, epiKey, epiStore, type Epilogue } from './epilogue.js';
+import { packedWeights } from './packed-cache.js';
 
 export type { Epilogue } from './epilogue.js';
 
@@ -389,7 +390,8 @@ export function convLaunch(g: Gpu, L: Launch, x: GpuTensor, w: GpuTensor, out: G
   if (r.k3s1 && lanes3x3(g, L)) return launch3x3(g, L, x, w, out, r.transposed, r.wk, r.wc, bias, epi);
   if (r.pointwise && lanes1x1(g, L)) return launch1x1(g, L, x, w, out, r.transposed, r.wk, r.wc, bias, epi);
   const tc = tcFor(L.kout);
-  const packed = packWeights(g, w, L, tc, r.transposed, r.wk, r.wc);
+  const layout = `pixels:${L.groups},${L.kout},${L.cin},${L.kh}x${L.kw},${tc},${r.transposed},${r.wk},${r.wc}`;
+  const { packed, owned } = packedWeights(w, layout, () => packWeights(g, w, L, tc, r.transposed, r.wk, r.wc));
   launch(g, r.mode, L, x, packed, tc, out, bias, epi);
-  g.release(packed);
+  if (owned) g.release(packed);
 }

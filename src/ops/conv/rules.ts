@@ -175,7 +175,6 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
     const f = pass(p, 'out', flags, o.ratio);
     g.dispatch(geoPipe(g, 'fwd_ae', f.tc), f.u, [w.buffer, x.buffer, r.buffer, sums.pos, sums.neg, s.buffer], Gpu.groups1d(f.threads, 64));
   }
-  g.release(sums.sums);
 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
   const tiledBack = tiled && tiledTransposedServes(p);
@@ -190,20 +189,19 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
     if (o.shift) k = gpuAttr.sampleSum(g, cterm, 'nonzero');
   } else {
     const b = pass(p, 'in', bflags);
-    const nz = g.alloc([Math.max(x.shape[0], 4)], 'ae.conv.nonzero');
-    if (o.shift) g.zero(nz);
-    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, dst.buffer, cterm.buffer, nz.buffer], Gpu.groups1d(b.threads, 64));
-    if (o.shift) k = nz;
-    else g.release(nz);
+    // The count starts at zero: sample_pos_neg cleared its part (no clearBuffer between passes).
+    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, dst.buffer, cterm.buffer, sums.count], Gpu.groups1d(b.threads, 64));
   }
   g.release(s);
   const small = SMALL.pack({ total: nIn, per: nIn / x.shape[0] });
+  const count = k ? k.buffer : sums.count;
   if (o.shift && acc) {
-    g.dispatch(smallPipe(g, 'shift_acc', !tiledBack), small, [cterm.buffer, k!.buffer, dst.buffer, out.buffer], Gpu.groups1d(nIn));
+    g.dispatch(smallPipe(g, 'shift_acc', !tiledBack), small, [cterm.buffer, count, dst.buffer, out.buffer], Gpu.groups1d(nIn));
   } else if (o.shift) {
-    g.dispatch(smallPipe(g, 'shift', !tiledBack), small, [cterm.buffer, k!.buffer, out.buffer], Gpu.groups1d(nIn));
+    g.dispatch(smallPipe(g, 'shift', !tiledBack), small, [cterm.buffer, count, out.buffer], Gpu.groups1d(nIn));
   } else if (acc && !fuseAcc) gpuAttr.accumulate(g, out, dst);
   if (k) g.release(k);
+  g.release(sums.sums);
   if (dst !== out) g.release(dst);
   g.release(cterm);
 }

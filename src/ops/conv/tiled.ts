@@ -14,6 +14,7 @@ import { assemble, parseSections, uniforms } from '../../kernels/gpu/wgsl.js';
 import { transposedPhases } from './transposed.js';
 import src from './tiled.wgsl';
 import { epiBinding, epiBuffers, epiKey, epiStore, type Epilogue } from './epilogue.js';
+import { packedWeights } from './packed-cache.js';
 
 const sections = parseSections(src);
 
@@ -136,7 +137,9 @@ function record(g: Gpu, name: PassName, phases: GemmPhase[], spread: Spread, src
   const t = tile ?? chooseTile(big);
   const nt = (t.bm / 4) * (t.bn / 4);
   const nmt = Math.ceil(big.kout / t.bm);
-  const wp = packWeights(g, w, big, spread.taps, r, t, name === 'fwd_ae' || name === 'back_ae');
+  const absw = name === 'fwd_ae' || name === 'back_ae';
+  const layout = `tiled:${big.groups},${big.kout},${big.cin},${spread.taps},${r.transposed},${r.wk},${r.wc},${t.bm},${t.bk},${absw}`;
+  const { packed: wp, owned } = packedWeights(w, layout, () => packWeights(g, w, big, spread.taps, r, t, absw));
   const key = `conv.tiled.${name}.m${t.bm}n${t.bn}k${t.bk}${epiKey(epi)}`;
   const pipe = g.kernel(key, () => {
     const hook = (h: string) => sections.get(`${HOOKS[name]}.${h}`)!;
@@ -167,7 +170,7 @@ function record(g: Gpu, name: PassName, phases: GemmPhase[], spread: Spread, src
     const gx = Math.min(ntiles, MAX_X), gy = Math.ceil(ntiles / MAX_X);
     g.dispatch(pipe, un, [src.buffer, wp.buffer, ...rest, ...epiBuffers(epi)], [gx, gy, gz]);
   }
-  g.release(wp);
+  if (owned) g.release(wp);
 }
 
 /** Record the launch `L` on the tiled kernel; `bias` (per destination channel) only forward. */

@@ -214,14 +214,17 @@ export const gpuAttr = {
   /**
    * sampleSum(x, 'pos') and sampleSum(x, 'neg') (the same bits) in one dispatch: one tensor holding
    * both, and the two bindings of its halves (the negative sums start at a storage-offset boundary).
+   * A third part, `count`, is set to zero by the same dispatch: a per-sample u32 counter for a later
+   * pass (the AE conv rule's count of non-zero C), with no clearBuffer to end the compute pass.
    */
-  samplePosNeg(g: Gpu, x: GpuTensor): { sums: GpuTensor; pos: GPUBufferBinding; neg: GPUBufferBinding } {
+  samplePosNeg(g: Gpu, x: GpuTensor): { sums: GpuTensor; pos: GPUBufferBinding; neg: GPUBufferBinding; count: GPUBufferBinding } {
     const b = x.shape[0];
     const align = g.limits.minStorageBufferOffsetAlignment / 4;
     const neg = Math.ceil(b / align) * align;
-    const sums = g.alloc([neg + b], 'sample-pos-neg');
+    const sums = g.alloc([2 * neg + b], 'sample-pos-neg');
     run(g, 'sample_pos_neg', { n: b, per: numel(x.shape) / b, neg }, sums, [x], [b]);
-    return { sums, pos: { buffer: sums.buffer, offset: 0, size: b * 4 }, neg: { buffer: sums.buffer, offset: neg * 4, size: b * 4 } };
+    const part = (k: number): GPUBufferBinding => ({ buffer: sums.buffer, offset: k * neg * 4, size: b * 4 });
+    return { sums, pos: part(0), neg: part(1), count: part(2) };
   },
   divAbsSample(g: Gpu, x: GpuTensor, sums: GpuTensor): GpuTensor {
     const out = g.alloc(x.shape, 'normalised');

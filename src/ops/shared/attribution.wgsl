@@ -90,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 }
 
 //#section sample_pos_neg
-// Per-sample sums of x⁺ (out[b]) and x⁻ (out[u.neg + b]) in one pass: each accumulated and reduced
+// Per-sample sums of x⁺ (out[b]) and x⁻ (out[u.neg + b]) in one pass, and out[2·u.neg + b] zeroed: each accumulated and reduced
 // in exactly the order of sample_sum's modes 1 and 2, so the sums are the same bits.
 var<workgroup> part: array<f32, 256>;
 var<workgroup> partn: array<f32, 256>;
@@ -117,6 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   if (li == 0u) {
     out[b] = part[0];
     out[u.neg + b] = partn[0];
+    out[2u * u.neg + b] = 0.0; // the counter part: 0.0's bits are u32 0
   }
 }
 
