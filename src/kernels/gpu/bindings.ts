@@ -98,6 +98,16 @@ export class Bindings {
     return { bindGroup, key: info.key };
   }
 
+  /** Call `f` with each buffer a dispatch of `pipeline` binds read-write. */
+  forWritable(pipeline: GPUComputePipeline, buffers: (GPUBuffer | GPUBufferBinding)[], f: (b: GPUBuffer) => void): void {
+    const kinds = this.kernels.get(pipeline)!.kinds;
+    for (let i = 0; i < buffers.length; i++) {
+      if (kinds[i + 1] !== 'w') continue;
+      const b = buffers[i];
+      f('buffer' in b ? b.buffer : b);
+    }
+  }
+
   private layoutOf(key: string, kinds: string[]): Layout {
     if (kinds[0] !== 'u' || kinds.some((k, i) => i > 0 && k !== 'r' && k !== 'w') || kinds.length !== Object.keys(kinds).length) {
       throw new AeqError(`internal: kernel ${key} must declare binding 0 as its uniform struct and 1..n as storage buffers ` +

@@ -21,6 +21,16 @@ export interface GpuTensor {
   derived?: Map<string, GpuTensor>;
 }
 
+/**
+ * Per-sample sums of a signal's contents, made by the dispatch that wrote it (Gpu.setSums): ΣR⁺
+ * at `pos`, ΣR⁻ at `neg` (each one f32 per sample), and `count`, one u32 per sample set to zero for
+ * the consumer's own use. The bindings point into a tensor the registry owns.
+ */
+export interface SignalSums { pos: GPUBufferBinding; neg: GPUBufferBinding; count: GPUBufferBinding }
+
+/** A registered SignalSums, its storage, and the count of registrations sharing that storage. */
+interface SumsEntry { sums: SignalSums; owner: GpuTensor; share: { refs: number } }
+
 /** Words of a uniform struct. Floats are bit-cast so everything is written as u32. */
 export class Uniforms {
   private words: number[] = [];
@@ -107,6 +117,8 @@ export class Gpu {
   private dynamicOffset = new Uint32Array(1);
   private error: string | null = null;
   private dumpDir = process.env.AEQ_DUMP_WGSL;
+  // Signal buffer → the sums of its contents, valid until anything writes the buffer again.
+  private sums = new Map<GPUBuffer, SumsEntry>();
 
   constructor(readonly device: GPUDevice, readonly adapterName: string) {
     this.ring = device.createBuffer({
@@ -194,6 +206,7 @@ export class Gpu {
   }
 
   release(t: GpuTensor): void {
+    this.dropSums(t.buffer);
     if (t.derived) {
       for (const d of t.derived.values()) this.release(d);
       t.derived = undefined;
@@ -212,6 +225,45 @@ export class Gpu {
     this.bindings.clearGroups();
   }
 
+  /**
+   * Register the per-sample sums of each buffer's contents (`parts[i]` for `buffers[i]`), all held in
+   * `owner`, which the registry then owns: call right after recording the dispatch that wrote
+   * them. A later write to a buffer (a dispatch binding it read-write, a clear, a copy into it) or
+   * its release drops its entry; `owner` goes back to the pool with the last entry.
+   */
+  setSums(buffers: GPUBuffer[], parts: SignalSums[], owner: GpuTensor): void {
+    const share = { refs: 0 };
+    buffers.forEach((b, i) => {
+      this.dropSums(b);
+      this.sums.set(b, { sums: parts[i], owner, share });
+      share.refs++;
+    });
+    if (share.refs === 0) this.release(owner);
+  }
+
+  /**
+   * The registered sums of `buffer`'s contents, taken out of the registry (the caller reads them and
+   * then calls `done`), or undefined: nothing registered, or written since.
+   */
+  takeSums(buffer: GPUBuffer): { sums: SignalSums; done(): void } | undefined {
+    const e = this.sums.get(buffer);
+    if (!e) return undefined;
+    this.sums.delete(buffer);
+    return { sums: e.sums, done: () => this.unref(e) };
+  }
+
+  private dropSums(buffer: GPUBuffer): void {
+    if (this.sums.size === 0) return;
+    const e = this.sums.get(buffer);
+    if (!e) return;
+    this.sums.delete(buffer);
+    this.unref(e);
+  }
+
+  private unref(e: SumsEntry): void {
+    if (--e.share.refs === 0) this.release(e.owner);
+  }
+
   upload(data: Float32Array, shape: number[], label = 'const'): GpuTensor {
     // writeBuffer runs on the queue ahead of commands still being recorded; a pooled buffer may
     // still be read by them, so submit those first.
@@ -223,6 +275,7 @@ export class Gpu {
 
   write(t: GpuTensor, data: Float32Array): void {
     this.flush();
+    this.dropSums(t.buffer);
     this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -265,6 +318,7 @@ export class Gpu {
     if (u.byteLength > UNIFORM_SLOT) throw new AeqError(`uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
     this.ringUsed += UNIFORM_SLOT;
     const { bindGroup, key } = this.bindings.groupFor(pipeline, buffers, this.stats);
+    if (this.sums.size) this.bindings.forWritable(pipeline, buffers, (b) => this.dropSums(b));
     this.dynamicOffset[0] = offset;
     const pass = this.computePass();
     pass.setPipeline(pipeline);
@@ -291,6 +345,7 @@ export class Gpu {
     const t0 = this.hostStart();
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
+    this.dropSums(t.buffer);
     this.encoder.clearBuffer(t.buffer);
     this.hostEnd(t0);
   }
@@ -300,6 +355,7 @@ export class Gpu {
     const t0 = this.hostStart();
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
+    this.dropSums(dst.buffer);
     this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
     this.hostEnd(t0);
   }

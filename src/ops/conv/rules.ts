@@ -19,7 +19,7 @@
 // pass with the W⁺ and W⁻ accumulators (both tiled GEMMs on hardware GPUs where the side they tile
 // has 8 or more channels per group, the two accumulators of each sharing the W tiles).
 import type { CpuTensor } from '../op.js';
-import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
+import { Gpu, type GpuTensor, type SignalSums } from '../../kernels/gpu/runtime.js';
 import { convForwardCpu, type ConvParams } from './forward.js';
 import { convInputGradCpu, convInputGradGpu } from './input-grad.js';
 import { cpuAttr, gpuAttr } from '../shared/attribution.js';
@@ -168,7 +168,10 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   const flags = (o.contrib ? F_CONTRIB : 0) | (o.activated ? F_ACTIVATED : 0) | (o.inactivated ? F_INACTIVATED : 0);
   // Hardware GPUs run both passes as tiled GEMMs (tiled.ts) where those serve the geometry.
   const tiled = kernelVariant(g.adapterName) === 'tiled';
-  const sums = gpuAttr.samplePosNeg(g, r);
+  // ΣR⁺, ΣR⁻ as the dispatch that wrote R made them (a Concat's masked split), else one dispatch.
+  const known = g.takeSums(r.buffer);
+  const own = known ? undefined : gpuAttr.samplePosNeg(g, r);
+  const sums: SignalSums = known ? known.sums : own!;
   const s = g.alloc([nOut, 4], 'ae.conv.sections');
   if (tiled && tiledAeForwardServes(p)) tiledAeForward(g, p, x, w, r, sums.pos, sums.neg, s, flags, o.ratio, targets);
   else {
@@ -201,7 +204,8 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
     g.dispatch(smallPipe(g, 'shift', !tiledBack), small, [cterm.buffer, count, out.buffer], Gpu.groups1d(nIn));
   } else if (acc && !fuseAcc) gpuAttr.accumulate(g, out, dst);
   if (k) g.release(k);
-  g.release(sums.sums);
+  if (known) known.done();
+  else g.release(own!.sums);
   if (dst !== out) g.release(dst);
   g.release(cterm);
 }

@@ -9,7 +9,7 @@ import type { Rule, SignalSpec } from '../rule.js';
 import { attrInt, attrInts } from '../../graph/ir.js';
 import { fmtShape, numel, stridesOf, type Shape } from '../../graph/tensor.js';
 import { type AnyCtx, backShape, fail, isRuntime, keepsSamples, perSample, sameShape } from '../shared/signal.js';
-import { recordConcat } from './concat.js';
+import { recordConcat, recordConcatMaskSums } from './concat.js';
 import { type Copy, gatherCopies, makeCopy, recordCopies, reverseCopy, runCopies } from './copies.js';
 import type { SplitParams } from './forward.js';
 
@@ -142,7 +142,10 @@ export const concatAe: Rule<ConcatBack> = {
     }
   },
   gpu(p, g, ctx, r, out) {
-    recordConcat(g, 'mask', outerOf(p, r), p.total, r, p.parts, p.parts.map((q) => [ctx.input(q.index)!, out[q.index]!]));
+    const bufs = p.parts.map((q) => [ctx.input(q.index)!, out[q.index]!]);
+    // Rows that are samples: each part's sums come with its signal (for the AE conv rule).
+    if (outerOf(p, r) === r.shape[0] && r.shape[0] <= 65535) recordConcatMaskSums(g, r.shape[0], p.total, r, p.parts, bufs);
+    else recordConcat(g, 'mask', outerOf(p, r), p.total, r, p.parts, bufs);
   },
 };
 
