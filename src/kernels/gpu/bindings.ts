@@ -33,7 +33,8 @@ export class Bindings {
   private kernels = new Map<GPUComputePipeline, KernelInfo>();
   private groups = new Map<string, GPUBindGroup>();
   private placeholders = new Map<string, GPUBuffer>();
-  private ids = new WeakMap<GPUBuffer, number>();
+  // Per buffer: its creation order and its size (read once: GPUBuffer.size is a native getter).
+  private ids = new WeakMap<GPUBuffer, { id: number; size: number }>();
   private nextId = 1;
   private readonly maxBinding: number;
 
@@ -53,9 +54,13 @@ export class Bindings {
 
   /** A buffer's creation order (the pool hands out the oldest free buffer, see Gpu.alloc). */
   bufferId(b: GPUBuffer): number {
-    let id = this.ids.get(b);
-    if (id === undefined) this.ids.set(b, (id = this.nextId++));
-    return id;
+    return this.infoOf(b).id;
+  }
+
+  private infoOf(b: GPUBuffer): { id: number; size: number } {
+    let info = this.ids.get(b);
+    if (info === undefined) this.ids.set(b, (info = { id: this.nextId++, size: b.size }));
+    return info;
   }
 
   clearGroups(): void {
@@ -70,12 +75,14 @@ export class Bindings {
     for (let i = 0; i < buffers.length; i++) {
       const b = buffers[i];
       if ('buffer' in b) {
-        const size = b.size ?? b.buffer.size - (b.offset ?? 0);
+        const whole = this.infoOf(b.buffer);
+        const size = b.size ?? whole.size - (b.offset ?? 0);
         if (size > this.maxBinding) this.tooLarge(info.key, i, b.buffer, size);
-        key += `|${this.bufferId(b.buffer)}@${b.offset ?? 0}+${size}`;
+        key += `|${whole.id}@${b.offset ?? 0}+${size}`;
       } else {
-        if (b.size > this.maxBinding) this.tooLarge(info.key, i, b, b.size);
-        key += `|${this.bufferId(b)}`;
+        const whole = this.infoOf(b);
+        if (whole.size > this.maxBinding) this.tooLarge(info.key, i, b, whole.size);
+        key += `|${whole.id}`;
       }
     }
     let bindGroup = this.groups.get(key);
