@@ -61,39 +61,51 @@ function convReluModel(readZ: boolean): Uint8Array {
   return b.toBytes();
 }
 
+/**
+ * A model whose activations (op `opType`) follow convs, on one kernel variant: no `kernel`
+ * dispatch runs (fused into the conv store), every output equals act(z) of its kept input z bit
+ * for bit, and every tensor is what the CPU reference computes.
+ */
+async function checkFused(variant: 'shuffle' | 'tiled', bytes: Uint8Array, opType: string, kernel: string, act: (v: number, p: { lo: number; hi: number }) => number, scale: number, count: number): Promise<void> {
+  kernelChoiceOverride.force = variant;
+  const s = await Session.create(bytes, { backend: 'webgpu' });
+  const cpu = await Session.create(bytes, { backend: 'cpu' });
+  const g = s.gpu!;
+  const data = new Float32Array(2 * 3 * 23 * 22).map((_, i) => Math.sin(i * 0.37) * scale);
+  const feeds = { input: { shape: [2, 3, 23, 22], data } };
+  const before = new Map(g.stats.byKernel);
+  const out = await s.run(feeds);
+  let unfused = 0;
+  for (const [k, v] of g.stats.byKernel) if (k.startsWith(kernel)) unfused += v - (before.get(k) ?? 0);
+  expect(unfused).toBe(0);
+  const all = await s.run(feeds, { keep: 'all' });
+  const ref = await cpu.run(feeds, { keep: 'all' });
+  for (const [k, v] of Object.entries(out)) expect(v.data).toEqual(all[k].data);
+  const plan = s.plan({ input: [2, 3, 23, 22] });
+  const steps = plan.steps.filter((q) => q.node.opType === opType);
+  expect(steps.length).toBe(count);
+  for (const st of steps) {
+    const p = st.params as { lo: number; hi: number };
+    const z = all[st.inputs[0]!].data, y = all[st.node.outputs[0]].data;
+    expect(y).toEqual(z.map((v) => act(v, p)));
+    expect(y.some((v, i) => v !== z[i])).toBe(true); // the activation bites
+  }
+  for (const k of plan.steps.flatMap((q) => q.node.outputs)) {
+    const d = all[k].data, v = ref[k];
+    let err = 0, norm = 0;
+    for (let i = 0; i < d.length; i++) { err += (d[i] - v.data[i]) ** 2; norm += v.data[i] ** 2; }
+    expect(Math.sqrt(err / Math.max(norm, 1e-30))).toBeLessThan(1e-5);
+  }
+  s.dispose();
+  cpu.dispose();
+}
+
 describe.skipIf(!gpu).each(['shuffle', 'tiled'] as const)('Conv → Relu fused into one dispatch (%s kernels)', (variant) => {
   afterEach(() => {
     kernelChoiceOverride.force = null;
   });
   it.each([false, true])('pre-activation read elsewhere: %s; every tensor as the CPU computes it, the ReLU the max(z, 0) of the kept z bit for bit', async (readZ) => {
-    kernelChoiceOverride.force = variant;
-    const bytes = convReluModel(readZ);
-    const s = await Session.create(bytes, { backend: 'webgpu' });
-    const cpu = await Session.create(bytes, { backend: 'cpu' });
-    const g = s.gpu!;
-    const data = new Float32Array(2 * 3 * 23 * 22).map((_, i) => Math.sin(i * 0.37));
-    const feeds = { input: { shape: [2, 3, 23, 22], data } };
-    const before = new Map(g.stats.byKernel);
-    const out = await s.run(feeds);
-    let relus = 0;
-    for (const [k, v] of g.stats.byKernel) if (k.startsWith('activation.forward.relu')) relus += v - (before.get(k) ?? 0);
-    expect(relus).toBe(0);
-    const all = await s.run(feeds, { keep: 'all' });
-    const ref = await cpu.run(feeds, { keep: 'all' });
-    for (const [k, v] of Object.entries(out)) expect(v.data).toEqual(all[k].data);
-    const plan = s.plan({ input: [2, 3, 23, 22] });
-    for (const st of plan.steps.filter((q) => q.node.opType === 'Relu')) {
-      const z = all[st.inputs[0]!].data, y = all[st.node.outputs[0]].data;
-      expect(y).toEqual(z.map((v) => Math.max(v, 0)));
-    }
-    for (const k of plan.steps.flatMap((q) => q.node.outputs)) {
-      const d = all[k].data, v = ref[k];
-      let err = 0, norm = 0;
-      for (let i = 0; i < d.length; i++) { err += (d[i] - v.data[i]) ** 2; norm += v.data[i] ** 2; }
-      expect(Math.sqrt(err / Math.max(norm, 1e-30))).toBeLessThan(1e-5);
-    }
-    s.dispose();
-    cpu.dispose();
+    await checkFused(variant, convReluModel(readZ), 'Relu', 'activation.forward.relu', (v) => Math.max(v, 0), 1, 4);
   });
 });
 
@@ -120,38 +132,7 @@ describe.skipIf(!gpu).each(['shuffle', 'tiled'] as const)('Conv → Clip (consta
     kernelChoiceOverride.force = null;
   });
   it.each([false, true])('pre-activation read elsewhere: %s; no Clip kernel runs, each Clip output is clamp(z) of the kept z bit for bit, every tensor as the CPU computes it', async (readZ) => {
-    kernelChoiceOverride.force = variant;
-    const bytes = convClipModel(readZ);
-    const s = await Session.create(bytes, { backend: 'webgpu' });
-    const cpu = await Session.create(bytes, { backend: 'cpu' });
-    const g = s.gpu!;
-    const data = new Float32Array(2 * 3 * 23 * 22).map((_, i) => Math.sin(i * 0.37) * 2);
-    const feeds = { input: { shape: [2, 3, 23, 22], data } };
-    const before = new Map(g.stats.byKernel);
-    const out = await s.run(feeds);
-    let clips = 0;
-    for (const [k, v] of g.stats.byKernel) if (k.startsWith('activation.forward.clip')) clips += v - (before.get(k) ?? 0);
-    expect(clips).toBe(0);
-    const all = await s.run(feeds, { keep: 'all' });
-    const ref = await cpu.run(feeds, { keep: 'all' });
-    for (const [k, v] of Object.entries(out)) expect(v.data).toEqual(all[k].data);
-    const plan = s.plan({ input: [2, 3, 23, 22] });
-    const steps = plan.steps.filter((q) => q.node.opType === 'Clip');
-    expect(steps.length).toBe(3);
-    for (const st of steps) {
-      const p = st.params as { lo: number; hi: number };
-      const z = all[st.inputs[0]!].data, y = all[st.node.outputs[0]].data;
-      expect(y).toEqual(z.map((v) => Math.min(Math.max(v, Math.fround(p.lo)), Math.fround(p.hi))));
-      expect(y.some((v, i) => v !== z[i])).toBe(true); // the bounds bite
-    }
-    for (const k of plan.steps.flatMap((q) => q.node.outputs)) {
-      const d = all[k].data, v = ref[k];
-      let err = 0, norm = 0;
-      for (let i = 0; i < d.length; i++) { err += (d[i] - v.data[i]) ** 2; norm += v.data[i] ** 2; }
-      expect(Math.sqrt(err / Math.max(norm, 1e-30))).toBeLessThan(1e-5);
-    }
-    s.dispose();
-    cpu.dispose();
+    await checkFused(variant, convClipModel(readZ), 'Clip', 'activation.forward.clip', (v, p) => Math.min(Math.max(v, Math.fround(p.lo)), Math.fround(p.hi)), 2, 3);
   });
 });
 

@@ -4,6 +4,7 @@
 import { Gpu, type GpuTensor } from '../../kernels/gpu/runtime.js';
 import { assemble, uniforms } from '../../kernels/gpu/wgsl.js';
 import { forwardSections as sections } from './copies.js';
+import { POS_NEG_TREE } from '../shared/attribution.js';
 
 const PER_DISPATCH = 4;
 const CONCAT = uniforms({ n: 'u32', total: 'u32', off: { vec4: 'u32', n: 1 }, blk: { vec4: 'u32', n: 1 } });
@@ -58,7 +59,7 @@ function wgslSums(parts: number): string {
   }`);
   }
   b.push(`@group(0) @binding(${2 + 2 * parts}) var<storage, read_write> sums: array<f32>;`);
-  return assemble(sections, ['concat_sums'], { BINDINGS: b.join('\n'), PARTS: p.join('\n') }, CONCAT_SUMS);
+  return assemble(sections, ['concat_sums'], { BINDINGS: b.join('\n'), PARTS: p.join('\n'), TREE: POS_NEG_TREE }, CONCAT_SUMS);
 }
 
 /**

@@ -105,12 +105,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 //#section concat_sums
 // AE's masked split of Concat with each part's per-sample sums (concat.ts recordConcatMaskSums): a
 // workgroup per (part j, sample s) walks the part's values of the sample in the order of
-// sample_pos_neg (attribution.wgsl), writes them, and reduces ΣR⁺, ΣR⁻ by the same tree, so the
-// sums are that kernel's bits; part j's sums land at j·stride (ΣR⁺), + neg (ΣR⁻), + 2·neg (a zeroed
-// u32 counter for the consumer).
+// sample_pos_neg (shared/attribution.wgsl) and reduces ΣR⁺, ΣR⁻ by its tree (TREE), so the sums
+// are that kernel's bits; part j's sums land at j·stride (ΣR⁺), + neg (ΣR⁻), + 2·neg (a zeroed u32
+// counter for the consumer).
 {{BINDINGS}}
-var<workgroup> part: array<f32, 256>;
-var<workgroup> partn: array<f32, 256>;
+{{TREE}}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -119,21 +118,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   var a = 0.0;
   var t = 0.0;
 {{PARTS}}
-  part[li] = a;
-  partn[li] = t;
-  workgroupBarrier();
-  for (var w = 128u; w > 0u; w >>= 1u) {
-    if (li < w) {
-      part[li] += part[li + w];
-      partn[li] += partn[li + w];
-    }
-    workgroupBarrier();
-  }
+  let tot = pos_neg_tree(li, a, t);
   if (li == 0u) {
     let base = j * u.stride + s;
-    sums[base] = part[0];
-    sums[base + u.neg] = partn[0];
+    sums[base] = tot.x;
+    sums[base + u.neg] = tot.y;
     sums[base + 2u * u.neg] = 0.0; // the counter: 0.0's bits are u32 0
   }
 }
-

@@ -152,8 +152,12 @@ const BLOCKS = {
 type Kernel = keyof typeof BLOCKS;
 type Values<K extends Kernel> = Parameters<(typeof BLOCKS)[K]['pack']>[0];
 
+/** The WGSL of `pos_neg_tree` (module-scope workgroup arrays and the function), for other families' kernels. */
+export const POS_NEG_TREE = sections.get('pos_neg_tree')!;
+
 /** Kernels assembled from a shared skeleton: its section and the hooks filled in. */
-const SKELETON: Partial<Record<Kernel, { section: string; vars: Record<string, string | number> }>> = {
+const SKELETON: Partial<Record<Kernel, { section: string; vars: Record<string, string | number>; before?: string[] }>> = {
+  sample_pos_neg: { section: 'sample_pos_neg', vars: {}, before: ['pos_neg_tree'] },
   cam: { section: 'channel_reduce', vars: { WG: 64, TERM: 'y[s * u.c + k] * x[(s * u.c + k) * u.hw + p]', RESULT: 'max(acc, 0.0)' } },
   channel_sum: { section: 'channel_reduce', vars: { WG: 256, TERM: 'x[(s * u.c + k) * u.hw + p]', RESULT: 'acc' } },
 };
@@ -162,7 +166,7 @@ const SKELETON: Partial<Record<Kernel, { section: string; vars: Record<string, s
 function run<K extends Kernel>(g: Gpu, k: K, values: Values<K>, out: GpuTensor, ins: GpuTensor[], groups: [number]): void {
   const block = BLOCKS[k] as UniformBlock<any>;
   const sk = SKELETON[k];
-  const pipeline = g.kernel(`attr.${k}`, () => assemble(sections, ['io', sk?.section ?? k], sk?.vars ?? {}, block));
+  const pipeline = g.kernel(`attr.${k}`, () => assemble(sections, ['io', ...(sk?.before ?? []), sk?.section ?? k], sk?.vars ?? {}, block));
   g.dispatch(pipeline, block.pack(values), [out.buffer, ...ins.map((t) => t.buffer)], groups);
 }
 

@@ -89,21 +89,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   if (li == 0u) { out[b] = part[0]; }
 }
 
-//#section sample_pos_neg
-// Per-sample sums of x⁺ (out[b]) and x⁻ (out[u.neg + b]) in one pass, and out[2·u.neg + b] zeroed: each accumulated and reduced
-// in exactly the order of sample_sum's modes 1 and 2, so the sums are the same bits.
+//#section pos_neg_tree
+// The per-sample ΣR⁺, ΣR⁻ reduction of a 256-thread workgroup: each thread's partial sums s, t in,
+// the workgroup's totals out (every thread gets them), by one fixed tree. Shared by sample_pos_neg
+// and by the kernels that make the same sums while writing R (layout/concat.ts), so that theirs are
+// the same bits. Call from uniform control flow.
 var<workgroup> part: array<f32, 256>;
 var<workgroup> partn: array<f32, 256>;
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let b = wid.x;
-  var s = 0.0;
-  var t = 0.0;
-  for (var k = li; k < u.per; k += 256u) {
-    let v = x[b * u.per + k];
-    s += max(v, 0.0);
-    t += min(v, 0.0);
-  }
+
+fn pos_neg_tree(li: u32, s: f32, t: f32) -> vec2f {
   part[li] = s;
   partn[li] = t;
   workgroupBarrier();
@@ -114,9 +108,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     }
     workgroupBarrier();
   }
+  return vec2f(part[0], partn[0]);
+}
+
+//#section sample_pos_neg
+// Per-sample sums of x⁺ (out[b]) and x⁻ (out[u.neg + b]) in one pass, and out[2·u.neg + b] zeroed:
+// each accumulated and reduced in exactly the order of sample_sum's modes 1 and 2, so the sums are
+// the same bits.
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let b = wid.x;
+  var s = 0.0;
+  var t = 0.0;
+  for (var k = li; k < u.per; k += 256u) {
+    let v = x[b * u.per + k];
+    s += max(v, 0.0);
+    t += min(v, 0.0);
+  }
+  let tot = pos_neg_tree(li, s, t);
   if (li == 0u) {
-    out[b] = part[0];
-    out[u.neg + b] = partn[0];
+    out[b] = tot.x;
+    out[u.neg + b] = tot.y;
     out[2u * u.neg + b] = 0.0; // the counter part: 0.0's bits are u32 0
   }
 }
