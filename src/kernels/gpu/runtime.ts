@@ -28,6 +28,13 @@ export interface GpuTensor {
  */
 export interface SignalSums { pos: GPUBufferBinding; neg: GPUBufferBinding; count: GPUBufferBinding }
 
+/**
+ * Work deferred on a buffer's contents (Gpu.defer): recorded by `materialize` before anything
+ * else touches the buffer, unless its intended consumer takes it over (Gpu.takePending) and does
+ * it inside its own dispatch; `dispose` frees what it holds once it is done or dead.
+ */
+export interface Pending { kind: string; data: unknown; materialize(): void; dispose(): void }
+
 /** A registered SignalSums, its storage, and the count of registrations sharing that storage. */
 interface SumsEntry { sums: SignalSums; owner: GpuTensor; share: { refs: number } }
 
@@ -119,6 +126,8 @@ export class Gpu {
   private dumpDir = process.env.AEQ_DUMP_WGSL;
   // Signal buffer → the sums of its contents, valid until anything writes the buffer again.
   private sums = new Map<GPUBuffer, SumsEntry>();
+  // Buffer → work deferred on its contents (see Pending).
+  private pending = new Map<GPUBuffer, Pending>();
 
   constructor(readonly device: GPUDevice, readonly adapterName: string) {
     this.ring = device.createBuffer({
@@ -207,6 +216,11 @@ export class Gpu {
 
   release(t: GpuTensor): void {
     this.dropSums(t.buffer);
+    const p = this.pending.get(t.buffer);
+    if (p) {
+      this.pending.delete(t.buffer);
+      p.dispose(); // the contents are dead: nothing to record
+    }
     if (t.derived) {
       for (const d of t.derived.values()) this.release(d);
       t.derived = undefined;
@@ -252,6 +266,30 @@ export class Gpu {
     return { sums: e.sums, done: () => this.unref(e) };
   }
 
+  /** Defer `p` on `buffer`'s contents (anything already deferred there is recorded first). */
+  defer(buffer: GPUBuffer, p: Pending): void {
+    this.settle(buffer);
+    this.pending.set(buffer, p);
+  }
+
+  /** The work of `kind` deferred on `buffer`, handed to the caller (who does it, then calls dispose); else undefined. */
+  takePending(buffer: GPUBuffer, kind: string): Pending | undefined {
+    const p = this.pending.get(buffer);
+    if (!p || p.kind !== kind) return undefined;
+    this.pending.delete(buffer);
+    return p;
+  }
+
+  /** Record the work deferred on `buffer`, if any, before the buffer is touched. */
+  private settle(buffer: GPUBuffer): void {
+    if (this.pending.size === 0) return;
+    const p = this.pending.get(buffer);
+    if (!p) return;
+    this.pending.delete(buffer);
+    p.materialize();
+    p.dispose();
+  }
+
   private dropSums(buffer: GPUBuffer): void {
     if (this.sums.size === 0) return;
     const e = this.sums.get(buffer);
@@ -274,6 +312,7 @@ export class Gpu {
   }
 
   write(t: GpuTensor, data: Float32Array): void {
+    this.settle(t.buffer);
     this.flush();
     this.dropSums(t.buffer);
     this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
@@ -309,6 +348,7 @@ export class Gpu {
   }
 
   private record(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: (GPUBuffer | GPUBufferBinding)[], groups: [number, number?, number?]): void {
+    if (this.pending.size) for (const b of buffers) this.settle('buffer' in b ? b.buffer : b);
     const u = uniforms.data;
     if (this.ringUsed + UNIFORM_SLOT > UNIFORM_RING_BYTES) this.flush();
     const offset = this.ringUsed;
@@ -343,6 +383,7 @@ export class Gpu {
   /** Set a tensor's whole buffer to zero (recorded in order with the dispatches). */
   zero(t: GpuTensor): void {
     const t0 = this.hostStart();
+    this.settle(t.buffer); // records a dispatch: before the pass ends
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.dropSums(t.buffer);
@@ -353,6 +394,8 @@ export class Gpu {
   copy(src: GpuTensor, dst: GpuTensor, bytes = numel(src.shape) * 4): void {
     if (bytes === 0) return;
     const t0 = this.hostStart();
+    this.settle(src.buffer); // these record dispatches: before the pass ends
+    this.settle(dst.buffer);
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
     this.dropSums(dst.buffer);
@@ -405,6 +448,7 @@ export class Gpu {
     const bytes = numel(t.shape) * 4;
     const out = new Float32Array(numel(t.shape));
     if (bytes === 0) return out;
+    this.settle(t.buffer);
     const t0 = this.hostStart();
     const staging = this.device.createBuffer({ label: 'aeq.readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();

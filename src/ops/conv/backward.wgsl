@@ -17,6 +17,7 @@ const F_ACTIVATED = 2u;
 const F_INACTIVATED = 4u;
 const F_KEEP_C = 8u;
 const F_ACC = 16u;
+const F_PSHIFT = 32u;
 
 fn safe_div(a: f32, b: f32) -> f32 {
   return select(a / b, 0.0, b == 0.0);
@@ -293,8 +294,17 @@ alias Sig = vec4f;
           count += select(0u, 1u, cv != 0.0);
           out[base + col] = acc1[i][p];
         } else if (on(F_ACC)) {
-          // Added into the fork's pending sum (rules.ts): acc + result, the walker's sum.
-          out[base + col] = out[base + col] + (cv + acc1[i][p]);
+          // Added into the fork's pending sum (rules.ts): acc + result, the walker's sum. With
+          // F_PSHIFT that sum is another conv rule's A + B whose shift was deferred to here
+          // (cterm and nz are then that rule's C and count): the shift section's expression first.
+          var v = out[base + col];
+          if (on(F_PSHIFT)) {
+            let pc = cterm[base + col];
+            if (pc != 0.0) {
+              v += pc - 1.0 / f32(atomicLoad(&nz[q.n]));
+            }
+          }
+          out[base + col] = v + (cv + acc1[i][p]);
         } else {
           out[base + col] = cv + acc1[i][p];
         }

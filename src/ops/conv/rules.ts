@@ -156,7 +156,9 @@ function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: C
 
 // ---------------------------------------------------------------- GPU
 
-const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8, F_ACC = 16;
+const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8, F_ACC = 16, F_PSHIFT = 32;
+/** Gpu.defer's kind for a shift left to the next rule that adds into the same fork's sum. */
+const PENDING_SHIFT = 'ae.conv.shift';
 
 /**
  * `acc`: `out` holds a fork's pending sum and receives out + result (Rule.accumulates): fused into
@@ -182,7 +184,9 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   const cterm = g.alloc(o.shift ? x.shape : [4], 'ae.conv.c');
   const tiledBack = tiled && tiledTransposedServes(p);
   const fuseAcc = acc && !o.shift && !tiledBack;
-  const bflags = flags | (o.shift ? F_KEEP_C : 0) | (fuseAcc ? F_ACC : 0);
+  // Adding into a fork's sum whose last rule left its shift pending: the shift is done in this store.
+  const pend = fuseAcc ? g.takePending(out.buffer, PENDING_SHIFT) : undefined;
+  const bflags = flags | (o.shift ? F_KEEP_C : 0) | (fuseAcc ? F_ACC : 0) | (pend ? F_PSHIFT : 0);
   // Where the gather pass cannot add into `out` itself, it writes a temporary.
   const dst = acc && !fuseAcc ? g.alloc(x.shape, 'ae.conv.part') : out;
   // With the shift, the gather pass also counts C's non-zero entries per sample (u32 atomics).
@@ -192,22 +196,37 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
     if (o.shift) k = gpuAttr.sampleSum(g, cterm, 'nonzero');
   } else {
     const b = pass(p, 'in', bflags);
+    const [c, n] = pend ? (pend.data as [GpuTensor, GPUBufferBinding]) : [cterm, sums.count];
     // The count starts at zero: sample_pos_neg cleared its part (no clearBuffer between passes).
-    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, dst.buffer, cterm.buffer, sums.count], Gpu.groups1d(b.threads, 64));
+    g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, dst.buffer, c.buffer, n], Gpu.groups1d(b.threads, 64));
   }
+  pend?.dispose();
   g.release(s);
   const small = SMALL.pack({ total: nIn, per: nIn / x.shape[0] });
   const count = k ? k.buffer : sums.count;
+  const done = (): void => {
+    if (k) g.release(k);
+    if (known) known.done();
+    else g.release(own!.sums);
+    g.release(cterm);
+  };
   if (o.shift && acc) {
     g.dispatch(smallPipe(g, 'shift_acc', !tiledBack), small, [cterm.buffer, count, dst.buffer, out.buffer], Gpu.groups1d(nIn));
+  } else if (o.shift && !tiledBack) {
+    // A + B is in `out`; the shift waits for the next rule adding into this fork's sum (done in its
+    // store, the same expression, so the same bits), or for whatever touches `out` first.
+    g.defer(out.buffer, {
+      kind: PENDING_SHIFT,
+      data: [cterm, count],
+      materialize: () => g.dispatch(smallPipe(g, 'shift', true), small, [cterm.buffer, count, out.buffer], Gpu.groups1d(nIn)),
+      dispose: done,
+    });
+    return;
   } else if (o.shift) {
-    g.dispatch(smallPipe(g, 'shift', !tiledBack), small, [cterm.buffer, count, out.buffer], Gpu.groups1d(nIn));
+    g.dispatch(smallPipe(g, 'shift', false), small, [cterm.buffer, count, out.buffer], Gpu.groups1d(nIn));
   } else if (acc && !fuseAcc) gpuAttr.accumulate(g, out, dst);
-  if (k) g.release(k);
-  if (known) known.done();
-  else g.release(own!.sums);
   if (dst !== out) g.release(dst);
-  g.release(cterm);
+  done();
 }
 
 function zbGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, model: GpuTensor, out: GpuTensor): void {
