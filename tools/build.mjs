@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The CLI and library always; the benchmarks with --bench (so a broken benchmark never blocks the CLI).
 const bench = process.argv.includes('--bench') || process.env.AEQ_BUILD_BENCH === '1';
-const entries = ['src/cli/main.ts', 'src/index.ts', ...(bench ? ['bench/forward.ts', 'bench/explain.ts', 'bench/conv.ts', 'bench/gpu.ts'] : [])]
+const entries = ['src/cli/main.ts', 'src/index.ts', ...(bench ? ['bench/forward.ts', 'bench/explain.ts', 'bench/conv.ts', 'bench/gpu.ts', 'bench/host.ts'] : [])]
   .filter((p) => existsSync(join(root, p)));
 await build({
   absWorkingDir: root,

@@ -50,6 +50,18 @@ export type UniformValues<F extends UniformFields> = { [K in keyof F]: F[K] exte
 
 interface Slot { name: string; type: UniformType; word: number }
 
+// One scratch float shared by every pack: pack runs once per dispatch, and two typed arrays and a
+// closure per call were most of its cost.
+const F32 = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32.buffer);
+
+function put(w: Uint32Array, i: number, v: number, t: 'u32' | 'i32' | 'f32'): void {
+  if (t === 'f32') {
+    F32[0] = v;
+    w[i] = F32_BITS[0];
+  } else w[i] = t === 'i32' ? v | 0 : v >>> 0;
+}
+
 /**
  * A uniform struct declared once: `wgsl()` emits the struct and its binding, `pack()` writes the
  * words at the offsets WGSL's layout rules give them (scalars 4-byte aligned, vec4 arrays 16), so
@@ -78,24 +90,16 @@ export class UniformBlock<F extends UniformFields> {
   /** The words of `values`. Arrays shorter than their n vec4s are padded with `fill[name]` (default 0). */
   pack(values: UniformValues<F>, fillWith: Partial<Record<keyof F, number>> = {}): Uniforms {
     const w = new Uint32Array(this.words);
-    const f32 = new Float32Array(1);
-    const u32 = new Uint32Array(f32.buffer);
-    const put = (i: number, v: number, t: 'u32' | 'i32' | 'f32') => {
-      if (t === 'f32') {
-        f32[0] = v;
-        w[i] = u32[0];
-      } else w[i] = t === 'i32' ? v | 0 : v >>> 0;
-    };
     for (const s of this.slots) {
       const v = values[s.name as keyof F] as number | readonly number[] | undefined;
       if (v === undefined) throw new Error(`internal: uniform '${s.name}' of ${this.structName} not given`);
-      if (typeof s.type === 'string') put(s.word, v as number, s.type);
+      if (typeof s.type === 'string') put(w, s.word, v as number, s.type);
       else {
         const arr = v as readonly number[];
         const n = s.type.n * 4;
         if (arr.length > n) throw new Error(`internal: uniform '${s.name}' holds ${arr.length} values, more than ${n}`);
         const pad = (fillWith[s.name as keyof F] ?? 0) as number;
-        for (let k = 0; k < n; k++) put(s.word + k, k < arr.length ? arr[k] : pad, s.type.vec4);
+        for (let k = 0; k < n; k++) put(w, s.word + k, k < arr.length ? arr[k] : pad, s.type.vec4);
       }
     }
     return Uniforms.fromWords(w);
