@@ -136,7 +136,7 @@ describe.skipIf(!gpu).each(['shuffle', 'tiled'] as const)('Conv → Clip (consta
   });
 });
 
-// Signal sums (Gpu.setSums / takeSums): a producer's per-sample sums of a buffer stay with it until
+// Signal sums (Gpu.state: setSums / takeSums): a producer's per-sample sums of a buffer stay with it until
 // anything writes the buffer again, and their storage goes back to the pool with the last entry.
 describe.skipIf(!gpu)('signal sums registry', () => {
   it('taken once; dropped by a read-write binding, a clear, a copy into the buffer or its release; the owner released with the last entry', async () => {
@@ -147,29 +147,29 @@ describe.skipIf(!gpu)('signal sums registry', () => {
     const reg = () => {
       const owner = g.alloc([3 * 64], 'owner');
       const at = (k: number) => ({ buffer: owner.buffer, offset: k * 256, size: 4 });
-      g.setSums([a.buffer, b.buffer], [{ pos: at(0), neg: at(1), count: at(2) }, { pos: at(0), neg: at(1), count: at(2) }], owner);
+      g.state.setSums([a.buffer, b.buffer], [{ pos: at(0), neg: at(1), count: at(2) }, { pos: at(0), neg: at(1), count: at(2) }], owner);
     };
     reg();
-    const t = g.takeSums(a.buffer)!;
+    const t = g.state.takeSums(a.buffer)!;
     expect(t).toBeDefined();
-    expect(g.takeSums(a.buffer)).toBeUndefined(); // taken once
+    expect(g.state.takeSums(a.buffer)).toBeUndefined(); // taken once
     t.done();
     expect((g as unknown as { live: number }).live).toBeGreaterThan(live0); // b's entry still holds the owner
     g.zero(b);
-    expect(g.takeSums(b.buffer)).toBeUndefined();
+    expect(g.state.takeSums(b.buffer)).toBeUndefined();
     expect((g as unknown as { live: number }).live).toBe(live0); // the owner went back to the pool
     reg();
     gpuAttr.accumulate(g, a, c); // a is bound read-write
-    expect(g.takeSums(a.buffer)).toBeUndefined();
+    expect(g.state.takeSums(a.buffer)).toBeUndefined();
     gpuAttr.accumulate(g, c, b); // b is only read
-    const tb = g.takeSums(b.buffer);
+    const tb = g.state.takeSums(b.buffer);
     expect(tb).toBeDefined();
     tb!.done();
     reg();
     g.copy(c, a);
-    expect(g.takeSums(a.buffer)).toBeUndefined();
+    expect(g.state.takeSums(a.buffer)).toBeUndefined();
     g.release(b);
-    expect(g.takeSums(b.buffer)).toBeUndefined();
+    expect(g.state.takeSums(b.buffer)).toBeUndefined();
     expect((g as unknown as { live: number }).live).toBe(live0 - 256); // b released, no owner left
     g.release(a);
     g.release(c);
@@ -177,7 +177,7 @@ describe.skipIf(!gpu)('signal sums registry', () => {
   });
 });
 
-// Deferred work (Gpu.defer / takePending): recorded before anything touches the buffer — a dispatch
+// Deferred work (Gpu.state: defer / takePending): recorded before anything touches the buffer — a dispatch
 // binding it (read or write), a read-back, a copy — unless its consumer takes it over; dropped
 // unrecorded when the buffer is released.
 describe.skipIf(!gpu)('deferred work on a buffer', () => {
@@ -188,7 +188,7 @@ describe.skipIf(!gpu)('deferred work on a buffer', () => {
     const one = g.upload(new Float32Array([1, 1, 1, 1]), [4], 'one');
     const c = g.upload(new Float32Array([10, 10, 10, 10]), [4], 'c');
     let disposed = 0;
-    const defer = () => g.defer(a.buffer, { kind: 'add-one', data: null, materialize: () => gpuAttr.accumulate(g, a, one), dispose: () => { disposed++; } });
+    const defer = () => g.state.defer(a.buffer, { kind: 'add-one', data: null, materialize: () => gpuAttr.accumulate(g, a, one), dispose: () => { disposed++; } });
     defer();
     expect(Array.from(await g.read(a))).toEqual([2, 3, 4, 5]);
     expect(disposed).toBe(1);
@@ -197,8 +197,8 @@ describe.skipIf(!gpu)('deferred work on a buffer', () => {
     expect(Array.from(await g.read(c))).toEqual([13, 14, 15, 16]);
     expect(disposed).toBe(2);
     defer();
-    expect(g.takePending(a.buffer, 'other')).toBeUndefined();
-    const p = g.takePending(a.buffer, 'add-one')!;
+    expect(g.state.takePending(a.buffer, 'other')).toBeUndefined();
+    const p = g.state.takePending(a.buffer, 'add-one')!;
     expect(p).toBeDefined();
     p.dispose();
     expect(Array.from(await g.read(a))).toEqual([3, 4, 5, 6]); // taken over: not recorded by the runtime

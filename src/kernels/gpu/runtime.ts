@@ -9,6 +9,7 @@ import { numel } from '../../graph/tensor.js';
 import { AeqError } from '../../errors.js';
 import { requireDevice } from './device.js';
 import { Bindings } from './bindings.js';
+import { BufferState } from './buffer-state.js';
 
 export { declaredBindings } from './bindings.js';
 
@@ -21,22 +22,7 @@ export interface GpuTensor {
   derived?: Map<string, GpuTensor>;
 }
 
-/**
- * Per-sample sums of a signal's contents, made by the dispatch that wrote it (Gpu.setSums): ΣR⁺
- * at `pos`, ΣR⁻ at `neg` (each one f32 per sample), and `count`, one u32 per sample set to zero for
- * the consumer's own use. The bindings point into a tensor the registry owns.
- */
-export interface SignalSums { pos: GPUBufferBinding; neg: GPUBufferBinding; count: GPUBufferBinding }
-
-/**
- * Work deferred on a buffer's contents (Gpu.defer): recorded by `materialize` before anything
- * else touches the buffer, unless its intended consumer takes it over (Gpu.takePending) and does
- * it inside its own dispatch; `dispose` frees what it holds once it is done or dead.
- */
-export interface Pending { kind: string; data: unknown; materialize(): void; dispose(): void }
-
-/** A registered SignalSums, its storage, and the count of registrations sharing that storage. */
-interface SumsEntry { sums: SignalSums; owner: GpuTensor; share: { refs: number } }
+export type { SignalSums, Pending } from './buffer-state.js';
 
 /** Words of a uniform struct. Floats are bit-cast so everything is written as u32. */
 export class Uniforms {
@@ -127,10 +113,8 @@ export class Gpu {
   private dynamicOffset = new Uint32Array(1);
   private error: string | null = null;
   private dumpDir = process.env.AEQ_DUMP_WGSL;
-  // Signal buffer → the sums of its contents, valid until anything writes the buffer again.
-  private sums = new Map<GPUBuffer, SumsEntry>();
-  // Buffer → work deferred on its contents (see Pending).
-  private pending = new Map<GPUBuffer, Pending>();
+  /** Sums and deferred work registered on buffers (buffer-state.ts). */
+  readonly state: BufferState<GpuTensor> = new BufferState((t) => this.release(t));
 
   constructor(readonly device: GPUDevice, readonly adapterName: string) {
     this.ring = device.createBuffer({
@@ -218,12 +202,7 @@ export class Gpu {
   }
 
   release(t: GpuTensor): void {
-    this.dropSums(t.buffer);
-    const p = this.pending.get(t.buffer);
-    if (p) {
-      this.pending.delete(t.buffer);
-      p.dispose(); // the contents are dead: nothing to record
-    }
+    this.state.released(t.buffer);
     if (t.derived) {
       for (const d of t.derived.values()) this.release(d);
       t.derived = undefined;
@@ -242,69 +221,6 @@ export class Gpu {
     this.bindings.clearGroups();
   }
 
-  /**
-   * Register the per-sample sums of each buffer's contents (`parts[i]` for `buffers[i]`), all held in
-   * `owner`, which the registry then owns: call right after recording the dispatch that wrote
-   * them. A later write to a buffer (a dispatch binding it read-write, a clear, a copy into it) or
-   * its release drops its entry; `owner` goes back to the pool with the last entry.
-   */
-  setSums(buffers: GPUBuffer[], parts: SignalSums[], owner: GpuTensor): void {
-    const share = { refs: 0 };
-    buffers.forEach((b, i) => {
-      this.dropSums(b);
-      this.sums.set(b, { sums: parts[i], owner, share });
-      share.refs++;
-    });
-    if (share.refs === 0) this.release(owner);
-  }
-
-  /**
-   * The registered sums of `buffer`'s contents, taken out of the registry (the caller reads them and
-   * then calls `done`), or undefined: nothing registered, or written since.
-   */
-  takeSums(buffer: GPUBuffer): { sums: SignalSums; done(): void } | undefined {
-    const e = this.sums.get(buffer);
-    if (!e) return undefined;
-    this.sums.delete(buffer);
-    return { sums: e.sums, done: () => this.unref(e) };
-  }
-
-  /** Defer `p` on `buffer`'s contents (anything already deferred there is recorded first). */
-  defer(buffer: GPUBuffer, p: Pending): void {
-    this.settle(buffer);
-    this.pending.set(buffer, p);
-  }
-
-  /** The work of `kind` deferred on `buffer`, handed to the caller (who does it, then calls dispose); else undefined. */
-  takePending(buffer: GPUBuffer, kind: string): Pending | undefined {
-    const p = this.pending.get(buffer);
-    if (!p || p.kind !== kind) return undefined;
-    this.pending.delete(buffer);
-    return p;
-  }
-
-  /** Record the work deferred on `buffer`, if any, before the buffer is touched. */
-  private settle(buffer: GPUBuffer): void {
-    if (this.pending.size === 0) return;
-    const p = this.pending.get(buffer);
-    if (!p) return;
-    this.pending.delete(buffer);
-    p.materialize();
-    p.dispose();
-  }
-
-  private dropSums(buffer: GPUBuffer): void {
-    if (this.sums.size === 0) return;
-    const e = this.sums.get(buffer);
-    if (!e) return;
-    this.sums.delete(buffer);
-    this.unref(e);
-  }
-
-  private unref(e: SumsEntry): void {
-    if (--e.share.refs === 0) this.release(e.owner);
-  }
-
   upload(data: Float32Array, shape: number[], label = 'const'): GpuTensor {
     // writeBuffer runs on the queue ahead of commands still being recorded; a pooled buffer may
     // still be read by them, so submit those first.
@@ -315,9 +231,9 @@ export class Gpu {
   }
 
   write(t: GpuTensor, data: Float32Array): void {
-    this.settle(t.buffer);
+    this.state.touch(t.buffer);
     this.flush();
-    this.dropSums(t.buffer);
+    this.state.written(t.buffer);
     this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -352,7 +268,7 @@ export class Gpu {
   }
 
   private record(pipeline: GPUComputePipeline, uniforms: Uniforms, buffers: (GPUBuffer | GPUBufferBinding)[], groups: [number, number?, number?]): void {
-    if (this.pending.size) for (const b of buffers) this.settle('buffer' in b ? b.buffer : b);
+    if (this.state.hasPending) for (const b of buffers) this.state.touch('buffer' in b ? b.buffer : b);
     const u = uniforms.data;
     if (this.ringUsed + UNIFORM_SLOT > UNIFORM_RING_BYTES) this.flush();
     const offset = this.ringUsed;
@@ -362,7 +278,7 @@ export class Gpu {
     if (u.byteLength > UNIFORM_SLOT) throw new AeqError(`uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
     this.ringUsed += UNIFORM_SLOT;
     const { bindGroup, key } = this.bindings.groupFor(pipeline, buffers, this.stats);
-    if (this.sums.size) this.bindings.forWritable(pipeline, buffers, (b) => this.dropSums(b));
+    if (this.state.hasSums) this.bindings.forWritable(pipeline, buffers, (b) => this.state.written(b));
     this.dynamicOffset[0] = offset;
     const pass = this.computePass();
     if (this.passPipeline !== pipeline) {
@@ -390,10 +306,10 @@ export class Gpu {
   /** Set a tensor's whole buffer to zero (recorded in order with the dispatches). */
   zero(t: GpuTensor): void {
     const t0 = this.hostStart();
-    this.settle(t.buffer); // records a dispatch: before the pass ends
+    this.state.touch(t.buffer); // records a dispatch: before the pass ends
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
-    this.dropSums(t.buffer);
+    this.state.written(t.buffer);
     this.encoder.clearBuffer(t.buffer);
     this.hostEnd(t0);
   }
@@ -401,11 +317,11 @@ export class Gpu {
   copy(src: GpuTensor, dst: GpuTensor, bytes = numel(src.shape) * 4): void {
     if (bytes === 0) return;
     const t0 = this.hostStart();
-    this.settle(src.buffer); // these record dispatches: before the pass ends
-    this.settle(dst.buffer);
+    this.state.touch(src.buffer); // these record dispatches: before the pass ends
+    this.state.touch(dst.buffer);
     this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'aeq.work' });
-    this.dropSums(dst.buffer);
+    this.state.written(dst.buffer);
     this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
     this.hostEnd(t0);
   }
@@ -455,7 +371,7 @@ export class Gpu {
     const bytes = numel(t.shape) * 4;
     const out = new Float32Array(numel(t.shape));
     if (bytes === 0) return out;
-    this.settle(t.buffer);
+    this.state.touch(t.buffer);
     const t0 = this.hostStart();
     const staging = this.device.createBuffer({ label: 'aeq.readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();

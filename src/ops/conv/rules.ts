@@ -157,7 +157,7 @@ function zbCpu(p: ConvParams, x: CpuTensor, w: CpuTensor, r: CpuTensor, model: C
 // ---------------------------------------------------------------- GPU
 
 const F_CONTRIB = 1, F_ACTIVATED = 2, F_INACTIVATED = 4, F_KEEP_C = 8, F_ACC = 16, F_PSHIFT = 32;
-/** Gpu.defer's kind for a shift left to the next rule that adds into the same fork's sum. */
+/** Gpu.state.defer's kind for a shift left to the next rule that adds into the same fork's sum. */
 const PENDING_SHIFT = 'ae.conv.shift';
 
 /**
@@ -171,7 +171,7 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   // Hardware GPUs run both passes as tiled GEMMs (tiled.ts) where those serve the geometry.
   const tiled = kernelVariant(g.adapterName) === 'tiled';
   // ΣR⁺, ΣR⁻ as the dispatch that wrote R made them (a Concat's masked split), else one dispatch.
-  const known = g.takeSums(r.buffer);
+  const known = g.state.takeSums(r.buffer);
   const own = known ? undefined : gpuAttr.samplePosNeg(g, r);
   const sums: SignalSums = known ? known.sums : own!;
   const s = g.alloc([nOut, 4], 'ae.conv.sections');
@@ -185,7 +185,7 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   const tiledBack = tiled && tiledTransposedServes(p);
   const fuseAcc = acc && !o.shift && !tiledBack;
   // Adding into a fork's sum whose last rule left its shift pending: the shift is done in this store.
-  const pend = fuseAcc ? g.takePending(out.buffer, PENDING_SHIFT) : undefined;
+  const pend = fuseAcc ? g.state.takePending<[GpuTensor, GPUBufferBinding]>(out.buffer, PENDING_SHIFT) : undefined;
   const bflags = flags | (o.shift ? F_KEEP_C : 0) | (fuseAcc ? F_ACC : 0) | (pend ? F_PSHIFT : 0);
   // Where the gather pass cannot add into `out` itself, it writes a temporary.
   const dst = acc && !fuseAcc ? g.alloc(x.shape, 'ae.conv.part') : out;
@@ -196,7 +196,7 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
     if (o.shift) k = gpuAttr.sampleSum(g, cterm, 'nonzero');
   } else {
     const b = pass(p, 'in', bflags);
-    const [c, n] = pend ? (pend.data as [GpuTensor, GPUBufferBinding]) : [cterm, sums.count];
+    const [c, n] = pend ? pend.data : [cterm, sums.count];
     // The count starts at zero: sample_pos_neg cleared its part (no clearBuffer between passes).
     g.dispatch(geoPipe(g, 'back_ae', b.tc), b.u, [w.buffer, s.buffer, x.buffer, dst.buffer, c.buffer, n], Gpu.groups1d(b.threads, 64));
   }
@@ -215,7 +215,7 @@ function aeGpu(g: Gpu, p: ConvParams, x: GpuTensor, w: GpuTensor, r: GpuTensor, 
   } else if (o.shift && !tiledBack) {
     // A + B is in `out`; the shift waits for the next rule adding into this fork's sum (done in its
     // store, the same expression, so the same bits), or for whatever touches `out` first.
-    g.defer(out.buffer, {
+    g.state.defer(out.buffer, {
       kind: PENDING_SHIFT,
       data: [cterm, count],
       materialize: () => g.dispatch(smallPipe(g, 'shift', true), small, [cterm.buffer, count, out.buffer], Gpu.groups1d(nIn)),

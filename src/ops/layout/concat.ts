@@ -64,7 +64,7 @@ function wgslSums(parts: number): string {
 
 /**
  * AE's masked split (mode 'mask') where R's rows are its samples, registering each part's sums
- * with its signal (Gpu.setSums). `bufs[j]` = [x_j, o_j].
+ * with its signal (Gpu.state.setSums). `bufs[j]` = [x_j, o_j].
  */
 export function recordConcatMaskSums(g: Gpu, rows: number, total: number, r: GpuTensor, slots: ConcatSlot[], bufs: GpuTensor[][]): void {
   const live = slots.map((s, j) => ({ s, b: bufs[j] })).filter((q) => q.s.block > 0 && rows > 0);
@@ -79,7 +79,7 @@ export function recordConcatMaskSums(g: Gpu, rows: number, total: number, r: Gpu
     const un = CONCAT_SUMS.pack({ total, stride, neg, off: pad((q) => q.s.offset), blk: pad((q) => q.s.block) });
     g.dispatch(pipe, un, [r.buffer, ...chunk.flatMap((q) => q.b.map((t) => t.buffer)), sums.buffer], [chunk.length, rows]);
     const at = (j: number, k: number): GPUBufferBinding => ({ buffer: sums.buffer, offset: (j * stride + k * neg) * 4, size: rows * 4 });
-    g.setSums(chunk.map((q) => q.b[1].buffer), chunk.map((_, j) => ({ pos: at(j, 0), neg: at(j, 1), count: at(j, 2) })), sums);
+    g.state.setSums(chunk.map((q) => q.b[1].buffer), chunk.map((_, j) => ({ pos: at(j, 0), neg: at(j, 1), count: at(j, 2) })), sums);
   }
 }
 
